@@ -1,0 +1,136 @@
+"""Build the nnfs_fast extension modules (metadata lives in pyproject.toml).
+
+* Every ``src/nnfs_fast/*.pyx`` becomes ``nnfs_fast.<name>``.
+* ``_dense_<level>.pyx`` modules hold the matrix-product kernels; each is compiled with the
+  instruction-set flags of its level and only the levels of the target architecture are built
+  (x86-64: baseline SSE2, AVX2+FMA, AVX-512; other architectures: baseline, which is NEON on
+  arm64). ``nnfs_fast._dispatch`` picks the best one the CPU supports at import.
+* OpenMP is probed per compiler (gcc/clang ``-fopenmp``, MSVC ``/openmp``, Apple clang
+  ``-Xpreprocessor -fopenmp`` + ``-lomp``). Without it the package builds and runs serially.
+  ``NNFS_FAST_USE_OPENMP=0`` disables it, ``=1`` makes a missing OpenMP a build error.
+* ``NNFS_FAST_DEBUG=1`` compiles with Cython bounds/initialisation checks on and ``-O0 -g``.
+"""
+import os
+import platform
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+PKG = HERE / "src" / "nnfs_fast"
+DEBUG = os.environ.get("NNFS_FAST_DEBUG", "0") not in ("", "0")
+
+# instruction-set level -> flags for (gcc/clang, msvc)
+X86_LEVELS = {
+    "baseline": ([], []),
+    "avx2": (["-mavx2", "-mfma"], ["/arch:AVX2"]),
+    "avx512": (["-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", "-mavx2", "-mfma"],
+               ["/arch:AVX512"]),
+}
+
+
+def target_is_x86_64():
+    archflags = os.environ.get("ARCHFLAGS", "")  # macOS cross builds: "-arch arm64"
+    if "-arch" in archflags:
+        return "x86_64" in archflags
+    return platform.machine().lower() in ("x86_64", "amd64", "x64")
+
+
+def level_of(module_name):
+    stem = module_name.rsplit(".", 1)[-1]
+    return stem[len("_dense_"):] if stem.startswith("_dense_") else None
+
+
+def openmp_flags(compiler):
+    """(compile flags, link flags) that enable OpenMP for this compiler, or None."""
+    ctype = compiler.compiler_type
+    if ctype == "msvc":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    code = textwrap.dedent("""
+        #include <omp.h>
+        int main(void) {
+            int n = 0;
+            #pragma omp parallel reduction(+:n)
+            n += 1;
+            return n == omp_get_max_threads() ? 0 : 1;
+        }
+    """)
+    extra_cflags = os.environ.get("CPPFLAGS", "").split() + os.environ.get("CFLAGS", "").split()
+    extra_ldflags = os.environ.get("LDFLAGS", "").split()
+    for cflags, ldflags in candidates:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "omp_probe.c"
+            src.write_text(code)
+            try:
+                objs = compiler.compile([str(src)], output_dir=tmp,
+                                        extra_preargs=extra_cflags + cflags)
+                compiler.link_executable(objs, "omp_probe", output_dir=tmp,
+                                         extra_preargs=extra_ldflags + ldflags)
+            except Exception:  # noqa: BLE001 - any compiler/linker failure means "not available"
+                continue
+        return cflags, ldflags
+    return None
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        ctype = self.compiler.compiler_type
+        want = os.environ.get("NNFS_FAST_USE_OPENMP", "auto")
+        omp = None if want == "0" else openmp_flags(self.compiler)
+        if omp is None and want == "1":
+            sys.exit("NNFS_FAST_USE_OPENMP=1 but no working OpenMP was found for compiler "
+                     f"{ctype!r}; install libgomp/libomp or unset the variable.")
+        if omp is None:
+            print("nnfs_fast: building WITHOUT OpenMP: kernels will run on one thread", flush=True)
+        if ctype == "msvc":
+            base = ["/Od", "/Zi"] if DEBUG else ["/O2"]
+        else:
+            base = ["-O0", "-g"] if DEBUG else ["-O3"]
+            base += ["-Wno-unused-function", "-Wno-unreachable-code-fallthrough"] \
+                if "clang" in str(self.compiler.compiler[0]) else ["-Wno-unused-function"]
+        for ext in self.extensions:
+            level = level_of(ext.name)
+            isa = X86_LEVELS[level][1 if ctype == "msvc" else 0] if level else []
+            ext.extra_compile_args = base + isa + (omp[0] if omp else [])
+            ext.extra_link_args = omp[1] if omp else []
+            ext.define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
+                                 ("NNFS_FAST_HAVE_OPENMP", "1" if omp else "0")]
+        super().build_extensions()
+
+
+def extensions():
+    levels = list(X86_LEVELS) if target_is_x86_64() else ["baseline"]
+    exts = []
+    for pyx in sorted(PKG.glob("*.pyx")):
+        name = pyx.stem
+        if level_of(name) and level_of(name) not in levels:
+            continue
+        exts.append(Extension(f"nnfs_fast.{name}", [str(pyx.relative_to(HERE))],
+                              include_dirs=[numpy.get_include(), str(PKG.relative_to(HERE))]))
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG,
+            "wraparound": False,
+            "initializedcheck": DEBUG,
+            "cdivision": True,
+            "nonecheck": DEBUG,
+            "embedsignature": True,
+        },
+        compile_time_env={"NNFS_FAST_DEBUG": DEBUG},
+        nthreads=int(os.environ.get("NNFS_FAST_CYTHON_JOBS", "0")),
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,34 @@
+"""``show_config()``: what this installation of nnfs_fast runs on."""
+import platform
+import sys
+
+import numpy as np
+
+from nnfs_fast import _dispatch
+from nnfs_fast._openmp import get_num_threads, openmp_enabled
+
+
+def config():
+    """The facts ``show_config`` prints, as a dict."""
+    k = _dispatch.kernels
+    return {
+        "nnfs_fast": __import__("nnfs_fast").__version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "compiler": k.COMPILER,
+        "openmp": openmp_enabled(),
+        "threads": get_num_threads(),
+        "kernel_level": _dispatch.LEVEL,
+        "kernel_isa": k.ISA,
+        "levels_built": _dispatch.built_levels(),
+        "levels_usable": _dispatch.usable_levels(),
+        "isa_override": f"{_dispatch.ENV_VAR}={_dispatch.os.environ.get(_dispatch.ENV_VAR, '')}",
+    }
+
+
+def show_config(file=None):
+    """Print version, compiler, OpenMP and threads, and the active SIMD kernel path."""
+    for key, value in config().items():
+        print(f"{key + ':':15} {value}", file=file or sys.stdout)

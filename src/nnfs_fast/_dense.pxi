@@ -1,0 +1,332 @@
+# Dense-layer kernels: our GEMM (blocking, packing, threads) and the fused dense passes.
+# Included by each _dense_<level>.pyx, which setup.py compiles with that level's
+# instruction-set flags; _ukernel.h then supplies the matching micro-kernel.
+#
+# Design
+# ------
+# gemm() computes C = op(A) . op(B) [+ C] [+ bias] [ReLU] for float32 matrices given as pointers
+# with element strides, so transposes (X^T for dW, W^T for dX), F-ordered and sliced inputs need
+# no copy: packing reads any strides.
+#   for each depth block pc (KC deep):                         C += A[:, pc] . B[pc, :]
+#     for each column block jc (NB wide):
+#       pack B[pc, jc] into NR-wide micro-panels (shared, parallel over panels)      ~L2
+#       parallel over tasks = (row chunk of MB rows) x (group of B panels):
+#         pack the chunk's rows of A into MR-high micro-panels (per thread)          ~L2
+#         for each A micro-panel (stays in L1): for each B micro-panel: micro-kernel
+#   the epilogue (bias, ReLU) runs inside the micro-kernel on the last depth block.
+# A problem whose output has fewer columns than a vector (N < NR) is computed transposed
+# (C^T = B^T A^T) so the vector lanes run along the long side.
+# Every C element is summed by one thread in a fixed order, so results do not depend on the
+# thread count. Work under PAR_FLOPS runs on the calling thread (no thread team is started).
+
+from cython.parallel cimport prange, threadid
+
+cdef extern from "_ukernel.h" nogil:
+    const char* NNFS_ISA
+    const char* NNFS_COMPILER
+    int NNFS_MR
+    int NNFS_NR
+    void nnfs_ukernel(int mr, Py_ssize_t kc, const float* a, const float* b, float* c,
+                      Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n, int accumulate,
+                      const float* bias_col, const float* bias_row, int relu)
+    void* nnfs_aligned_alloc(size_t nbytes)
+    void nnfs_aligned_free(void* p)
+
+cdef enum:
+    KC = 256            # depth of a packed block: an A micro-panel is MR*KC floats (L1)
+    NB = 512            # B columns packed at once: KC*NB floats = 512 KiB (L2)
+    MB = 224            # rows of A one task packs: MB*KC floats = 224 KiB (L2)
+    PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
+    COLS = 64           # columns per task in the column-sum kernel
+
+ISA = NNFS_ISA.decode()
+COMPILER = NNFS_COMPILER.decode()
+
+
+cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef void pack_b(const float* B, Py_ssize_t rsb, Py_ssize_t csb, Py_ssize_t kc,
+                 Py_ssize_t nc, float* out) noexcept nogil:
+    """One micro-panel: out[k*NR + j] = B[k, j] for j < nc, zero for nc <= j < NR."""
+    cdef Py_ssize_t k, j
+    for k in range(kc):
+        for j in range(nc):
+            out[k * NNFS_NR + j] = B[k * rsb + j * csb]
+        for j in range(nc, NNFS_NR):
+            out[k * NNFS_NR + j] = 0.0
+
+
+cdef void pack_a(const float* A, Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t mr,
+                 Py_ssize_t kc, float* out) noexcept nogil:
+    """One micro-panel: out[k*MR + i] = A[i, k] for i < mr (rows past mr are never read)."""
+    cdef Py_ssize_t k, i
+    if csa == 1:
+        for i in range(mr):
+            for k in range(kc):
+                out[k * NNFS_MR + i] = A[i * rsa + k]
+    else:
+        for k in range(kc):
+            for i in range(mr):
+                out[k * NNFS_MR + i] = A[i * rsa + k * csa]
+
+
+cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+              const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+              const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+              float* C, Py_ssize_t rsc, Py_ssize_t csc,
+              bint accumulate, const float* bias, bint bias_per_row, bint relu,
+              int n_threads) noexcept nogil:
+    """C[M, N] = A[M, K] . B[K, N] (+ C if accumulate) (+ bias) (ReLU); -1 if out of memory.
+
+    bias: N values (one per column) or, with bias_per_row, M values; NULL for none.
+    """
+    if M <= 0 or N <= 0:
+        return 0
+    if N < NNFS_NR and M > N:
+        return gemm(N, M, K, B, csb, rsb, A, csa, rsa, C, csc, rsc,
+                    accumulate, bias, not bias_per_row, relu, n_threads)
+
+    cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
+    cdef Py_ssize_t nkb = max(1, cdiv(K, KC))
+    cdef Py_ssize_t kcb = cdiv(K, nkb) if K > 0 else 0         # balanced depth blocks
+    cdef Py_ssize_t njb = cdiv(N, NB)
+    cdef Py_ssize_t ncb = cdiv(cdiv(N, njb), NNFS_NR) * NNFS_NR  # balanced column blocks
+    cdef Py_ssize_t mb = min(MB // NNFS_MR * NNFS_MR, cdiv(cdiv(M, nt), NNFS_MR) * NNFS_MR)
+    cdef Py_ssize_t n_mt = cdiv(M, mb)
+    cdef Py_ssize_t n_np_max = ncb // NNFS_NR
+    # too few row chunks for the threads: also split each column block into panel groups
+    cdef Py_ssize_t n_nt = 1 if n_mt >= nt else min(n_np_max, cdiv(nt, n_mt))
+    cdef float* Bp = <float*>nnfs_aligned_alloc(max(kcb, 1) * ncb * sizeof(float))
+    cdef float* Ap = <float*>nnfs_aligned_alloc(nt * max(kcb, 1) * mb * sizeof(float))
+    cdef float* bias_pad = NULL
+    cdef Py_ssize_t ib, jb, i, pc, kc, jc, nc, n_np, npt, t, m0, mc, ir, p, p1, j, q
+    cdef int tid, last, acc
+    cdef float* ap
+    if bias != NULL and not bias_per_row:
+        bias_pad = <float*>nnfs_aligned_alloc((njb * ncb) * sizeof(float))
+        if bias_pad != NULL:
+            for j in range(njb * ncb):
+                bias_pad[j] = bias[j] if j < N else 0.0
+    if Bp == NULL or Ap == NULL or (bias != NULL and not bias_per_row and bias_pad == NULL):
+        nnfs_aligned_free(Bp)
+        nnfs_aligned_free(Ap)
+        nnfs_aligned_free(bias_pad)
+        return -1
+
+    for ib in range(nkb):
+        pc = ib * kcb
+        kc = min(kcb, K - pc)
+        acc = accumulate or pc > 0
+        last = pc + kc >= K
+        for jb in range(njb):
+            jc = jb * ncb
+            nc = min(ncb, N - jc)
+            n_np = cdiv(nc, NNFS_NR)
+            for q in prange(n_np, use_threads_if=nt > 1 and n_np > 1, num_threads=nt,
+                            schedule="static"):
+                pack_b(B + pc * rsb + (jc + q * NNFS_NR) * csb, rsb, csb, kc,
+                       min(<Py_ssize_t>NNFS_NR, nc - q * NNFS_NR), Bp + q * NNFS_NR * kc)
+            npt = cdiv(n_np, n_nt)
+            for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
+                            schedule="static"):
+                tid = threadid()
+                ap = Ap + tid * kcb * mb
+                m0 = (t // n_nt) * mb
+                mc = min(mb, M - m0)
+                p1 = min(n_np, (t % n_nt + 1) * npt)
+                for i in range(cdiv(mc, NNFS_MR)):
+                    ir = i * NNFS_MR
+                    pack_a(A + (m0 + ir) * rsa + pc * csa, rsa, csa,
+                           min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc)
+                for i in range(cdiv(mc, NNFS_MR)):
+                    ir = i * NNFS_MR
+                    for p in range((t % n_nt) * npt, p1):
+                        j = jc + p * NNFS_NR
+                        nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc,
+                                     Bp + p * NNFS_NR * kc, C + (m0 + ir) * rsc + j * csc,
+                                     rsc, csc, min(<Py_ssize_t>NNFS_NR, N - j), acc,
+                                     bias_pad + j if last and bias_pad != NULL else NULL,
+                                     bias + m0 + ir if last and bias_per_row and bias != NULL
+                                     else NULL,
+                                     relu and last)
+    nnfs_aligned_free(Bp)
+    nnfs_aligned_free(Ap)
+    nnfs_aligned_free(bias_pad)
+    return 0
+
+
+cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg,
+                      Py_ssize_t csg, const float* Y, Py_ssize_t rsy, Py_ssize_t csy,
+                      float* Gm, float* db, const float* b, Py_ssize_t csb, float l1,
+                      float l2x2, int n_threads) noexcept nogil:
+    """db[j] = sum_i g[i, j] + l1*sign(b[j]) + l2x2*b[j], g = G masked where Y <= 0.
+
+    With Y (the ReLU output) the masked g is also written to Gm (C-contiguous M x N).
+    Each task owns COLS columns and sums its rows in order (thread-count independent).
+    """
+    cdef Py_ssize_t t, i, j, j0, nj
+    cdef float g
+    cdef int nt = n_threads if M * N >= PAR_FLOPS // 4 else 1
+    for t in prange(cdiv(N, COLS), use_threads_if=nt > 1 and N > COLS, num_threads=nt,
+                    schedule="static"):
+        j0 = t * COLS
+        nj = min(<Py_ssize_t>COLS, N - j0)
+        for j in range(j0, j0 + nj):
+            db[j] = 0.0
+        for i in range(M):
+            if Y == NULL:
+                for j in range(j0, j0 + nj):
+                    db[j] = db[j] + G[i * rsg + j * csg]
+            else:
+                for j in range(j0, j0 + nj):
+                    g = G[i * rsg + j * csg] if Y[i * rsy + j * csy] > 0 else 0.0
+                    Gm[i * N + j] = g
+                    db[j] = db[j] + g
+        for j in range(j0, j0 + nj):
+            db[j] = db[j] + regularization_term(b[j * csb], l1, l2x2)
+
+
+cdef inline float regularization_term(float w, float l1, float l2x2) noexcept nogil:
+    """d/dw (l1*|w| + l2*w^2) as the book computes it: the sign of 0 counts as +1."""
+    return (l1 if not w < 0 else -l1) + l2x2 * w
+
+
+cdef void regularization_grad(Py_ssize_t R, Py_ssize_t Cn, const float* W, Py_ssize_t rsw,
+                              Py_ssize_t csw, float* out, float l1, float l2x2,
+                              int n_threads) noexcept nogil:
+    """out[i, j] = regularization_term(W[i, j]) (out C-contiguous R x Cn)."""
+    cdef Py_ssize_t i, j
+    for i in prange(R, use_threads_if=n_threads > 1 and R * Cn >= PAR_FLOPS // 4,
+                    num_threads=n_threads, schedule="static"):
+        for j in range(Cn):
+            out[i * Cn + j] = regularization_term(W[i * rsw + j * csw], l1, l2x2)
+
+
+cdef inline Py_ssize_t elem_stride(Py_ssize_t nbytes, str name) except? -1:
+    if nbytes % <Py_ssize_t>sizeof(float):
+        raise ValueError(f"{name}: strides must be multiples of 4 bytes, got {nbytes}")
+    return nbytes // <Py_ssize_t>sizeof(float)
+
+
+cdef check_shape(str name, tuple got, tuple want):
+    if got != want:
+        raise ValueError(f"{name}: expected shape {want}, got {got}")
+
+
+def gemm_into(const float[:, :] A, const float[:, :] B, float[:, ::1] C, bint accumulate=False,
+              int n_threads=1):
+    """C = A . B (C += A . B with accumulate). A (M, K), B (K, N), C (M, N); float32."""
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
+    check_shape("B", (B.shape[0], B.shape[1]), (K, N))
+    check_shape("C", (C.shape[0], C.shape[1]), (M, N))
+    cdef Py_ssize_t rsa = elem_stride(A.strides[0], "A"), csa = elem_stride(A.strides[1], "A")
+    cdef Py_ssize_t rsb = elem_stride(B.strides[0], "B"), csb = elem_stride(B.strides[1], "B")
+    cdef int err
+    with nogil:
+        err = gemm(M, N, K, &A[0, 0] if M and K else NULL, rsa, csa,
+                   &B[0, 0] if K and N else NULL, rsb, csb, &C[0, 0] if M and N else NULL,
+                   N, 1, accumulate, NULL, False, False, max(1, n_threads))
+    if err:
+        raise MemoryError("gemm: could not allocate packing buffers")
+
+
+def dense_forward(const float[:, :] X, const float[:, :] W, const float[:, :] b,
+                  float[:, ::1] out, bint relu=False, int n_threads=1):
+    """out = X . W + b, then max(0, .) when relu.
+
+    X (N, n_in) any strides, W (n_in, n_out) any strides, b (1, n_out), out (N, n_out)
+    C-contiguous; all float32.
+    """
+    cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
+    check_shape("weights", (W.shape[0], W.shape[1]), (K, N))
+    check_shape("biases", (b.shape[0], b.shape[1]), (1, N))
+    check_shape("output", (out.shape[0], out.shape[1]), (M, N))
+    if M == 0 or N == 0:
+        return
+    cdef Py_ssize_t rsx = elem_stride(X.strides[0], "inputs")
+    cdef Py_ssize_t csx = elem_stride(X.strides[1], "inputs")
+    cdef Py_ssize_t rsw = elem_stride(W.strides[0], "weights")
+    cdef Py_ssize_t csw = elem_stride(W.strides[1], "weights")
+    cdef Py_ssize_t csb = elem_stride(b.strides[1], "biases")
+    cdef float[::1] bias
+    cdef const float* bp = &b[0, 0]
+    cdef int err
+    if csb != 1:
+        bias = b[0, :].copy()
+        bp = &bias[0]
+    with nogil:
+        err = gemm(M, N, K, &X[0, 0] if K else NULL, rsx, csx, &W[0, 0] if K else NULL,
+                   rsw, csw, &out[0, 0], N, 1, False, bp, False, relu, max(1, n_threads))
+    if err:
+        raise MemoryError("dense_forward: could not allocate packing buffers")
+
+
+def dense_backward(const float[:, :] X, const float[:, :] W, const float[:, :] b,
+                   const float[:, :] dvalues, float[:, ::1] dweights, float[:, ::1] dbiases,
+                   float[:, ::1] dinputs=None, const float[:, :] relu_output=None,
+                   float[:, ::1] dvalues_masked=None, float weight_l1=0, float weight_l2=0,
+                   float bias_l1=0, float bias_l2=0, int n_threads=1):
+    """Gradients of out = X . W + b (and of a fused ReLU after it).
+
+    G = dvalues, or dvalues masked where relu_output <= 0 (written to dvalues_masked);
+    dbiases = colsum(G) + bias_l1*sign(b) + 2*bias_l2*b;
+    dweights = X^T . G + weight_l1*sign(W) + 2*weight_l2*W;  dinputs = G . W^T (if given).
+    Shapes: X (N, n_in), W (n_in, n_out), b (1, n_out), dvalues/relu_output/dvalues_masked
+    (N, n_out), dweights (n_in, n_out), dbiases (1, n_out), dinputs (N, n_in); float32.
+    """
+    cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
+    check_shape("weights", (W.shape[0], W.shape[1]), (K, N))
+    check_shape("biases", (b.shape[0], b.shape[1]), (1, N))
+    check_shape("dvalues", (dvalues.shape[0], dvalues.shape[1]), (M, N))
+    check_shape("dweights", (dweights.shape[0], dweights.shape[1]), (K, N))
+    check_shape("dbiases", (dbiases.shape[0], dbiases.shape[1]), (1, N))
+    if dinputs is not None:
+        check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1]), (M, K))
+    if relu_output is not None:
+        check_shape("relu_output", (relu_output.shape[0], relu_output.shape[1]), (M, N))
+        if dvalues_masked is None:
+            raise ValueError("dvalues_masked: a (N, n_out) buffer is needed with relu_output")
+        check_shape("dvalues_masked", (dvalues_masked.shape[0], dvalues_masked.shape[1]),
+                    (M, N))
+    cdef Py_ssize_t rsx = elem_stride(X.strides[0], "inputs")
+    cdef Py_ssize_t csx = elem_stride(X.strides[1], "inputs")
+    cdef Py_ssize_t rsw = elem_stride(W.strides[0], "weights")
+    cdef Py_ssize_t csw = elem_stride(W.strides[1], "weights")
+    cdef Py_ssize_t csb = elem_stride(b.strides[1], "biases")
+    cdef Py_ssize_t rsg = elem_stride(dvalues.strides[0], "dvalues")
+    cdef Py_ssize_t csg = elem_stride(dvalues.strides[1], "dvalues")
+    cdef Py_ssize_t rsy = 0, csy = 0
+    cdef const float* G = &dvalues[0, 0] if M and N else NULL
+    cdef const float* Y = NULL
+    cdef float* Gm = NULL
+    cdef int nt = max(1, n_threads)
+    cdef bint reg = weight_l1 > 0 or weight_l2 > 0
+    cdef float* dX = &dinputs[0, 0] if dinputs is not None and M and K else NULL
+    cdef int err = 0
+    if relu_output is not None and M and N:
+        rsy = elem_stride(relu_output.strides[0], "relu_output")
+        csy = elem_stride(relu_output.strides[1], "relu_output")
+        Y = &relu_output[0, 0]
+        Gm = &dvalues_masked[0, 0]
+    with nogil:
+        if N:
+            column_sums(M, N, G, rsg, csg, Y, rsy, csy, Gm, &dbiases[0, 0], &b[0, 0], csb,
+                        bias_l1 if bias_l1 > 0 else 0, 2 * bias_l2 if bias_l2 > 0 else 0, nt)
+        if Y != NULL:
+            G = Gm
+            rsg = N
+            csg = 1
+        if K and N:
+            if reg:
+                regularization_grad(K, N, &W[0, 0], rsw, csw, &dweights[0, 0],
+                                    weight_l1 if weight_l1 > 0 else 0,
+                                    2 * weight_l2 if weight_l2 > 0 else 0, nt)
+            err = gemm(K, N, M, &X[0, 0] if M else NULL, csx, rsx, G, rsg, csg,
+                       &dweights[0, 0], N, 1, reg, NULL, False, False, nt)
+        if dX != NULL and err == 0:
+            err = gemm(M, K, N, G, rsg, csg, &W[0, 0] if N else NULL, csw, rsw,
+                       dX, K, 1, False, NULL, False, False, nt)
+    if err:
+        raise MemoryError("dense_backward: could not allocate packing buffers")

@@ -1,0 +1,37 @@
+"""Choose, once at import, the dense-kernel module built for the best instruction-set level
+this CPU supports. ``NNFS_FAST_ISA=baseline|avx2|avx512`` forces a level (tests, bug reports)."""
+import importlib
+import importlib.util
+import os
+
+from nnfs_fast import _cpu
+
+LEVELS = ("baseline", "avx2", "avx512")
+ENV_VAR = "NNFS_FAST_ISA"
+
+
+def built_levels():
+    """Levels whose kernel module is in this installation (the target architecture's)."""
+    return [lvl for lvl in LEVELS if importlib.util.find_spec(f"nnfs_fast._dense_{lvl}")]
+
+
+def usable_levels():
+    """Levels both built and runnable on this CPU, best last."""
+    supported = set(_cpu.supported_levels())
+    return [lvl for lvl in built_levels() if lvl in supported]
+
+
+def load(level=None):
+    """The kernel module for ``level`` (None: the best usable one)."""
+    usable = usable_levels()
+    if level is None:
+        level = usable[-1]
+    elif level not in usable:
+        raise ImportError(
+            f"{ENV_VAR}={level!r}: this level is not usable here; built: {built_levels()}, "
+            f"runnable on this CPU: {usable}. Unset {ENV_VAR} or pick one of {usable}.")
+    return importlib.import_module(f"nnfs_fast._dense_{level}")
+
+
+kernels = load(os.environ.get(ENV_VAR) or None)
+LEVEL = kernels.__name__.rsplit("_", 1)[-1]

@@ -1,0 +1,27 @@
+"""Thread control for the OpenMP runtime that every nnfs_fast kernel runs on.
+
+The thread count is OpenMP's own: ``OMP_NUM_THREADS`` sets the default, ``set_num_threads``
+and threadpoolctl's ``threadpool_limits(n, "openmp")`` change it for the calling thread, and
+kernels read it at each call. There is no second pool (no BLAS is called).
+"""
+from nnfs_fast._openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
+
+
+def openmp_enabled():
+    """True when the extensions were compiled with OpenMP."""
+    return bool(NNFS_FAST_HAVE_OPENMP)
+
+
+def get_num_threads():
+    """Threads the next kernel call from this Python thread may use (>= 1)."""
+    return max(1, omp_get_max_threads())
+
+
+def set_num_threads(n):
+    """Set the OpenMP thread count for kernel calls made from this Python thread.
+
+    n: int >= 1. Affects the whole OpenMP runtime of this thread (as threadpoolctl does).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
+    omp_set_num_threads(n)

@@ -1,0 +1,213 @@
+/* _ukernel.h - the register-tiled micro-kernel of nnfs_fast's GEMM, and its vector vocabulary.
+ *
+ * Design (BLIS/OpenBLAS style, see _dense.pxi for the blocking and packing around it):
+ *   C[mr x NR] (+)= Ap[mr x kc] . Bp[kc x NR], then the epilogue: + bias (per column or per
+ *   row), ReLU, store.
+ *   Ap is an MR-row micro-panel packed k-major (Ap[k*MR + i]); Bp an NR-column micro-panel
+ *   packed k-major (Bp[k*NR + j], zero padded past the matrix edge). The accumulator tile
+ *   acc[mr][NV] lives in vector registers: per k, NV vectors of B are loaded, and each of the mr
+ *   values of A is broadcast and multiplied into one row of the tile (mr*NV FMAs).
+ *   The tile is written to C with arbitrary strides (rsc, csc): a full tile with csc == 1 is
+ *   stored with vector stores, anything else goes through a small buffer.
+ *
+ * One source serves every instruction-set level: the V_* macros map to AVX-512, AVX2+FMA, SSE2
+ * or NEON intrinsics (or plain floats) according to the flags this file is compiled with, and the
+ * tile shape follows the register file (MR rows x NV vectors, leaving registers for B and A).
+ * mr (1..MR) is a compile-time constant in each specialisation made by nnfs_ukernel's switch,
+ * so small matrices (a 2-row dW, a 3-column output) do not pay for a full tile.
+ */
+#ifndef NNFS_UKERNEL_H
+#define NNFS_UKERNEL_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define NNFS_ISA "avx512"
+#define NNFS_VL 16
+#define NNFS_NV 2
+#define NNFS_MR 14
+typedef __m512 nnfs_vf;
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_ZERO() _mm512_setzero_ps()
+#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define V_MAX(a, b) _mm512_max_ps((a), (b))
+#elif defined(__AVX2__)
+#include <immintrin.h>
+#define NNFS_ISA "avx2"
+#define NNFS_VL 8
+#define NNFS_NV 2
+#define NNFS_MR 6
+typedef __m256 nnfs_vf;
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_ZERO() _mm256_setzero_ps()
+#define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
+#elif defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define NNFS_ISA "sse2"
+#define NNFS_VL 4
+#define NNFS_NV 2
+#define NNFS_MR 6
+typedef __m128 nnfs_vf;
+#define V_LOAD(p) _mm_loadu_ps(p)
+#define V_STORE(p, v) _mm_storeu_ps((p), (v))
+#define V_SET1(x) _mm_set1_ps(x)
+#define V_ZERO() _mm_setzero_ps()
+#define V_FMA(a, b, c) _mm_add_ps(_mm_mul_ps((a), (b)), (c))
+#define V_ADD(a, b) _mm_add_ps((a), (b))
+#define V_MAX(a, b) _mm_max_ps((a), (b))
+#elif defined(__aarch64__) || defined(_M_ARM64)
+#include <arm_neon.h>
+#define NNFS_ISA "neon"
+#define NNFS_VL 4
+#define NNFS_NV 3
+#define NNFS_MR 8
+typedef float32x4_t nnfs_vf;
+#define V_LOAD(p) vld1q_f32(p)
+#define V_STORE(p, v) vst1q_f32((p), (v))
+#define V_SET1(x) vdupq_n_f32(x)
+#define V_ZERO() vdupq_n_f32(0.0f)
+#define V_FMA(a, b, c) vfmaq_f32((c), (a), (b))
+#define V_ADD(a, b) vaddq_f32((a), (b))
+#define V_MAX(a, b) nnfs_neon_max((a), (b))
+/* NaN-propagating like x86 max(0, x) with x second: keep b where a > b is false */
+static inline float32x4_t nnfs_neon_max(float32x4_t a, float32x4_t b) {
+    return vbslq_f32(vcgtq_f32(a, b), a, b);
+}
+#else
+#define NNFS_ISA "scalar"
+#define NNFS_VL 1
+#define NNFS_NV 4
+#define NNFS_MR 4
+typedef float nnfs_vf;
+#define V_LOAD(p) (*(p))
+#define V_STORE(p, v) (*(p) = (v))
+#define V_SET1(x) (x)
+#define V_ZERO() 0.0f
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_ADD(a, b) ((a) + (b))
+#define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+#define NNFS_NR (NNFS_NV * NNFS_VL)
+
+#if defined(_MSC_VER)
+#define NNFS_ALWAYS_INLINE static __forceinline
+#define NNFS_UNROLL
+#else
+#define NNFS_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NNFS_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+/* Compiler that built this module, for show_config(). */
+#if defined(__clang__)
+#define NNFS_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define NNFS_COMPILER "gcc " __VERSION__
+#elif defined(_MSC_VER)
+#define NNFS_STR2(x) #x
+#define NNFS_STR(x) NNFS_STR2(x)
+#define NNFS_COMPILER "msvc " NNFS_STR(_MSC_FULL_VER)
+#else
+#define NNFS_COMPILER "unknown"
+#endif
+
+NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, const float *b,
+                                  float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
+                                  int accumulate, const float *bias_col, const float *bias_row,
+                                  int relu)
+{
+    nnfs_vf acc[NNFS_MR][NNFS_NV];
+    float buf[NNFS_MR * NNFS_NR];
+    int direct = (csc == 1 && n == NNFS_NR);
+    float *t = direct ? c : buf;
+    ptrdiff_t rst = direct ? rsc : NNFS_NR;
+    int i, j;
+    ptrdiff_t k;
+
+    NNFS_UNROLL for (i = 0; i < mr; i++)
+        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) acc[i][j] = V_ZERO();
+    for (k = 0; k < kc; k++) {
+        nnfs_vf bv[NNFS_NV];
+        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) bv[j] = V_LOAD(b + k * NNFS_NR + j * NNFS_VL);
+        NNFS_UNROLL for (i = 0; i < mr; i++) {
+            nnfs_vf ai = V_SET1(a[k * NNFS_MR + i]);
+            NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) acc[i][j] = V_FMA(ai, bv[j], acc[i][j]);
+        }
+    }
+    if (!direct && accumulate) {  /* gather the partial C tile into buf (zeros past the edge) */
+        memset(buf, 0, sizeof(buf));
+        for (i = 0; i < mr; i++)
+            for (k = 0; k < n; k++) buf[i * NNFS_NR + k] = c[i * rsc + k * csc];
+    }
+    NNFS_UNROLL for (i = 0; i < mr; i++) {
+        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) {
+            nnfs_vf v = acc[i][j];
+            if (accumulate) v = V_ADD(v, V_LOAD(t + i * rst + j * NNFS_VL));
+            if (bias_col) v = V_ADD(v, V_LOAD(bias_col + j * NNFS_VL));
+            if (bias_row) v = V_ADD(v, V_SET1(bias_row[i]));
+            if (relu) v = V_MAX(V_ZERO(), v);  /* NaN propagates: max returns its 2nd operand */
+            V_STORE(t + i * rst + j * NNFS_VL, v);
+        }
+    }
+    if (!direct)
+        for (i = 0; i < mr; i++)
+            for (k = 0; k < n; k++) c[i * rsc + k * csc] = buf[i * NNFS_NR + k];
+}
+
+#define NNFS_TILE_CASE(m)                                                              \
+    case m:                                                                            \
+        nnfs_tile(m, kc, a, b, c, rsc, csc, n, accumulate, bias_col, bias_row, relu); \
+        break;
+
+/* C[mr x n] (+)= Ap . Bp with epilogue; 1 <= mr <= NNFS_MR, 1 <= n <= NNFS_NR. */
+static void nnfs_ukernel(int mr, ptrdiff_t kc, const float *a, const float *b, float *c,
+                         ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n, int accumulate,
+                         const float *bias_col, const float *bias_row, int relu)
+{
+    switch (mr) {
+        NNFS_TILE_CASE(1) NNFS_TILE_CASE(2) NNFS_TILE_CASE(3) NNFS_TILE_CASE(4)
+#if NNFS_MR > 4
+        NNFS_TILE_CASE(5) NNFS_TILE_CASE(6)
+#endif
+#if NNFS_MR > 6
+        NNFS_TILE_CASE(7) NNFS_TILE_CASE(8)
+#endif
+#if NNFS_MR > 8
+        NNFS_TILE_CASE(9) NNFS_TILE_CASE(10) NNFS_TILE_CASE(11) NNFS_TILE_CASE(12)
+        NNFS_TILE_CASE(13) NNFS_TILE_CASE(14)
+#endif
+    default: break;
+    }
+}
+
+/* 64-byte aligned scratch for packed panels. */
+static void *nnfs_aligned_alloc(size_t nbytes)
+{
+#if defined(_MSC_VER)
+    return _aligned_malloc(nbytes ? nbytes : 1, 64);
+#else
+    void *p = NULL;
+    return posix_memalign(&p, 64, nbytes ? nbytes : 1) == 0 ? p : NULL;
+#endif
+}
+
+static void nnfs_aligned_free(void *p)
+{
+#if defined(_MSC_VER)
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
+
+#endif /* NNFS_UKERNEL_H */

@@ -1,0 +1,27 @@
+"""Input checks shared by the public classes: run before any kernel, with messages that name
+the argument, what was expected and what arrived."""
+import numpy as np
+
+FLOAT32 = np.dtype(np.float32)
+
+
+def as_float32_2d(x, name, n_cols=None, n_rows=None):
+    """``x`` as a 2-D float32 array, without a copy when it already is one (any strides).
+
+    Other real dtypes are converted (one copy). Raises ValueError for other ranks or widths.
+    """
+    if not (isinstance(x, np.ndarray) and x.dtype == FLOAT32):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+        x = arr.astype(np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), "
+                         f"got shape {x.shape}")
+    if n_cols is not None and x.shape[1] != n_cols:
+        raise ValueError(f"{name}: expected {n_cols} columns, got shape {x.shape}")
+    if n_rows is not None and x.shape[0] != n_rows:
+        raise ValueError(f"{name}: expected {n_rows} rows, got shape {x.shape}")
+    if any(s % FLOAT32.itemsize for s in x.strides):
+        x = np.ascontiguousarray(x)
+    return x
