@@ -7,12 +7,14 @@
 # gemm() computes C = op(A) . op(B) [+ C] [+ bias] [ReLU] for float32 matrices given as pointers
 # with element strides, so transposes (X^T for dW, W^T for dX), F-ordered and sliced inputs need
 # no copy: packing reads any strides.
-#   for each depth block pc (KC deep):                         C += A[:, pc] . B[pc, :]
-#     for each column block jc (NB wide):
-#       pack B[pc, jc] into NR-wide micro-panels (shared, parallel over panels)      ~L2
-#       parallel over tasks = (row chunk of MB rows) x (group of B panels):
-#         pack the chunk's rows of A into MR-high micro-panels (per thread)          ~L2
+#   pack B, KC-deep block by block, into NR-wide micro-panels (shared, in parallel)    ~L3
+#   parallel over tasks = (row chunk of <= MB rows) x (group of B panels):
+#     for each depth block (C += A[:, pc] . B[pc, :]):
+#       (A is read in place when a stride is 1: its values are only broadcast; an A
+#        with no unit stride is packed into MR-high micro-panels per thread)
+#       for each NB-wide group of B micro-panels (stays in L2):
 #         for each A micro-panel (stays in L1): for each B micro-panel: micro-kernel
+#   (packed B is capped at BP_MAX floats: a deeper B is done in several such rounds)
 #   the epilogue (bias, ReLU) runs inside the micro-kernel on the last depth block.
 # A problem whose output has fewer columns than a vector (N < NR) is computed transposed
 # (C^T = B^T A^T) so the vector lanes run along the long side.
@@ -26,16 +28,18 @@ cdef extern from "_ukernel.h" nogil:
     const char* NNFS_COMPILER
     int NNFS_MR
     int NNFS_NR
-    void nnfs_ukernel(int mr, Py_ssize_t kc, const float* a, const float* b, float* c,
-                      Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n, int accumulate,
-                      const float* bias_col, const float* bias_row, int relu)
+    void nnfs_ukernel(int mr, Py_ssize_t kc, const float* a, Py_ssize_t rsa, Py_ssize_t csa,
+                      const float* b, float* c, Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n,
+                      int accumulate, const float* bias_col, const float* bias_row, int relu)
     void* nnfs_aligned_alloc(size_t nbytes)
     void nnfs_aligned_free(void* p)
 
 cdef enum:
     KC = 256            # depth of a packed block: an A micro-panel is MR*KC floats (L1)
-    NB = 512            # B columns packed at once: KC*NB floats = 512 KiB (L2)
+    NB = 512            # B columns one A micro-panel sweeps: KC*NB floats = 512 KiB (L2)
     MB = 224            # rows of A one task packs: MB*KC floats = 224 KiB (L2)
+    BP_MAX = 1 << 22    # floats of packed B held at once (16 MiB, L3)
+    PACK_PANELS = 8     # pack A when more B micro-panels than this reuse it
     PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
     COLS = 64           # columns per task in the column-sum kernel
 
@@ -60,16 +64,11 @@ cdef void pack_b(const float* B, Py_ssize_t rsb, Py_ssize_t csb, Py_ssize_t kc,
 
 cdef void pack_a(const float* A, Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t mr,
                  Py_ssize_t kc, float* out) noexcept nogil:
-    """One micro-panel: out[k*MR + i] = A[i, k] for i < mr (rows past mr are never read)."""
+    """One micro-panel of an A with no unit stride: out[k*MR + i] = A[i, k] for i < mr."""
     cdef Py_ssize_t k, i
-    if csa == 1:
+    for k in range(kc):
         for i in range(mr):
-            for k in range(kc):
-                out[k * NNFS_MR + i] = A[i * rsa + k]
-    else:
-        for k in range(kc):
-            for i in range(mr):
-                out[k * NNFS_MR + i] = A[i * rsa + k * csa]
+            out[k * NNFS_MR + i] = A[i * rsa + k * csa]
 
 
 cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -90,24 +89,34 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
 
     cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
     cdef Py_ssize_t nkb = max(1, cdiv(K, KC))
-    cdef Py_ssize_t kcb = cdiv(K, nkb) if K > 0 else 0         # balanced depth blocks
-    cdef Py_ssize_t njb = cdiv(N, NB)
-    cdef Py_ssize_t ncb = cdiv(cdiv(N, njb), NNFS_NR) * NNFS_NR  # balanced column blocks
-    cdef Py_ssize_t mb = min(MB // NNFS_MR * NNFS_MR, cdiv(cdiv(M, nt), NNFS_MR) * NNFS_MR)
-    cdef Py_ssize_t n_mt = cdiv(M, mb)
-    cdef Py_ssize_t n_np_max = ncb // NNFS_NR
-    # too few row chunks for the threads: also split each column block into panel groups
-    cdef Py_ssize_t n_nt = 1 if n_mt >= nt else min(n_np_max, cdiv(nt, n_mt))
-    cdef float* Bp = <float*>nnfs_aligned_alloc(max(kcb, 1) * ncb * sizeof(float))
-    cdef float* Ap = <float*>nnfs_aligned_alloc(nt * max(kcb, 1) * mb * sizeof(float))
+    cdef Py_ssize_t kcb = max(1, cdiv(K, nkb))                # balanced depth blocks
+    cdef Py_ssize_t n_np = cdiv(N, NNFS_NR)                   # B micro-panels
+    cdef Py_ssize_t npad = n_np * NNFS_NR
+    cdef Py_ssize_t kb_group = max(1, BP_MAX // (kcb * npad))  # depth blocks packed at once
+    cdef Py_ssize_t nbp = max(1, NB // NNFS_NR)                # B panels reused from L2
+    # row chunks: a multiple of the thread count, at most MB rows, whole micro-panels
+    cdef Py_ssize_t n_mp = cdiv(M, NNFS_MR)
+    cdef Py_ssize_t n_mt = min(n_mp, nt * cdiv(n_mp, nt * (MB // NNFS_MR)))
+    cdef Py_ssize_t mb = cdiv(n_mp, n_mt) * NNFS_MR
+    n_mt = cdiv(M, mb)
+    # too few row chunks for the threads: also split the B panels into groups
+    cdef Py_ssize_t n_nt = 1 if n_mt >= nt else min(n_np, cdiv(nt, n_mt))
+    cdef Py_ssize_t npt = cdiv(n_np, n_nt)
+    # A is read in place when one stride is 1, unless many B panels reuse each micro-panel:
+    # then packing pays, and avoids the L1 set conflicts of rows 2^k bytes apart
+    cdef bint pack = (rsa != 1 and csa != 1) or n_np > PACK_PANELS
+    cdef float* Bp = <float*>nnfs_aligned_alloc(min(nkb, kb_group) * kcb * npad * sizeof(float))
+    cdef float* Ap = <float*>nnfs_aligned_alloc((nt * kcb * mb if pack else 1) * sizeof(float))
     cdef float* bias_pad = NULL
-    cdef Py_ssize_t ib, jb, i, pc, kc, jc, nc, n_np, npt, t, m0, mc, ir, p, p1, j, q
-    cdef int tid, last, acc
+    cdef Py_ssize_t gi, g0, g1, jg, u, kb, pc, kc, q, q0, q1, jq, t, m0, mc, i, ir, j
+    cdef int last, acc
     cdef float* ap
+    cdef const float* a
+    cdef Py_ssize_t rs, cs
     if bias != NULL and not bias_per_row:
-        bias_pad = <float*>nnfs_aligned_alloc((njb * ncb) * sizeof(float))
+        bias_pad = <float*>nnfs_aligned_alloc(npad * sizeof(float))
         if bias_pad != NULL:
-            for j in range(njb * ncb):
+            for j in range(npad):
                 bias_pad[j] = bias[j] if j < N else 0.0
     if Bp == NULL or Ap == NULL or (bias != NULL and not bias_per_row and bias_pad == NULL):
         nnfs_aligned_free(Bp)
@@ -115,42 +124,57 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
         nnfs_aligned_free(bias_pad)
         return -1
 
-    for ib in range(nkb):
-        pc = ib * kcb
-        kc = min(kcb, K - pc)
-        acc = accumulate or pc > 0
-        last = pc + kc >= K
-        for jb in range(njb):
-            jc = jb * ncb
-            nc = min(ncb, N - jc)
-            n_np = cdiv(nc, NNFS_NR)
-            for q in prange(n_np, use_threads_if=nt > 1 and n_np > 1, num_threads=nt,
-                            schedule="static"):
-                pack_b(B + pc * rsb + (jc + q * NNFS_NR) * csb, rsb, csb, kc,
-                       min(<Py_ssize_t>NNFS_NR, nc - q * NNFS_NR), Bp + q * NNFS_NR * kc)
-            npt = cdiv(n_np, n_nt)
-            for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
-                            schedule="static"):
-                tid = threadid()
-                ap = Ap + tid * kcb * mb
-                m0 = (t // n_nt) * mb
-                mc = min(mb, M - m0)
-                p1 = min(n_np, (t % n_nt + 1) * npt)
-                for i in range(cdiv(mc, NNFS_MR)):
-                    ir = i * NNFS_MR
-                    pack_a(A + (m0 + ir) * rsa + pc * csa, rsa, csa,
-                           min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc)
-                for i in range(cdiv(mc, NNFS_MR)):
-                    ir = i * NNFS_MR
-                    for p in range((t % n_nt) * npt, p1):
-                        j = jc + p * NNFS_NR
-                        nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc,
-                                     Bp + p * NNFS_NR * kc, C + (m0 + ir) * rsc + j * csc,
-                                     rsc, csc, min(<Py_ssize_t>NNFS_NR, N - j), acc,
-                                     bias_pad + j if last and bias_pad != NULL else NULL,
-                                     bias + m0 + ir if last and bias_per_row and bias != NULL
-                                     else NULL,
-                                     relu and last)
+    for gi in range(cdiv(nkb, kb_group)):
+        g0 = gi * kb_group
+        g1 = min(nkb, g0 + kb_group)
+        for u in prange((g1 - g0) * n_np, use_threads_if=nt > 1, num_threads=nt,
+                        schedule="static"):
+            kb = g0 + u // n_np
+            q = u % n_np
+            pc = kb * kcb
+            kc = max(0, min(kcb, K - pc))
+            pack_b(B + pc * rsb + q * NNFS_NR * csb, rsb, csb, kc,
+                   min(<Py_ssize_t>NNFS_NR, N - q * NNFS_NR),
+                   Bp + (kb - g0) * kcb * npad + q * NNFS_NR * kc)
+        for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
+                        schedule="static"):
+            ap = Ap + threadid() * kcb * mb
+            m0 = (t // n_nt) * mb
+            mc = min(mb, M - m0)
+            q0 = (t % n_nt) * npt
+            q1 = min(n_np, q0 + npt)
+            for kb in range(g0, g1):
+                pc = kb * kcb
+                kc = max(0, min(kcb, K - pc))
+                acc = accumulate or kb > 0
+                last = kb == nkb - 1
+                if pack:
+                    for i in range(cdiv(mc, NNFS_MR)):
+                        ir = i * NNFS_MR
+                        pack_a(A + (m0 + ir) * rsa + pc * csa, rsa, csa,
+                               min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc)
+                for jg in range(cdiv(q1 - q0, nbp)):
+                    jq = q0 + jg * nbp
+                    for i in range(cdiv(mc, NNFS_MR)):
+                        ir = i * NNFS_MR
+                        if pack:
+                            a = ap + ir * kc
+                            rs = 1
+                            cs = NNFS_MR
+                        else:
+                            a = A + (m0 + ir) * rsa + pc * csa
+                            rs = rsa
+                            cs = csa
+                        for q in range(jq, min(q1, jq + nbp)):
+                            j = q * NNFS_NR
+                            nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, a, rs, cs,
+                                         Bp + (kb - g0) * kcb * npad + j * kc,
+                                         C + (m0 + ir) * rsc + j * csc, rsc, csc,
+                                         min(<Py_ssize_t>NNFS_NR, N - j), acc,
+                                         bias_pad + j if last and bias_pad != NULL else NULL,
+                                         bias + m0 + ir if last and bias_per_row and bias != NULL
+                                         else NULL,
+                                         relu and last)
     nnfs_aligned_free(Bp)
     nnfs_aligned_free(Ap)
     nnfs_aligned_free(bias_pad)

@@ -1,10 +1,13 @@
 /* _ukernel.h - the register-tiled micro-kernel of nnfs_fast's GEMM, and its vector vocabulary.
  *
  * Design (BLIS/OpenBLAS style, see _dense.pxi for the blocking and packing around it):
- *   C[mr x NR] (+)= Ap[mr x kc] . Bp[kc x NR], then the epilogue: + bias (per column or per
+ *   C[mr x NR] (+)= A[mr x kc] . Bp[kc x NR], then the epilogue: + bias (per column or per
  *   row), ReLU, store.
- *   Ap is an MR-row micro-panel packed k-major (Ap[k*MR + i]); Bp an NR-column micro-panel
- *   packed k-major (Bp[k*NR + j], zero padded past the matrix edge). The accumulator tile
+ *   A is read in place with strides (rsa, csa), one of which is 1: row-major rows (csa == 1),
+ *   a transposed matrix or a packed micro-panel (rsa == 1; packed: csa == MR). Its values are
+ *   only ever broadcast, so no layout change is needed for them to be read efficiently.
+ *   Bp is an NR-column micro-panel packed k-major (Bp[k*NR + j], zero padded past the matrix
+ *   edge). The accumulator tile
  *   acc[mr][NV] lives in vector registers: per k, NV vectors of B are loaded, and each of the mr
  *   values of A is broadcast and multiplied into one row of the tile (mr*NV FMAs).
  *   The tile is written to C with arbitrary strides (rsc, csc): a full tile with csc == 1 is
@@ -121,7 +124,8 @@ typedef float nnfs_vf;
 #define NNFS_COMPILER "unknown"
 #endif
 
-NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, const float *b,
+NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
+                                  ptrdiff_t csa, const float *b,
                                   float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
                                   int accumulate, const float *bias_col, const float *bias_row,
                                   int relu)
@@ -140,7 +144,7 @@ NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, co
         nnfs_vf bv[NNFS_NV];
         NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) bv[j] = V_LOAD(b + k * NNFS_NR + j * NNFS_VL);
         NNFS_UNROLL for (i = 0; i < mr; i++) {
-            nnfs_vf ai = V_SET1(a[k * NNFS_MR + i]);
+            nnfs_vf ai = V_SET1(a[k * csa + i * rsa]);
             NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) acc[i][j] = V_FMA(ai, bv[j], acc[i][j]);
         }
     }
@@ -164,15 +168,22 @@ NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, co
             for (k = 0; k < n; k++) c[i * rsc + k * csc] = buf[i * NNFS_NR + k];
 }
 
-#define NNFS_TILE_CASE(m)                                                              \
-    case m:                                                                            \
-        nnfs_tile(m, kc, a, b, c, rsc, csc, n, accumulate, bias_col, bias_row, relu); \
+/* one specialisation per mr and per unit-stride side of A */
+#define NNFS_TILE_CASE(m)                                                                   \
+    case m:                                                                                 \
+        if (csa == 1)                                                                       \
+            nnfs_tile(m, kc, a, rsa, 1, b, c, rsc, csc, n, accumulate, bias_col, bias_row,  \
+                      relu);                                                                \
+        else                                                                                \
+            nnfs_tile(m, kc, a, 1, csa, b, c, rsc, csc, n, accumulate, bias_col, bias_row,  \
+                      relu);                                                                \
         break;
 
-/* C[mr x n] (+)= Ap . Bp with epilogue; 1 <= mr <= NNFS_MR, 1 <= n <= NNFS_NR. */
-static void nnfs_ukernel(int mr, ptrdiff_t kc, const float *a, const float *b, float *c,
-                         ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n, int accumulate,
-                         const float *bias_col, const float *bias_row, int relu)
+/* C[mr x n] (+)= A . Bp with epilogue; 1 <= mr <= NNFS_MR, 1 <= n <= NNFS_NR,
+ * and rsa == 1 or csa == 1. */
+static void nnfs_ukernel(int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *b, float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
+                         int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     switch (mr) {
         NNFS_TILE_CASE(1) NNFS_TILE_CASE(2) NNFS_TILE_CASE(3) NNFS_TILE_CASE(4)
