@@ -1,6 +1,10 @@
-"""Layers of the book's framework: ``Layer_Dense`` (on the kernels of ``_dense.pxi``)."""
+"""Layers of the book's framework: ``Layer_Dense`` (on the kernels of ``_dense.pxi``),
+``Layer_Dropout`` (``_dropout.pyx``) and ``Layer_Input``."""
+import numbers
+
 import numpy as np
 
+from nnfs_fast import _dropout
 from nnfs_fast._dispatch import kernels
 from nnfs_fast._openmp import get_num_threads
 from nnfs_fast._validation import as_float32_2d
@@ -87,3 +91,82 @@ class Layer_Dense:
         """Assign weights (n_inputs, n_neurons) and biases (1, n_neurons)."""
         self.weights = weights
         self.biases = biases
+
+
+def _as_float32_c(x, name):
+    """``x`` as a C-contiguous float32 array of any shape (one copy if it is not one)."""
+    if not (isinstance(x, np.ndarray) and x.dtype == _F32 and x.flags.c_contiguous):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+        x = np.ascontiguousarray(arr, dtype=_F32)
+    return x
+
+
+class Layer_Dropout:
+    """Inverted dropout: ``output = inputs * binary_mask`` while training.
+
+    ``binary_mask = np.random.binomial(1, keep, size=inputs.shape) / keep`` is drawn from NumPy's
+    global legacy RNG with the book's call, so a seeded run gets the book's masks and leaves
+    the RNG in the same state.
+
+    Args:
+        rate: fraction of inputs to drop, in [0, 1).
+    Attributes:
+        rate: the *keep* probability ``1 - rate`` (the book stores it under this name).
+        inputs: the array passed to ``forward``; output, binary_mask: inputs' shape, float32
+            (the book's are float64: mask = int64 draws / Python float); dinputs: float32.
+    ``forward(inputs)`` (Ch15-17) and ``forward(inputs, training)`` (Ch18+) both work; with
+    ``training`` falsy the output is a copy of the inputs and no random numbers are drawn.
+    """
+
+    def __init__(self, rate):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+            raise TypeError(f"Layer_Dropout: rate (the fraction to drop) must be a real number "
+                            f"in [0, 1), got {rate!r} ({type(rate).__name__})")
+        if not 0 <= rate < 1:
+            raise ValueError(f"Layer_Dropout: rate (the fraction to drop) must be in [0, 1), "
+                             f"got {rate!r}")
+        self.rate = 1 - rate
+
+    def __repr__(self):
+        return f"Layer_Dropout(rate={1 - self.rate:.12g})"
+
+    def forward(self, inputs, training=True):
+        """inputs: any shape -> self.output, float32, same shape."""
+        self.inputs = inputs
+        X = _as_float32_c(inputs, "inputs")
+        if not training:
+            self.output = X.copy() if X is inputs else X
+            return
+        draws = np.random.binomial(1, self.rate, size=X.shape)
+        self.binary_mask = np.empty(X.shape, dtype=_F32)
+        self.output = np.empty(X.shape, dtype=_F32)
+        _dropout.dropout_forward(draws.astype(np.int64, copy=False).reshape(-1), X.reshape(-1),
+                                 self.binary_mask.reshape(-1), self.output.reshape(-1),
+                                 self.rate, get_num_threads())
+
+    def backward(self, dvalues):
+        """dvalues: the output's shape -> self.dinputs = dvalues * binary_mask, float32."""
+        if not hasattr(self, "binary_mask"):
+            raise AttributeError("Layer_Dropout.backward: no binary_mask yet; call "
+                                 "forward(inputs, training=True) first")
+        mask = self.binary_mask = _as_float32_c(self.binary_mask, "binary_mask")
+        G = _as_float32_c(dvalues, "dvalues")
+        if G.shape != mask.shape:
+            raise ValueError(f"dvalues: expected shape {mask.shape} (the binary_mask's), "
+                             f"got {G.shape}")
+        self.dinputs = np.empty(mask.shape, dtype=_F32)
+        _dropout.dropout_backward(G.reshape(-1), mask.reshape(-1), self.dinputs.reshape(-1),
+                                  get_num_threads())
+
+
+class Layer_Input:
+    """The first layer of a ``Model``: ``output`` is the input array itself (no copy)."""
+
+    def __repr__(self):
+        return "Layer_Input()"
+
+    def forward(self, inputs, training=False):
+        """Set ``self.output = inputs``."""
+        self.output = inputs

@@ -1,0 +1,229 @@
+"""Optimizers of the book (Ch10): ``Optimizer_SGD``, ``Optimizer_Adagrad``,
+``Optimizer_RMSprop``, ``Optimizer_Adam``, on the fused kernels of ``_optimizers.pyx``.
+
+Same constructor arguments, attributes, learning-rate decay and update formulas as the book.
+The training loop calls ``pre_update_params()``, then ``update_params(layer)`` for every
+trainable layer, then ``post_update_params()``. Optimizer state lives on the layer under the
+book's names (``weight_momentums``, ``bias_momentums``, ``weight_cache``, ``bias_cache``), made
+with ``np.zeros_like`` the first time a layer lacks it. ``update_params`` changes
+``layer.weights`` and ``layer.biases`` in place with one pass over each array, computing the
+book's float32 expressions element by element (no temporaries).
+"""
+import inspect
+import math
+import numbers
+
+import numpy as np
+
+from nnfs_fast import _optimizers
+from nnfs_fast._openmp import get_num_threads
+
+_F32 = np.dtype(np.float32)
+
+
+def _checked(owner, name, value, low, high=math.inf, low_open=False, high_open=True):
+    """``value`` if it is a finite real number in the interval, else a ValueError naming it."""
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number in {interval}, "
+                        f"got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value)
+            and (low < value if low_open else low <= value)
+            and (value < high if high_open else value <= high)):
+        raise ValueError(f"{owner}: {name} must be a finite number in {interval}, got {value!r}")
+    return value
+
+
+def _float32_attr(layer, name, shape=None, of=None, store=True):
+    """``layer.<name>`` as a writable C-contiguous float32 array (of ``shape`` if given).
+
+    Another dtype or layout (e.g. user-assigned float64 weights) is converted; with ``store``
+    (parameters and state, not gradients) the converted array replaces the attribute, so the
+    conversion happens once and later updates act in place on the array the layer holds.
+    """
+    try:
+        arr = getattr(layer, name)
+    except AttributeError:
+        hint = ("run backward() before update_params()" if name.startswith("d") else
+                "state left by a different optimizer class?")
+        raise AttributeError(f"update_params: the layer has no {name!r} ({hint})") from None
+    if not (isinstance(arr, np.ndarray) and arr.dtype == _F32 and arr.flags.c_contiguous
+            and arr.flags.writeable):
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"layer.{name}: expected real numbers, got dtype {arr.dtype}")
+        arr = np.array(arr, dtype=_F32, order="C")
+        if store:
+            setattr(layer, name, arr)
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"layer.{name}: expected shape {shape} (the {of}' shape), "
+                         f"got {arr.shape}")
+    return arr
+
+
+_PARAMETERS = (("weights", "dweights", "weight"), ("biases", "dbiases", "bias"))
+
+
+def _arrays(layer, state, created_when_missing):
+    """For weights, then biases: (param, grad, *state arrays), flattened float32 views.
+
+    ``state`` lists the kinds of state, e.g. ("momentums", "cache") for weight_momentums,
+    weight_cache, bias_momentums, bias_cache. They are created as float32 zeros when the layer
+    lacks the attribute ``created_when_missing`` (the book's rule).
+    """
+    params = [_float32_attr(layer, name) for name, _, _ in _PARAMETERS]
+    if state and not hasattr(layer, created_when_missing):
+        for param, (_, _, prefix) in zip(params, _PARAMETERS):
+            for kind in state:
+                setattr(layer, f"{prefix}_{kind}", np.zeros_like(param))
+    return [[a.reshape(-1) for a in (
+                param, _float32_attr(layer, grad, param.shape, name, store=False),
+                *(_float32_attr(layer, f"{prefix}_{kind}", param.shape, name) for kind in state))]
+            for param, (name, grad, prefix) in zip(params, _PARAMETERS)]
+
+
+class _Optimizer:
+    """Learning-rate decay and step counting shared by the four optimizers (book, Ch10)."""
+
+    def __init__(self, learning_rate, decay):
+        name = type(self).__name__
+        self.learning_rate = _checked(name, "learning_rate", learning_rate, 0, low_open=True)
+        self.current_learning_rate = learning_rate
+        self.decay = _checked(name, "decay", decay, 0)
+        self.iterations = 0
+
+    def pre_update_params(self):
+        """Before the updates of a step: lr / (1 + decay * iterations) when decay is set."""
+        if self.decay:
+            self.current_learning_rate = self.learning_rate * \
+                (1. / (1. + self.decay * self.iterations))
+
+    def post_update_params(self):
+        """After the updates of a step: count it."""
+        self.iterations += 1
+
+    def __repr__(self):
+        params = inspect.signature(type(self).__init__).parameters
+        args = [f"learning_rate={self.learning_rate!r}"] + [
+            f"{k}={getattr(self, k)!r}" for k, p in params.items()
+            if k not in ("self", "learning_rate") and getattr(self, k) != p.default]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+class Optimizer_SGD(_Optimizer):
+    """Stochastic gradient descent, optionally with momentum.
+
+    Without momentum: ``W += -lr * dW``. With momentum:
+    ``u = momentum * weight_momentums - lr * dW; weight_momentums = u; W += u``
+    (the same for biases with ``bias_momentums``), lr = ``current_learning_rate``.
+
+    Args:
+        learning_rate: > 0 (default 1.). decay: >= 0, lr / (1 + decay * iterations).
+        momentum: >= 0 (default 0.: no momentum state).
+    Attributes:
+        learning_rate, current_learning_rate, decay, iterations, momentum.
+    State on each layer (float32, the parameter's shape): weight_momentums, bias_momentums.
+    """
+
+    def __init__(self, learning_rate=1., decay=0., momentum=0.):
+        super().__init__(learning_rate, decay)
+        self.momentum = _checked("Optimizer_SGD", "momentum", momentum, 0)
+
+    def update_params(self, layer):
+        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+        n_threads = get_num_threads()
+        if self.momentum:
+            for param, grad, momentums in _arrays(layer, ("momentums",), "weight_momentums"):
+                _optimizers.sgd_update(param, grad, momentums, self.current_learning_rate,
+                                       self.momentum, n_threads)
+        else:
+            for param, grad in _arrays(layer, (), None):
+                _optimizers.sgd_update(param, grad, None, self.current_learning_rate, 0.,
+                                       n_threads)
+
+
+class Optimizer_Adagrad(_Optimizer):
+    """Adagrad: ``weight_cache += dW**2; W += -lr * dW / (sqrt(weight_cache) + epsilon)``.
+
+    Args:
+        learning_rate: > 0 (default 1.). decay: >= 0. epsilon: > 0 (default 1e-7).
+    Attributes:
+        learning_rate, current_learning_rate, decay, iterations, epsilon.
+    State on each layer (float32, the parameter's shape): weight_cache, bias_cache.
+    """
+
+    def __init__(self, learning_rate=1., decay=0., epsilon=1e-7):
+        super().__init__(learning_rate, decay)
+        self.epsilon = _checked("Optimizer_Adagrad", "epsilon", epsilon, 0, low_open=True)
+
+    def update_params(self, layer):
+        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+        n_threads = get_num_threads()
+        for param, grad, cache in _arrays(layer, ("cache",), "weight_cache"):
+            # cache = 1 * cache + 1 * dW**2 is exactly cache + dW**2
+            _optimizers.cache_update(param, grad, cache, self.current_learning_rate, 1., 1.,
+                                     self.epsilon, n_threads)
+
+
+class Optimizer_RMSprop(_Optimizer):
+    """RMSprop: ``weight_cache = rho * weight_cache + (1 - rho) * dW**2;
+    W += -lr * dW / (sqrt(weight_cache) + epsilon)``.
+
+    Args:
+        learning_rate: > 0 (default 0.001). decay: >= 0. epsilon: > 0 (default 1e-7).
+        rho: cache decay in [0, 1) (default 0.9).
+    Attributes:
+        learning_rate, current_learning_rate, decay, iterations, epsilon, rho.
+    State on each layer (float32, the parameter's shape): weight_cache, bias_cache.
+    """
+
+    def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, rho=0.9):
+        super().__init__(learning_rate, decay)
+        self.epsilon = _checked("Optimizer_RMSprop", "epsilon", epsilon, 0, low_open=True)
+        self.rho = _checked("Optimizer_RMSprop", "rho", rho, 0, 1)
+
+    def update_params(self, layer):
+        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+        n_threads = get_num_threads()
+        for param, grad, cache in _arrays(layer, ("cache",), "weight_cache"):
+            _optimizers.cache_update(param, grad, cache, self.current_learning_rate, self.rho,
+                                     1 - self.rho, self.epsilon, n_threads)
+
+
+class Optimizer_Adam(_Optimizer):
+    """Adam, with the book's bias correction by ``iterations + 1``::
+
+        weight_momentums = beta_1 * weight_momentums + (1 - beta_1) * dW
+        weight_cache     = beta_2 * weight_cache + (1 - beta_2) * dW**2
+        W += -lr * (weight_momentums / (1 - beta_1**(iterations + 1)))
+                 / (sqrt(weight_cache / (1 - beta_2**(iterations + 1))) + epsilon)
+
+    (the same for biases with ``bias_momentums``/``bias_cache``).
+
+    Args:
+        learning_rate: > 0 (default 0.001). decay: >= 0. epsilon: > 0 (default 1e-7).
+        beta_1, beta_2: moment decays in [0, 1) (defaults 0.9, 0.999).
+    Attributes:
+        learning_rate, current_learning_rate, decay, iterations, epsilon, beta_1, beta_2.
+    State on each layer (float32, the parameter's shape): weight_momentums, weight_cache,
+    bias_momentums, bias_cache.
+    """
+
+    def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, beta_1=0.9, beta_2=0.999):
+        super().__init__(learning_rate, decay)
+        self.epsilon = _checked("Optimizer_Adam", "epsilon", epsilon, 0, low_open=True)
+        self.beta_1 = _checked("Optimizer_Adam", "beta_1", beta_1, 0, 1)
+        self.beta_2 = _checked("Optimizer_Adam", "beta_2", beta_2, 0, 1)
+
+    def update_params(self, layer):
+        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+        n_threads = get_num_threads()
+        # bias corrections in Python floats, as in the book; the kernel gets them as float32
+        momentum_correction = 1 - self.beta_1 ** (self.iterations + 1)
+        cache_correction = 1 - self.beta_2 ** (self.iterations + 1)
+        for param, grad, momentums, cache in _arrays(layer, ("momentums", "cache"),
+                                                     "weight_cache"):
+            _optimizers.adam_update(param, grad, momentums, cache, self.current_learning_rate,
+                                    self.beta_1, 1 - self.beta_1, self.beta_2, 1 - self.beta_2,
+                                    momentum_correction, cache_correction, self.epsilon,
+                                    n_threads)

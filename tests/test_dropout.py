@@ -1,0 +1,197 @@
+"""Layer_Dropout and Layer_Input: the book's masks from NumPy's global legacy RNG (same draws,
+same RNG state afterwards), the float32 mask/output/gradient against the float64 oracle and
+the book's float64 values, eval mode without RNG use, thread counts, shapes and errors."""
+import numpy as np
+import pytest
+
+import nnfs_fast
+from conftest import THREAD_COUNTS
+from nnfs_fast import _dropout, reference
+from nnfs_fast.layers import Layer_Dropout, Layer_Input
+
+EPS32 = float(np.finfo(np.float32).eps)
+SHAPES = [(1, 1), (7, 13), (300, 64), (3000, 64), (5,), (2, 3, 4)]
+
+
+def rng_state():
+    """The global legacy RNG state as comparable Python values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return kind, keys.tolist(), pos, has_gauss, cached
+
+
+def random_inputs(shape, seed=1):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.0])
+def test_mask_is_the_books_binomial_draw(shape, rate):
+    """Same seed -> the book's draws, scaled by 1/keep; the RNG ends in the same state."""
+    X = random_inputs(shape)
+    keep = 1 - rate
+    np.random.seed(123)
+    draws = np.random.binomial(1, keep, size=shape)
+    state_after = rng_state()
+
+    np.random.seed(123)
+    layer = Layer_Dropout(rate)
+    layer.forward(X)                                   # the Ch15 one-argument call masks
+    assert rng_state() == state_after
+    assert layer.rate == keep
+    book_mask = draws / keep                           # the book's float64 mask
+    assert layer.binary_mask.dtype == np.float32 and layer.binary_mask.shape == shape
+    np.testing.assert_array_equal(layer.binary_mask, book_mask.astype(np.float32))
+    assert layer.output.dtype == np.float32 and layer.output.shape == shape
+    np.testing.assert_array_equal(layer.output, X * layer.binary_mask)
+    # the book's float64 output, within two float32 roundings (mask and product)
+    book_output = X * book_mask
+    np.testing.assert_allclose(layer.output, book_output, rtol=2 * EPS32, atol=0)
+
+
+def test_matches_reference_forward_and_backward():
+    X = random_inputs((50, 17))
+    G = random_inputs((50, 17), seed=2)
+    ours, ref = Layer_Dropout(0.2), reference.Layer_Dropout(0.2)
+    for layer in (ours, ref):
+        np.random.seed(7)
+        layer.forward(X, True)
+        layer.backward(G)
+    np.testing.assert_allclose(ours.output, ref.output, rtol=2 * EPS32, atol=0)
+    np.testing.assert_allclose(ours.binary_mask, ref.binary_mask, rtol=EPS32, atol=0)
+    np.testing.assert_allclose(ours.dinputs, ref.dinputs, rtol=2 * EPS32, atol=0)
+    assert ours.dinputs.dtype == np.float32
+    np.testing.assert_array_equal(ours.dinputs, G * ours.binary_mask)
+
+
+def test_sequence_of_forwards_follows_the_rng_stream():
+    """Two training passes draw two consecutive masks, as the book's epochs do."""
+    X = random_inputs((30, 8))
+    np.random.seed(0)
+    expected = [np.random.binomial(1, 0.9, size=X.shape) for _ in range(2)]
+    np.random.seed(0)
+    layer = Layer_Dropout(0.1)
+    for draws in expected:
+        layer.forward(X, training=True)
+        np.testing.assert_array_equal(layer.binary_mask > 0, draws == 1)
+
+
+@pytest.mark.parametrize("training", [False, 0, None])
+def test_eval_mode_copies_and_draws_nothing(training):
+    X = random_inputs((20, 6))
+    layer = Layer_Dropout(0.3)
+    np.random.seed(5)
+    before = rng_state()
+    layer.forward(X, training)
+    assert rng_state() == before
+    assert not hasattr(layer, "binary_mask")
+    assert layer.inputs is X
+    assert layer.output is not X and layer.output.dtype == np.float32
+    np.testing.assert_array_equal(layer.output, X)
+
+
+def test_eval_mode_converts_other_dtypes_once():
+    X = random_inputs((4, 3)).astype(np.float64)
+    layer = Layer_Dropout(0.3)
+    layer.forward(X, training=False)
+    assert layer.output.dtype == np.float32 and layer.inputs is X
+    np.testing.assert_array_equal(layer.output, X.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["float64", "F-order", "sliced", "list"])
+def test_inputs_of_any_dtype_and_layout(kind):
+    X = random_inputs((9, 5))
+    given = {"float64": X.astype(np.float64), "F-order": np.asfortranarray(X),
+             "sliced": np.repeat(X, 2, axis=1)[:, ::2], "list": X.tolist()}[kind]
+    ours = Layer_Dropout(0.4)
+    np.random.seed(11)
+    ours.forward(given)
+    np.random.seed(11)
+    draws = np.random.binomial(1, 0.6, size=X.shape)
+    assert ours.inputs is given
+    np.testing.assert_array_equal(ours.output, X * (draws / 0.6).astype(np.float32))
+
+
+def test_thread_counts_give_identical_results(restore_threads):
+    X = random_inputs((300, 512))
+    G = random_inputs((300, 512), seed=3)
+    results = []
+    for n in THREAD_COUNTS:
+        nnfs_fast.set_num_threads(n)
+        np.random.seed(9)
+        layer = Layer_Dropout(0.1)
+        layer.forward(X, True)
+        layer.backward(G)
+        results.append((layer.binary_mask, layer.output, layer.dinputs))
+    for n, got in zip(THREAD_COUNTS[1:], results[1:]):
+        for a, b in zip(got, results[0]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{n} threads vs 1")
+
+
+def test_backward_with_a_float64_mask_from_the_book():
+    """A binary_mask restored from a book pickle (float64) is converted once and used."""
+    layer = Layer_Dropout(0.5)
+    layer.binary_mask = np.array([[2.0, 0.0], [0.0, 2.0]])
+    layer.backward(np.ones((2, 2)))
+    assert layer.binary_mask.dtype == np.float32
+    np.testing.assert_array_equal(layer.dinputs, [[2, 0], [0, 2]])
+
+
+def test_repr_and_rate_attribute():
+    layer = Layer_Dropout(0.1)
+    assert repr(layer) == "Layer_Dropout(rate=0.1)"
+    assert layer.rate == 1 - 0.1                        # the keep probability (book's quirk)
+    assert repr(Layer_Dropout(0)) == "Layer_Dropout(rate=0)"
+
+
+@pytest.mark.parametrize("rate", [1, 1.0, -0.1, float("nan"), 2])
+def test_rate_range_error(rate):
+    with pytest.raises(ValueError, match=r"Layer_Dropout: rate \(the fraction to drop\) must "
+                                         r"be in \[0, 1\)"):
+        Layer_Dropout(rate)
+
+
+@pytest.mark.parametrize("rate", ["0.1", None, True])
+def test_rate_type_error(rate):
+    with pytest.raises(TypeError, match="Layer_Dropout: rate .* must be a real number"):
+        Layer_Dropout(rate)
+
+
+def test_backward_errors():
+    layer = Layer_Dropout(0.1)
+    with pytest.raises(AttributeError, match=r"no binary_mask yet; call forward\(inputs, "
+                                             r"training=True\) first"):
+        layer.backward(np.ones((2, 2)))
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"dvalues: expected shape \(2, 3\) \(the "
+                                         r"binary_mask's\), got \(3, 2\)"):
+        layer.backward(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="dvalues: expected real numbers"):
+        layer.backward(np.array([["a"] * 3] * 2))
+
+
+def test_forward_rejects_non_numbers():
+    with pytest.raises(TypeError, match="inputs: expected real numbers"):
+        Layer_Dropout(0.1).forward(np.array(["x", "y"]))
+
+
+def test_kernels_check_sizes():
+    d = np.zeros(4, dtype=np.int64)
+    f4, f3 = np.zeros(4, dtype=np.float32), np.zeros(3, dtype=np.float32)
+    with pytest.raises(ValueError, match="inputs: expected 4 elements, got 3"):
+        _dropout.dropout_forward(d, f3, f4, f4, 0.9)
+    with pytest.raises(ValueError, match="output: expected 4 elements"):
+        _dropout.dropout_forward(d, f4, f4, f3, 0.9)
+    with pytest.raises(ValueError, match="keep: expected a probability > 0"):
+        _dropout.dropout_forward(d, f4, f4, f4, 0.0)
+    with pytest.raises(ValueError, match="dinputs: expected 4 elements"):
+        _dropout.dropout_backward(f4, f4, f3)
+
+
+def test_layer_input_passes_the_same_object():
+    X = random_inputs((3, 2))
+    layer = Layer_Input()
+    layer.forward(X, True)
+    assert layer.output is X
+    layer.forward([1, 2])                               # anything, no conversion
+    assert layer.output == [1, 2]
+    assert repr(layer) == "Layer_Input()"
