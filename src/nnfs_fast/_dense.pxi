@@ -16,12 +16,18 @@
 #         for each A micro-panel (stays in L1): for each B micro-panel: micro-kernel
 #   (packed B is capped at BP_MAX floats: a deeper B is done in several such rounds)
 #   the epilogue (bias, ReLU) runs inside the micro-kernel on the last depth block.
-# A problem whose output has fewer columns than a vector (N < NR) is computed transposed
-# (C^T = B^T A^T) so the vector lanes run along the long side.
+# A problem whose output has fewer columns than a vector (N < NR) either takes dot products
+# along K (gemm_dot, when A's rows are contiguous) or is computed transposed (C^T = B^T A^T)
+# so the vector lanes run along the long side.
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
 # thread count. Work under PAR_FLOPS runs on the calling thread (no thread team is started).
 
 from cython.parallel cimport prange, threadid
+
+cimport numpy as cnp
+from nnfs_fast._view cimport View2, as_float32, empty2, view2
+
+cnp.import_array()
 
 cdef extern from "_ukernel.h" nogil:
     const char* NNFS_ISA
@@ -29,8 +35,14 @@ cdef extern from "_ukernel.h" nogil:
     int NNFS_MR
     int NNFS_NR
     void nnfs_ukernel(int mr, Py_ssize_t kc, const float* a, Py_ssize_t rsa, Py_ssize_t csa,
-                      const float* b, float* c, Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n,
+                      const float* b, Py_ssize_t ldb, float* c, Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n,
                       int accumulate, const float* bias_col, const float* bias_row, int relu)
+    void nnfs_dot_rows(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kc, const float* a,
+                       Py_ssize_t lda, const float* bt, Py_ssize_t ldbt, float* c,
+                       Py_ssize_t rsc, Py_ssize_t csc, int accumulate, const float* bias_col,
+                       const float* bias_row, int relu)
+    int NNFS_VL
+    void nnfs_colsum_row(Py_ssize_t n, const float* g, const float* y, float* gm, float* db)
     void* nnfs_aligned_alloc(size_t nbytes)
     void nnfs_aligned_free(void* p)
 
@@ -40,6 +52,8 @@ cdef enum:
     MB = 224            # rows of A one task packs: MB*KC floats = 224 KiB (L2)
     BP_MAX = 1 << 22    # floats of packed B held at once (16 MiB, L3)
     PACK_PANELS = 8     # pack A when more B micro-panels than this reuse it
+    DIRECT_B_PANELS = 2 # read B in place when at most this many A micro-panels reuse it
+    DOT_ROWS = 32       # rows per task of the dot-product form
     PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
     COLS = 64           # columns per task in the column-sum kernel
 
@@ -84,6 +98,9 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     if M <= 0 or N <= 0:
         return 0
     if N < NNFS_NR and M > N:
+        if csa == 1 and K >= NNFS_VL:
+            return gemm_dot(M, N, K, A, rsa, B, rsb, csb, C, rsc, csc, accumulate, bias,
+                            bias_per_row, relu, n_threads)
         return gemm(N, M, K, B, csb, rsb, A, csa, rsa, C, csc, rsc,
                     accumulate, bias, not bias_per_row, relu, n_threads)
 
@@ -105,6 +122,9 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     # A is read in place when one stride is 1, unless many B panels reuse each micro-panel:
     # then packing pays, and avoids the L1 set conflicts of rows 2^k bytes apart
     cdef bint pack = (rsa != 1 and csa != 1) or n_np > PACK_PANELS
+    # B is packed unless few A micro-panels reuse it and its rows are contiguous; a partial
+    # last panel is always packed (zero padding)
+    cdef bint direct_b = csb == 1 and n_mp <= DIRECT_B_PANELS
     cdef float* Bp = <float*>nnfs_aligned_alloc(min(nkb, kb_group) * kcb * npad * sizeof(float))
     cdef float* Ap = <float*>nnfs_aligned_alloc((nt * kcb * mb if pack else 1) * sizeof(float))
     cdef float* bias_pad = NULL
@@ -112,7 +132,8 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     cdef int last, acc
     cdef float* ap
     cdef const float* a
-    cdef Py_ssize_t rs, cs
+    cdef const float* bq
+    cdef Py_ssize_t rs, cs, ldb
     if bias != NULL and not bias_per_row:
         bias_pad = <float*>nnfs_aligned_alloc(npad * sizeof(float))
         if bias_pad != NULL:
@@ -133,9 +154,10 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
             q = u % n_np
             pc = kb * kcb
             kc = max(0, min(kcb, K - pc))
-            pack_b(B + pc * rsb + q * NNFS_NR * csb, rsb, csb, kc,
-                   min(<Py_ssize_t>NNFS_NR, N - q * NNFS_NR),
-                   Bp + (kb - g0) * kcb * npad + q * NNFS_NR * kc)
+            if not direct_b or (q + 1) * NNFS_NR > N:
+                pack_b(B + pc * rsb + q * NNFS_NR * csb, rsb, csb, kc,
+                       min(<Py_ssize_t>NNFS_NR, N - q * NNFS_NR),
+                       Bp + (kb - g0) * kcb * npad + q * NNFS_NR * kc)
         for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
                         schedule="static"):
             ap = Ap + threadid() * kcb * mb
@@ -167,8 +189,14 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                             cs = csa
                         for q in range(jq, min(q1, jq + nbp)):
                             j = q * NNFS_NR
+                            if direct_b and j + NNFS_NR <= N:
+                                bq = B + pc * rsb + j
+                                ldb = rsb
+                            else:
+                                bq = Bp + (kb - g0) * kcb * npad + j * kc
+                                ldb = NNFS_NR
                             nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, a, rs, cs,
-                                         Bp + (kb - g0) * kcb * npad + j * kc,
+                                         bq, ldb,
                                          C + (m0 + ir) * rsc + j * csc, rsc, csc,
                                          min(<Py_ssize_t>NNFS_NR, N - j), acc,
                                          bias_pad + j if last and bias_pad != NULL else NULL,
@@ -178,6 +206,39 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     nnfs_aligned_free(Bp)
     nnfs_aligned_free(Ap)
     nnfs_aligned_free(bias_pad)
+    return 0
+
+
+cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                  const float* B, Py_ssize_t rsb, Py_ssize_t csb, float* C, Py_ssize_t rsc,
+                  Py_ssize_t csc, bint accumulate, const float* bias, bint bias_per_row,
+                  bint relu, int n_threads) noexcept nogil:
+    """gemm for N < NR with contiguous A rows: dot products along K (nnfs_dot_rows).
+
+    B^T's rows are B's columns; they are used in place when contiguous (B = W^T in dX) and
+    copied otherwise (a K x N copy, small because N < NR). Rows are split among threads.
+    """
+    cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
+    cdef float* Bt = NULL
+    cdef const float* bt = B
+    cdef Py_ssize_t ldbt = csb, j, k, t, i0
+    if rsb != 1:
+        Bt = <float*>nnfs_aligned_alloc(N * K * sizeof(float))
+        if Bt == NULL:
+            return -1
+        for j in range(N):
+            for k in range(K):
+                Bt[j * K + k] = B[k * rsb + j * csb]
+        bt = Bt
+        ldbt = K
+    for t in prange(cdiv(M, DOT_ROWS), use_threads_if=nt > 1, num_threads=nt,
+                    schedule="static"):
+        i0 = t * DOT_ROWS
+        nnfs_dot_rows(min(<Py_ssize_t>DOT_ROWS, M - i0), N, K, A + i0 * rsa, rsa, bt, ldbt,
+                      C + i0 * rsc, rsc, csc, accumulate,
+                      NULL if bias_per_row else bias,
+                      bias + i0 if bias_per_row and bias != NULL else NULL, relu)
+    nnfs_aligned_free(Bt)
     return 0
 
 
@@ -193,6 +254,7 @@ cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg
     cdef Py_ssize_t t, i, j, j0, nj
     cdef float g
     cdef int nt = n_threads if M * N >= PAR_FLOPS // 4 else 1
+    cdef bint unit = csg == 1 and (Y == NULL or csy == 1)
     for t in prange(cdiv(N, COLS), use_threads_if=nt > 1 and N > COLS, num_threads=nt,
                     schedule="static"):
         j0 = t * COLS
@@ -200,7 +262,10 @@ cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg
         for j in range(j0, j0 + nj):
             db[j] = 0.0
         for i in range(M):
-            if Y == NULL:
+            if unit:      # the common case, written so that the compiler vectorises it
+                nnfs_colsum_row(nj, G + i * rsg + j0, Y + i * rsy + j0 if Y != NULL else NULL,
+                                Gm + i * N + j0 if Y != NULL else NULL, db + j0)
+            elif Y == NULL:
                 for j in range(j0, j0 + nj):
                     db[j] = db[j] + G[i * rsg + j * csg]
             else:
@@ -228,129 +293,101 @@ cdef void regularization_grad(Py_ssize_t R, Py_ssize_t Cn, const float* W, Py_ss
             out[i * Cn + j] = regularization_term(W[i * rsw + j * csw], l1, l2x2)
 
 
-cdef inline Py_ssize_t elem_stride(Py_ssize_t nbytes, str name) except? -1:
-    if nbytes % <Py_ssize_t>sizeof(float):
-        raise ValueError(f"{name}: strides must be multiples of 4 bytes, got {nbytes}")
-    return nbytes // <Py_ssize_t>sizeof(float)
-
-
-cdef check_shape(str name, tuple got, tuple want):
-    if got != want:
-        raise ValueError(f"{name}: expected shape {want}, got {got}")
-
-
-def gemm_into(const float[:, :] A, const float[:, :] B, float[:, ::1] C, bint accumulate=False,
-              int n_threads=1):
-    """C = A . B (C += A . B with accumulate). A (M, K), B (K, N), C (M, N); float32."""
-    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
-    check_shape("B", (B.shape[0], B.shape[1]), (K, N))
-    check_shape("C", (C.shape[0], C.shape[1]), (M, N))
-    cdef Py_ssize_t rsa = elem_stride(A.strides[0], "A"), csa = elem_stride(A.strides[1], "A")
-    cdef Py_ssize_t rsb = elem_stride(B.strides[0], "B"), csb = elem_stride(B.strides[1], "B")
+def gemm_into(A, B, C, bint accumulate=False, int n_threads=1):
+    """C = A . B (C += A . B with accumulate). A (M, K), B (K, N), C (M, N) writable; float32,
+    any strides."""
+    cdef View2 a = view2(A, "A")
+    cdef View2 b = view2(B, "B", a.cols)
+    cdef View2 c = view2(C, "C", a.rows, b.cols, writable=True)
     cdef int err
     with nogil:
-        err = gemm(M, N, K, &A[0, 0] if M and K else NULL, rsa, csa,
-                   &B[0, 0] if K and N else NULL, rsb, csb, &C[0, 0] if M and N else NULL,
-                   N, 1, accumulate, NULL, False, False, max(1, n_threads))
+        err = gemm(a.rows, b.cols, a.cols, a.data, a.rs, a.cs, b.data, b.rs, b.cs,
+                   c.data, c.rs, c.cs, accumulate, NULL, False, False, max(1, n_threads))
     if err:
         raise MemoryError("gemm: could not allocate packing buffers")
 
 
-def dense_forward(const float[:, :] X, const float[:, :] W, const float[:, :] b,
-                  float[:, ::1] out, bint relu=False, int n_threads=1):
-    """out = X . W + b, then max(0, .) when relu.
+def dense_forward(inputs, weights, biases, bint relu=False, int n_threads=1):
+    """output = inputs . weights + biases, then max(0, .) when relu; returns output.
 
-    X (N, n_in) any strides, W (n_in, n_out) any strides, b (1, n_out), out (N, n_out)
-    C-contiguous; all float32.
+    inputs (N, n_in): any real dtype (converted to float32 once), any strides;
+    weights (n_in, n_out), biases (1, n_out): float32, any strides.
+    output: a new C-contiguous float32 (N, n_out) array.
     """
-    cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
-    check_shape("weights", (W.shape[0], W.shape[1]), (K, N))
-    check_shape("biases", (b.shape[0], b.shape[1]), (1, N))
-    check_shape("output", (out.shape[0], out.shape[1]), (M, N))
-    if M == 0 or N == 0:
-        return
-    cdef Py_ssize_t rsx = elem_stride(X.strides[0], "inputs")
-    cdef Py_ssize_t csx = elem_stride(X.strides[1], "inputs")
-    cdef Py_ssize_t rsw = elem_stride(W.strides[0], "weights")
-    cdef Py_ssize_t csw = elem_stride(W.strides[1], "weights")
-    cdef Py_ssize_t csb = elem_stride(b.strides[1], "biases")
-    cdef float[::1] bias
-    cdef const float* bp = &b[0, 0]
+    X = as_float32(inputs, "inputs")
+    cdef View2 w = view2(weights, "weights")
+    cdef View2 x = view2(X, "inputs", -1, w.rows)
+    cdef View2 b = view2(biases, "biases", 1, w.cols)
+    out = empty2(x.rows, w.cols)
+    cdef float* o = <float*>cnp.PyArray_DATA(out)
     cdef int err
-    if csb != 1:
-        bias = b[0, :].copy()
-        bp = &bias[0]
+    if b.cs != 1:
+        biases = biases.copy()
+        b = view2(biases, "biases")
     with nogil:
-        err = gemm(M, N, K, &X[0, 0] if K else NULL, rsx, csx, &W[0, 0] if K else NULL,
-                   rsw, csw, &out[0, 0], N, 1, False, bp, False, relu, max(1, n_threads))
+        err = gemm(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
+                   o, w.cols, 1, False, b.data, False, relu, max(1, n_threads))
     if err:
         raise MemoryError("dense_forward: could not allocate packing buffers")
+    return out
 
 
-def dense_backward(const float[:, :] X, const float[:, :] W, const float[:, :] b,
-                   const float[:, :] dvalues, float[:, ::1] dweights, float[:, ::1] dbiases,
-                   float[:, ::1] dinputs=None, const float[:, :] relu_output=None,
-                   float[:, ::1] dvalues_masked=None, float weight_l1=0, float weight_l2=0,
-                   float bias_l1=0, float bias_l2=0, int n_threads=1):
-    """Gradients of out = X . W + b (and of a fused ReLU after it).
+def dense_backward(inputs, weights, biases, dvalues, relu_output=None, dvalues_masked=None,
+                   float weight_l1=0, float weight_l2=0, float bias_l1=0, float bias_l2=0,
+                   bint want_dinputs=True, int n_threads=1):
+    """Gradients of output = inputs . weights + biases, and of a fused ReLU after it.
 
-    G = dvalues, or dvalues masked where relu_output <= 0 (written to dvalues_masked);
-    dbiases = colsum(G) + bias_l1*sign(b) + 2*bias_l2*b;
-    dweights = X^T . G + weight_l1*sign(W) + 2*weight_l2*W;  dinputs = G . W^T (if given).
-    Shapes: X (N, n_in), W (n_in, n_out), b (1, n_out), dvalues/relu_output/dvalues_masked
-    (N, n_out), dweights (n_in, n_out), dbiases (1, n_out), dinputs (N, n_in); float32.
+    G = dvalues, or, given relu_output (the fused layer's output), dvalues where
+    relu_output > 0 and 0 elsewhere, written to dvalues_masked (allocated when None);
+    dbiases = colsum(G) + bias_l1*sign(biases) + 2*bias_l2*biases;
+    dweights = inputs^T . G + weight_l1*sign(weights) + 2*weight_l2*weights (sign(0) = +1);
+    dinputs = G . weights^T (None when not want_dinputs).
+    Shapes: inputs (N, n_in), weights (n_in, n_out), biases (1, n_out), dvalues and
+    relu_output (N, n_out). Returns (dweights, dbiases, dinputs, dvalues_masked), new
+    C-contiguous float32 arrays (dvalues_masked None without relu_output).
     """
-    cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
-    check_shape("weights", (W.shape[0], W.shape[1]), (K, N))
-    check_shape("biases", (b.shape[0], b.shape[1]), (1, N))
-    check_shape("dvalues", (dvalues.shape[0], dvalues.shape[1]), (M, N))
-    check_shape("dweights", (dweights.shape[0], dweights.shape[1]), (K, N))
-    check_shape("dbiases", (dbiases.shape[0], dbiases.shape[1]), (1, N))
-    if dinputs is not None:
-        check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1]), (M, K))
-    if relu_output is not None:
-        check_shape("relu_output", (relu_output.shape[0], relu_output.shape[1]), (M, N))
-        if dvalues_masked is None:
-            raise ValueError("dvalues_masked: a (N, n_out) buffer is needed with relu_output")
-        check_shape("dvalues_masked", (dvalues_masked.shape[0], dvalues_masked.shape[1]),
-                    (M, N))
-    cdef Py_ssize_t rsx = elem_stride(X.strides[0], "inputs")
-    cdef Py_ssize_t csx = elem_stride(X.strides[1], "inputs")
-    cdef Py_ssize_t rsw = elem_stride(W.strides[0], "weights")
-    cdef Py_ssize_t csw = elem_stride(W.strides[1], "weights")
-    cdef Py_ssize_t csb = elem_stride(b.strides[1], "biases")
-    cdef Py_ssize_t rsg = elem_stride(dvalues.strides[0], "dvalues")
-    cdef Py_ssize_t csg = elem_stride(dvalues.strides[1], "dvalues")
-    cdef Py_ssize_t rsy = 0, csy = 0
-    cdef const float* G = &dvalues[0, 0] if M and N else NULL
+    X = as_float32(inputs, "inputs")
+    D = as_float32(dvalues, "dvalues")
+    cdef View2 w = view2(weights, "weights")
+    cdef View2 x = view2(X, "inputs", -1, w.rows)
+    cdef View2 b = view2(biases, "biases", 1, w.cols)
+    cdef View2 g = view2(D, "dvalues", x.rows, w.cols)
+    cdef View2 y, gm
+    y.rs = y.cs = 0
+    cdef Py_ssize_t M = x.rows, K = x.cols, N = w.cols
     cdef const float* Y = NULL
     cdef float* Gm = NULL
+    if relu_output is not None:
+        y = view2(relu_output, "relu_output", M, N)
+        Y = y.data
+        if dvalues_masked is None:
+            dvalues_masked = empty2(M, N)
+        gm = view2(dvalues_masked, "dvalues_masked", M, N, writable=True, contiguous=True)
+        Gm = gm.data
+    dweights = empty2(K, N)
+    dbiases = empty2(1, N)
+    dinputs = empty2(M, K) if want_dinputs else None
+    cdef float* dW = <float*>cnp.PyArray_DATA(dweights)
+    cdef float* db = <float*>cnp.PyArray_DATA(dbiases)
+    cdef float* dX = <float*>cnp.PyArray_DATA(dinputs) if want_dinputs else NULL
     cdef int nt = max(1, n_threads)
     cdef bint reg = weight_l1 > 0 or weight_l2 > 0
-    cdef float* dX = &dinputs[0, 0] if dinputs is not None and M and K else NULL
     cdef int err = 0
-    if relu_output is not None and M and N:
-        rsy = elem_stride(relu_output.strides[0], "relu_output")
-        csy = elem_stride(relu_output.strides[1], "relu_output")
-        Y = &relu_output[0, 0]
-        Gm = &dvalues_masked[0, 0]
     with nogil:
-        if N:
-            column_sums(M, N, G, rsg, csg, Y, rsy, csy, Gm, &dbiases[0, 0], &b[0, 0], csb,
-                        bias_l1 if bias_l1 > 0 else 0, 2 * bias_l2 if bias_l2 > 0 else 0, nt)
+        column_sums(M, N, g.data, g.rs, g.cs, Y, y.rs, y.cs, Gm, db,
+                    b.data, b.cs, max(bias_l1, 0), 2 * max(bias_l2, 0), nt)
         if Y != NULL:
-            G = Gm
-            rsg = N
-            csg = 1
-        if K and N:
-            if reg:
-                regularization_grad(K, N, &W[0, 0], rsw, csw, &dweights[0, 0],
-                                    weight_l1 if weight_l1 > 0 else 0,
-                                    2 * weight_l2 if weight_l2 > 0 else 0, nt)
-            err = gemm(K, N, M, &X[0, 0] if M else NULL, csx, rsx, G, rsg, csg,
-                       &dweights[0, 0], N, 1, reg, NULL, False, False, nt)
+            g.data = Gm
+            g.rs = N
+            g.cs = 1
+        if reg:
+            regularization_grad(K, N, w.data, w.rs, w.cs, dW, max(weight_l1, 0),
+                                2 * max(weight_l2, 0), nt)
+        err = gemm(K, N, M, x.data, x.cs, x.rs, g.data, g.rs, g.cs, dW, N, 1, reg, NULL,
+                   False, False, nt)
         if dX != NULL and err == 0:
-            err = gemm(M, K, N, G, rsg, csg, &W[0, 0] if N else NULL, csw, rsw,
-                       dX, K, 1, False, NULL, False, False, nt)
+            err = gemm(M, K, N, g.data, g.rs, g.cs, w.data, w.cs, w.rs, dX, K, 1, False, NULL,
+                       False, False, nt)
     if err:
         raise MemoryError("dense_backward: could not allocate packing buffers")
+    return dweights, dbiases, dinputs, dvalues_masked

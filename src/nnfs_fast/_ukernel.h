@@ -6,8 +6,9 @@
  *   A is read in place with strides (rsa, csa), one of which is 1: row-major rows (csa == 1),
  *   a transposed matrix or a packed micro-panel (rsa == 1; packed: csa == MR). Its values are
  *   only ever broadcast, so no layout change is needed for them to be read efficiently.
- *   Bp is an NR-column micro-panel packed k-major (Bp[k*NR + j], zero padded past the matrix
- *   edge). The accumulator tile
+ *   B is an NR-column micro-panel, k-major with row stride ldb: packed (ldb == NR, zero
+ *   padded past the matrix edge) or, when few A panels reuse it, a full panel of a
+ *   row-major B read in place. The accumulator tile
  *   acc[mr][NV] lives in vector registers: per k, NV vectors of B are loaded, and each of the mr
  *   values of A is broadcast and multiplied into one row of the tile (mr*NV FMAs).
  *   The tile is written to C with arbitrary strides (rsc, csc): a full tile with csc == 1 is
@@ -40,6 +41,7 @@ typedef __m512 nnfs_vf;
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
+#define V_HSUM(v) _mm512_reduce_add_ps(v)
 #elif defined(__AVX2__)
 #include <immintrin.h>
 #define NNFS_ISA "avx2"
@@ -54,6 +56,7 @@ typedef __m256 nnfs_vf;
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_HSUM(v) nnfs_hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps((v), 1)))
 #elif defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
 #define NNFS_ISA "sse2"
@@ -68,6 +71,7 @@ typedef __m128 nnfs_vf;
 #define V_FMA(a, b, c) _mm_add_ps(_mm_mul_ps((a), (b)), (c))
 #define V_ADD(a, b) _mm_add_ps((a), (b))
 #define V_MAX(a, b) _mm_max_ps((a), (b))
+#define V_HSUM(v) nnfs_hsum128(v)
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #include <arm_neon.h>
 #define NNFS_ISA "neon"
@@ -82,6 +86,7 @@ typedef float32x4_t nnfs_vf;
 #define V_FMA(a, b, c) vfmaq_f32((c), (a), (b))
 #define V_ADD(a, b) vaddq_f32((a), (b))
 #define V_MAX(a, b) nnfs_neon_max((a), (b))
+#define V_HSUM(v) vaddvq_f32(v)
 /* NaN-propagating like x86 max(0, x) with x second: keep b where a > b is false */
 static inline float32x4_t nnfs_neon_max(float32x4_t a, float32x4_t b) {
     return vbslq_f32(vcgtq_f32(a, b), a, b);
@@ -99,6 +104,16 @@ typedef float nnfs_vf;
 #define V_FMA(a, b, c) ((a) * (b) + (c))
 #define V_ADD(a, b) ((a) + (b))
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define V_HSUM(v) (v)
+#endif
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+static inline float nnfs_hsum128(__m128 v)
+{
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_shuffle_ps(v, v, 1));
+    return _mm_cvtss_f32(v);
+}
 #endif
 
 #define NNFS_NR (NNFS_NV * NNFS_VL)
@@ -106,7 +121,9 @@ typedef float nnfs_vf;
 #if defined(_MSC_VER)
 #define NNFS_ALWAYS_INLINE static __forceinline
 #define NNFS_UNROLL
+#define NNFS_RESTRICT __restrict
 #else
+#define NNFS_RESTRICT __restrict__
 #define NNFS_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define NNFS_UNROLL _Pragma("GCC unroll 16")
 #endif
@@ -125,7 +142,7 @@ typedef float nnfs_vf;
 #endif
 
 NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
-                                  ptrdiff_t csa, const float *b,
+                                  ptrdiff_t csa, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
                                   int accumulate, const float *bias_col, const float *bias_row,
                                   int relu)
@@ -142,7 +159,7 @@ NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, pt
         NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) acc[i][j] = V_ZERO();
     for (k = 0; k < kc; k++) {
         nnfs_vf bv[NNFS_NV];
-        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) bv[j] = V_LOAD(b + k * NNFS_NR + j * NNFS_VL);
+        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) bv[j] = V_LOAD(b + k * ldb + j * NNFS_VL);
         NNFS_UNROLL for (i = 0; i < mr; i++) {
             nnfs_vf ai = V_SET1(a[k * csa + i * rsa]);
             NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) acc[i][j] = V_FMA(ai, bv[j], acc[i][j]);
@@ -172,17 +189,17 @@ NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, pt
 #define NNFS_TILE_CASE(m)                                                                   \
     case m:                                                                                 \
         if (csa == 1)                                                                       \
-            nnfs_tile(m, kc, a, rsa, 1, b, c, rsc, csc, n, accumulate, bias_col, bias_row,  \
-                      relu);                                                                \
+            nnfs_tile(m, kc, a, rsa, 1, b, ldb, c, rsc, csc, n, accumulate, bias_col,       \
+                      bias_row, relu);                                                      \
         else                                                                                \
-            nnfs_tile(m, kc, a, 1, csa, b, c, rsc, csc, n, accumulate, bias_col, bias_row,  \
-                      relu);                                                                \
+            nnfs_tile(m, kc, a, 1, csa, b, ldb, c, rsc, csc, n, accumulate, bias_col,       \
+                      bias_row, relu);                                                      \
         break;
 
 /* C[mr x n] (+)= A . Bp with epilogue; 1 <= mr <= NNFS_MR, 1 <= n <= NNFS_NR,
  * and rsa == 1 or csa == 1. */
 static void nnfs_ukernel(int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
-                         const float *b, float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
+                         const float *b, ptrdiff_t ldb, float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     switch (mr) {
@@ -198,6 +215,89 @@ static void nnfs_ukernel(int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa, pt
         NNFS_TILE_CASE(13) NNFS_TILE_CASE(14)
 #endif
     default: break;
+    }
+}
+
+/* Dot-product form for outputs narrower than a vector (N < NR) whose A rows are contiguous:
+ * C[i, j] (+)= sum_k A[i, k] * Bt[j, k] (+ bias) (ReLU), with the vector lanes along k, so
+ * neither A nor B needs a transposing pack. Blocks of ri x cj outputs (4 x 2 when they fit)
+ * keep ri*cj independent accumulators in flight; each is reduced once at the end. */
+NNFS_ALWAYS_INLINE void nnfs_dot_block(const int ri, const int cj, ptrdiff_t kc,
+                                       const float *a, ptrdiff_t lda, const float *bt,
+                                       ptrdiff_t ldbt, float *c, ptrdiff_t rsc, ptrdiff_t csc,
+                                       int accumulate, const float *bias_col,
+                                       const float *bias_row, int relu)
+{
+    nnfs_vf acc[4][2];
+    ptrdiff_t kv = kc - kc % NNFS_VL, k;
+    int r, q;
+    NNFS_UNROLL for (r = 0; r < ri; r++)
+        NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_ZERO();
+    for (k = 0; k < kv; k += NNFS_VL) {
+        nnfs_vf bv[2];
+        NNFS_UNROLL for (q = 0; q < cj; q++) bv[q] = V_LOAD(bt + q * ldbt + k);
+        NNFS_UNROLL for (r = 0; r < ri; r++) {
+            nnfs_vf av = V_LOAD(a + r * lda + k);
+            NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_FMA(av, bv[q], acc[r][q]);
+        }
+    }
+    NNFS_UNROLL for (r = 0; r < ri; r++) {
+        NNFS_UNROLL for (q = 0; q < cj; q++) {
+            float v = V_HSUM(acc[r][q]);
+            for (k = kv; k < kc; k++) v += a[r * lda + k] * bt[q * ldbt + k];
+            if (accumulate) v += c[r * rsc + q * csc];
+            if (bias_col) v += bias_col[q];
+            if (bias_row) v += bias_row[r];
+            if (relu && v < 0.0f) v = 0.0f;  /* NaN stays NaN */
+            c[r * rsc + q * csc] = v;
+        }
+    }
+}
+
+static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                          const float *bt, ptrdiff_t ldbt, float *c, ptrdiff_t rsc,
+                          ptrdiff_t csc, int accumulate, const float *bias_col,
+                          const float *bias_row, int relu)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i += 4) {
+        for (j = 0; j < n; j += 2) {
+            const float *ai = a + i * lda, *bj = bt + j * ldbt;
+            float *cij = c + i * rsc + j * csc;
+            const float *bc = bias_col ? bias_col + j : NULL, *br = bias_row ? bias_row + i : NULL;
+            if (m - i >= 4 && n - j >= 2)
+                nnfs_dot_block(4, 2, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+            else if (m - i >= 4)
+                nnfs_dot_block(4, 1, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+            else if (n - j >= 2)
+                for (ptrdiff_t r = i; r < m; r++)
+                    nnfs_dot_block(1, 2, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
+                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
+            else
+                for (ptrdiff_t r = i; r < m; r++)
+                    nnfs_dot_block(1, 1, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
+                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
+        }
+    }
+}
+
+/* One contiguous row of the bias-gradient column sums: db[j] += g[j], or, with the fused
+ * ReLU's output y, gm[j] = y[j] > 0 ? g[j] : 0 and db[j] += gm[j]. Plain C with restrict
+ * pointers and unconditional loads, which the compiler vectorises at every level. */
+static inline void nnfs_colsum_row(ptrdiff_t n, const float *NNFS_RESTRICT g,
+                                   const float *NNFS_RESTRICT y, float *NNFS_RESTRICT gm,
+                                   float *NNFS_RESTRICT db)
+{
+    ptrdiff_t j;
+    if (y == NULL) {
+        for (j = 0; j < n; j++) db[j] += g[j];
+    } else {
+        for (j = 0; j < n; j++) {
+            float v = g[j];
+            v = y[j] > 0.0f ? v : 0.0f;
+            gm[j] = v;
+            db[j] += v;
+        }
     }
 }
 

@@ -45,15 +45,11 @@ class Layer_Dense:
         return f"Layer_Dense(n_inputs={n_in}, n_neurons={n_out}{regs})"
 
     def _parameters32(self):
-        """weights and biases as float32 (converted once, in place of the attribute)."""
-        if not (isinstance(self.weights, np.ndarray) and self.weights.dtype == _F32
-                and self.weights.ndim == 2):
-            self.weights = as_float32_2d(self.weights, "weights")
-        n_out = self.weights.shape[1]
-        if not (isinstance(self.biases, np.ndarray) and self.biases.dtype == _F32
-                and self.biases.shape == (1, n_out)):
-            self.biases = as_float32_2d(np.reshape(self.biases, (1, -1)), "biases", n_out)
-        return self.weights, self.biases
+        """Convert user-assigned weights/biases (other dtype, list, 1-D biases) to float32
+        2-D arrays, once, in place of the attributes."""
+        self.weights = as_float32_2d(self.weights, "weights")
+        self.biases = as_float32_2d(np.reshape(self.biases, (1, -1)), "biases",
+                                    self.weights.shape[1])
 
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_inputs) -> self.output (n_samples, n_neurons) float32."""
@@ -61,27 +57,34 @@ class Layer_Dense:
         self.output = self._forward(inputs, relu=False)
 
     def _forward(self, inputs, relu):
-        W, b = self._parameters32()
-        X = as_float32_2d(inputs, "inputs", W.shape[0])
-        out = np.empty((X.shape[0], W.shape[1]), dtype=_F32)
-        kernels.dense_forward(X, W, b, out, relu, get_num_threads())
-        return out
+        try:
+            return kernels.dense_forward(inputs, self.weights, self.biases, relu,
+                                         get_num_threads())
+        except (TypeError, ValueError):  # parameters that are not float32 2-D: convert, retry
+            self._parameters32()
+            return kernels.dense_forward(inputs, self.weights, self.biases, relu,
+                                         get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_neurons) -> dweights, dbiases, dinputs."""
         self._backward(dvalues, None, None)
 
     def _backward(self, dvalues, relu_output, dvalues_masked):
-        W, b = self._parameters32()
-        X = as_float32_2d(self.inputs, "inputs", W.shape[0])
-        G = as_float32_2d(dvalues, "dvalues", W.shape[1], X.shape[0])
-        self.dweights = np.empty(W.shape, dtype=_F32)
-        self.dbiases = np.empty(b.shape, dtype=_F32)
-        self.dinputs = np.empty(X.shape, dtype=_F32)
-        kernels.dense_backward(
-            X, W, b, G, self.dweights, self.dbiases, self.dinputs, relu_output, dvalues_masked,
+        """Gradients; with relu_output (a fused ReLU's output) dvalues are masked first, into
+        dvalues_masked (allocated when None), which is returned."""
+        try:
+            grads = self._gradients(dvalues, relu_output, dvalues_masked)
+        except (TypeError, ValueError):
+            self._parameters32()
+            grads = self._gradients(dvalues, relu_output, dvalues_masked)
+        self.dweights, self.dbiases, self.dinputs, dvalues_masked = grads
+        return dvalues_masked
+
+    def _gradients(self, dvalues, relu_output, dvalues_masked):
+        return kernels.dense_backward(
+            self.inputs, self.weights, self.biases, dvalues, relu_output, dvalues_masked,
             self.weight_regularizer_l1, self.weight_regularizer_l2,
-            self.bias_regularizer_l1, self.bias_regularizer_l2, get_num_threads())
+            self.bias_regularizer_l1, self.bias_regularizer_l2, True, get_num_threads())
 
     def get_parameters(self):
         """(weights, biases): the live arrays."""
