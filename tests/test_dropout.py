@@ -127,6 +127,23 @@ def test_thread_counts_give_identical_results(restore_threads):
             np.testing.assert_array_equal(a, b, err_msg=f"{n} threads vs 1")
 
 
+@pytest.mark.parametrize("n", [1, 15, 32767, 32768, 32769, 100003])
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 4])
+def test_thread_blocks_cover_exactly_the_array(n, n_threads):
+    """Every element written once, nothing written outside (guard zones on both sides)."""
+    guard, sentinel = 32, np.float32(-7.25e33)
+    raws = [np.full(n + 2 * guard, sentinel, dtype=np.float32) for _ in range(3)]
+    mask, out, dinputs = (raw[guard:guard + n] for raw in raws)
+    draws = np.arange(n, dtype=np.int64) % 2
+    _dropout.dropout_forward(draws, np.full(n, 3, np.float32), mask, out, 0.5, n_threads)
+    _dropout.dropout_backward(np.ones(n, np.float32), mask, dinputs, n_threads)
+    np.testing.assert_array_equal(mask, 2.0 * draws)
+    np.testing.assert_array_equal(out, 6.0 * draws)
+    np.testing.assert_array_equal(dinputs, 2.0 * draws)
+    for raw in raws:
+        assert (raw[:guard] == sentinel).all() and (raw[guard + n:] == sentinel).all()
+
+
 def test_backward_with_a_float64_mask_from_the_book():
     """A binary_mask restored from a book pickle (float64) is converted once and used."""
     layer = Layer_Dropout(0.5)
@@ -181,8 +198,9 @@ def test_kernels_check_sizes():
         _dropout.dropout_forward(d, f3, f4, f4, 0.9)
     with pytest.raises(ValueError, match="output: expected 4 elements"):
         _dropout.dropout_forward(d, f4, f4, f3, 0.9)
-    with pytest.raises(ValueError, match="keep: expected a probability > 0"):
-        _dropout.dropout_forward(d, f4, f4, f4, 0.0)
+    for keep in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"keep: expected a probability in \(0, 1\]"):
+            _dropout.dropout_forward(d, f4, f4, f4, keep)
     with pytest.raises(ValueError, match="dinputs: expected 4 elements"):
         _dropout.dropout_backward(f4, f4, f3)
 

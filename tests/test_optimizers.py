@@ -269,6 +269,23 @@ def test_odd_shapes_and_thread_counts_agree(rng, restore_threads, shape, name, k
                                    atol=1e-5 * np.abs(want).max() + 1e-30)
 
 
+@pytest.mark.parametrize("n", [1, 15, 32767, 32768, 32769, 100003])
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 4])
+def test_thread_blocks_cover_exactly_the_array(n, n_threads):
+    """Every element updated once, nothing written outside (guard zones on both sides)."""
+    guard, sentinel = 32, np.float32(-7.25e33)
+    raw = np.full(n + 2 * guard, sentinel, dtype=np.float32)
+    param = raw[guard:guard + n].reshape(1, n)
+    param[...] = 0
+    grad = np.ones((1, n), dtype=np.float32)
+    momentums = np.zeros((1, n), dtype=np.float32)
+    _optimizers.sgd_update(param, grad, momentums, 0.5, 0.9, n_threads)
+    _optimizers.sgd_update(param, grad, None, 0.25, 0., n_threads)
+    np.testing.assert_array_equal(param, -0.75)
+    np.testing.assert_array_equal(momentums, -0.5)
+    assert (raw[:guard] == sentinel).all() and (raw[guard + n:] == sentinel).all()
+
+
 def test_updates_in_place_and_keeps_aliases(rng):
     """float32 C-contiguous parameters are updated in place: get_parameters() stays live."""
     layer = Layer_Dense(4, 3)
@@ -399,16 +416,32 @@ def test_state_shape_error(rng):
         Optimizer_Adagrad().update_params(layer)
 
 
-def test_kernels_check_sizes():
-    a, b = np.zeros(5, dtype=np.float32), np.zeros(4, dtype=np.float32)
-    with pytest.raises(ValueError, match="grad: expected 5 elements"):
+def test_kernels_check_shapes():
+    a, b = np.zeros((5, 2), dtype=np.float32), np.zeros((2, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"grad: expected shape \(5, 2\) \(the parameter's\), "
+                                         r"got \(2, 5\)"):
         _optimizers.sgd_update(a, b, None, 0.1, 0.)
-    with pytest.raises(ValueError, match="momentums: expected 5 elements"):
+    with pytest.raises(ValueError, match="momentums: expected shape"):
         _optimizers.sgd_update(a, a, b, 0.1, 0.9)
-    with pytest.raises(ValueError, match="cache: expected 5 elements"):
+    with pytest.raises(ValueError, match="cache: expected shape"):
         _optimizers.cache_update(a, a, b, 0.1, 0.9, 0.1, 1e-7)
-    with pytest.raises(ValueError, match="cache: expected 5 elements"):
+    with pytest.raises(ValueError, match="cache: expected an array, got None"):
+        _optimizers.cache_update(a, a, None, 0.1, 0.9, 0.1, 1e-7)
+    with pytest.raises(ValueError, match="cache: expected shape"):
         _optimizers.adam_update(a, a, a, b, 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
+    with pytest.raises(ValueError, match="momentums, cache: expected arrays"):
+        _optimizers.adam_update(a, a, None, a, 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
+
+
+def test_parameters_must_be_2d(rng):
+    layer = Params(np.zeros(3, np.float32), np.zeros((1, 3), np.float32))
+    layer.dweights, layer.dbiases = np.zeros(3, np.float32), np.zeros((1, 3), np.float32)
+    with pytest.raises(ValueError, match=r"layer.weights: expected a 2-D array, got shape "
+                                         r"\(3,\)"):
+        Optimizer_SGD().update_params(layer)
+    del layer.weights
+    with pytest.raises(AttributeError, match="the layer has no 'weights'$"):
+        Optimizer_SGD().update_params(layer)
 
 
 def test_empty_parameters(rng):

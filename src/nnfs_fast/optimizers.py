@@ -35,19 +35,18 @@ def _checked(owner, name, value, low, high=math.inf, low_open=False, high_open=T
 
 
 def _float32_attr(layer, name, shape=None, of=None, store=True):
-    """``layer.<name>`` as a writable C-contiguous float32 array (of ``shape`` if given).
+    """``layer.<name>`` as a writable C-contiguous 2-D float32 array (of ``shape`` if given).
 
     Another dtype or layout (e.g. user-assigned float64 weights) is converted; with ``store``
     (parameters and state, not gradients) the converted array replaces the attribute, so the
     conversion happens once and later updates act in place on the array the layer holds.
     """
-    try:
-        arr = getattr(layer, name)
-    except AttributeError:
-        hint = ("run backward() before update_params()" if name.startswith("d") else
-                "state left by a different optimizer class?")
-        raise AttributeError(f"update_params: the layer has no {name!r} ({hint})") from None
-    if not (isinstance(arr, np.ndarray) and arr.dtype == _F32 and arr.flags.c_contiguous
+    arr = getattr(layer, name, None)
+    if arr is None:
+        hint = ("; run backward() before update_params()" if name.startswith("d") else
+                "; state left by a different optimizer class?" if shape else "")
+        raise AttributeError(f"update_params: the layer has no {name!r}{hint}")
+    if not (type(arr) is np.ndarray and arr.dtype == _F32 and arr.flags.c_contiguous
             and arr.flags.writeable):
         arr = np.asarray(arr)
         if arr.dtype.kind not in "fiub":
@@ -55,31 +54,38 @@ def _float32_attr(layer, name, shape=None, of=None, store=True):
         arr = np.array(arr, dtype=_F32, order="C")
         if store:
             setattr(layer, name, arr)
+    if shape is None and arr.ndim != 2:
+        raise ValueError(f"layer.{name}: expected a 2-D array, got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
         raise ValueError(f"layer.{name}: expected shape {shape} (the {of}' shape), "
                          f"got {arr.shape}")
     return arr
 
 
-_PARAMETERS = (("weights", "dweights", "weight"), ("biases", "dbiases", "bias"))
-
-
 def _arrays(layer, state, created_when_missing):
-    """For weights, then biases: (param, grad, *state arrays), flattened float32 views.
+    """[(weights, dweights, *weight state), (biases, dbiases, *bias state)] as float32 arrays.
 
-    ``state`` lists the kinds of state, e.g. ("momentums", "cache") for weight_momentums,
-    weight_cache, bias_momentums, bias_cache. They are created as float32 zeros when the layer
-    lacks the attribute ``created_when_missing`` (the book's rule).
+    ``state`` names the state attributes per parameter, e.g. Adam's (("weight_momentums",
+    "weight_cache"), ("bias_momentums", "bias_cache")). They are created as float32 zeros when
+    the layer lacks the attribute ``created_when_missing`` (the book's rule).
     """
-    params = [_float32_attr(layer, name) for name, _, _ in _PARAMETERS]
-    if state and not hasattr(layer, created_when_missing):
-        for param, (_, _, prefix) in zip(params, _PARAMETERS):
-            for kind in state:
-                setattr(layer, f"{prefix}_{kind}", np.zeros_like(param))
-    return [[a.reshape(-1) for a in (
-                param, _float32_attr(layer, grad, param.shape, name, store=False),
-                *(_float32_attr(layer, f"{prefix}_{kind}", param.shape, name) for kind in state))]
-            for param, (name, grad, prefix) in zip(params, _PARAMETERS)]
+    weights = _float32_attr(layer, "weights")
+    biases = _float32_attr(layer, "biases")
+    if state[0] and not hasattr(layer, created_when_missing):
+        for param, names in ((weights, state[0]), (biases, state[1])):
+            for name in names:
+                setattr(layer, name, np.zeros_like(param))
+    return [(param, _float32_attr(layer, grad, param.shape, of, store=False),
+             *[_float32_attr(layer, name, param.shape, of) for name in names])
+            for param, grad, of, names in ((weights, "dweights", "weights", state[0]),
+                                           (biases, "dbiases", "biases", state[1]))]
+
+
+# state attributes per optimizer, for (weights, biases)
+_NO_STATE = ((), ())
+_MOMENTUMS = (("weight_momentums",), ("bias_momentums",))
+_CACHE = (("weight_cache",), ("bias_cache",))
+_MOMENTUMS_AND_CACHE = (("weight_momentums", "weight_cache"), ("bias_momentums", "bias_cache"))
 
 
 class _Optimizer:
@@ -133,11 +139,11 @@ class Optimizer_SGD(_Optimizer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
         n_threads = get_num_threads()
         if self.momentum:
-            for param, grad, momentums in _arrays(layer, ("momentums",), "weight_momentums"):
+            for param, grad, momentums in _arrays(layer, _MOMENTUMS, "weight_momentums"):
                 _optimizers.sgd_update(param, grad, momentums, self.current_learning_rate,
                                        self.momentum, n_threads)
         else:
-            for param, grad in _arrays(layer, (), None):
+            for param, grad in _arrays(layer, _NO_STATE, None):
                 _optimizers.sgd_update(param, grad, None, self.current_learning_rate, 0.,
                                        n_threads)
 
@@ -159,7 +165,7 @@ class Optimizer_Adagrad(_Optimizer):
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
         n_threads = get_num_threads()
-        for param, grad, cache in _arrays(layer, ("cache",), "weight_cache"):
+        for param, grad, cache in _arrays(layer, _CACHE, "weight_cache"):
             # cache = 1 * cache + 1 * dW**2 is exactly cache + dW**2
             _optimizers.cache_update(param, grad, cache, self.current_learning_rate, 1., 1.,
                                      self.epsilon, n_threads)
@@ -185,7 +191,7 @@ class Optimizer_RMSprop(_Optimizer):
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
         n_threads = get_num_threads()
-        for param, grad, cache in _arrays(layer, ("cache",), "weight_cache"):
+        for param, grad, cache in _arrays(layer, _CACHE, "weight_cache"):
             _optimizers.cache_update(param, grad, cache, self.current_learning_rate, self.rho,
                                      1 - self.rho, self.epsilon, n_threads)
 
@@ -221,7 +227,7 @@ class Optimizer_Adam(_Optimizer):
         # bias corrections in Python floats, as in the book; the kernel gets them as float32
         momentum_correction = 1 - self.beta_1 ** (self.iterations + 1)
         cache_correction = 1 - self.beta_2 ** (self.iterations + 1)
-        for param, grad, momentums, cache in _arrays(layer, ("momentums", "cache"),
+        for param, grad, momentums, cache in _arrays(layer, _MOMENTUMS_AND_CACHE,
                                                      "weight_cache"):
             _optimizers.adam_update(param, grad, momentums, cache, self.current_learning_rate,
                                     self.beta_1, 1 - self.beta_1, self.beta_2, 1 - self.beta_2,
