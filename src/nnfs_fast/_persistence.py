@@ -1,0 +1,448 @@
+"""Model and parameter files: a safe default format, and opt-in reading of the book's pickles.
+
+Format (``FORMAT`` version ``VERSION``): a zip archive readable by ``np.load`` holding
+``nnfs_fast.json`` and one float32 ``.npy`` entry per array.
+
+* ``Model.save`` writes ``{"format": "nnfs_fast", "kind": "model", "version": 1, "fuse": ...,
+  "layers": [...], "loss": ..., "optimizer": ..., "accuracy": ...}``; each object is
+  ``{"class": name, "args": {constructor arguments}, "attrs": {attributes set afterwards}}``
+  with classes from an allow-list (``CLASSES``), and its arrays are stored as
+  ``layers/<i>/<attribute>.npy`` (weights, biases and the optimizer's state: momentums, caches).
+* ``save_parameters`` writes ``kind: "parameters"`` with ``parameters/<i>/weights.npy`` and
+  ``parameters/<i>/biases.npy``.
+
+Loading parses JSON and reads arrays with ``allow_pickle=False``: nothing in the file is
+executed, and a truncated, corrupted or foreign file raises ValueError naming the file and the
+problem. Writing goes to a temporary file in the target's directory, is fsync'ed, then
+renamed over the target with ``os.replace``, so an interrupted save leaves the old file whole.
+
+The book's files (``pickle.dump`` of a Model whose classes live in ``__main__``, or of a list of
+(weights, biases) tuples) are read only with ``allow_pickle=True``. Even then the unpickler
+builds no nnfs_fast object directly: allow-listed class names become inert records holding the
+pickled attributes, NumPy array/dtype/scalar reconstruction is the only other thing allowed,
+and the model is then rebuilt from those attributes exactly as from the safe format.
+"""
+import contextlib
+import io
+import json
+import os
+import pickle
+import secrets
+import stat
+import zipfile
+
+import numpy as np
+
+from nnfs_fast import accuracy, activations, layers, losses, optimizers
+
+FORMAT = "nnfs_fast"
+VERSION = 1
+META = "nnfs_fast.json"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OPTIMIZER_STATE = ("weight_momentums", "bias_momentums", "weight_cache", "bias_cache")
+
+
+class _Kind:
+    """How one allow-listed class is saved: constructor ``args`` and later ``attrs`` (JSON
+    scalars, read from the object's attributes of the same names), and its ``arrays``
+    (``required`` ones and optional optimizer ``state``)."""
+
+    def __init__(self, cls, args=(), attrs=(), required=(), state=()):
+        self.cls, self.args, self.attrs = cls, args, attrs
+        self.required, self.state = required, state
+
+
+_DENSE_REGULARIZERS = ("weight_regularizer_l1", "weight_regularizer_l2",
+                       "bias_regularizer_l1", "bias_regularizer_l2")
+_OPTIMIZER = ("learning_rate", "decay")
+_OPTIMIZER_COUNTERS = ("current_learning_rate", "iterations")
+
+CLASSES = {
+    # n_inputs, n_neurons: the shape of weights
+    "Layer_Dense": _Kind(layers.Layer_Dense, args=("n_inputs", "n_neurons") + _DENSE_REGULARIZERS,
+                         required=("weights", "biases"), state=_OPTIMIZER_STATE),
+    # Layer_Dropout(rate) takes the drop rate but stores the keep rate as ``rate``: the
+    # argument is 1 - attribute, and the attribute is restored exactly afterwards
+    "Layer_Dropout": _Kind(layers.Layer_Dropout, args=("rate",), attrs=("rate",)),
+    "Activation_ReLU": _Kind(activations.Activation_ReLU),
+    "Activation_Softmax": _Kind(activations.Activation_Softmax),
+    "Activation_Sigmoid": _Kind(activations.Activation_Sigmoid),
+    "Activation_Linear": _Kind(activations.Activation_Linear),
+    "Loss_CategoricalCrossentropy": _Kind(losses.Loss_CategoricalCrossentropy),
+    "Loss_BinaryCrossentropy": _Kind(losses.Loss_BinaryCrossentropy),
+    "Loss_MeanSquaredError": _Kind(losses.Loss_MeanSquaredError),
+    "Loss_MeanAbsoluteError": _Kind(losses.Loss_MeanAbsoluteError),
+    "Optimizer_SGD": _Kind(optimizers.Optimizer_SGD, args=_OPTIMIZER + ("momentum",),
+                           attrs=_OPTIMIZER_COUNTERS),
+    "Optimizer_Adagrad": _Kind(optimizers.Optimizer_Adagrad, args=_OPTIMIZER + ("epsilon",),
+                               attrs=_OPTIMIZER_COUNTERS),
+    "Optimizer_RMSprop": _Kind(optimizers.Optimizer_RMSprop,
+                               args=_OPTIMIZER + ("epsilon", "rho"), attrs=_OPTIMIZER_COUNTERS),
+    "Optimizer_Adam": _Kind(optimizers.Optimizer_Adam,
+                            args=_OPTIMIZER + ("epsilon", "beta_1", "beta_2"),
+                            attrs=_OPTIMIZER_COUNTERS),
+    "Accuracy_Categorical": _Kind(accuracy.Accuracy_Categorical, args=("binary",)),
+    "Accuracy_Regression": _Kind(accuracy.Accuracy_Regression, attrs=("precision",)),
+}
+# the book's model-level classes that may appear in its pickles (rebuilt, not read)
+_BOOK_ONLY = ("Model", "Layer_Input", "Activation_Softmax_Loss_CategoricalCrossentropy")
+_SLOTS = {"layers": ("Layer_", "Activation_"), "loss": ("Loss_",),
+          "optimizer": ("Optimizer_",), "accuracy": ("Accuracy_",)}
+
+
+# ------------------------------------------------------------------------------- public API
+
+def save_model(model, path):
+    """Write ``model`` (a Model) to ``path``; see the module docstring for the format."""
+    if not model.layers:
+        raise ValueError("Model.save: the model has no layers")
+    meta, arrays = _describe_model(model, "Model.save")
+    meta.update(format=FORMAT, kind="model", version=VERSION)
+    _write_archive(path, meta, arrays)
+
+
+def load_model(path, model_cls, *, allow_pickle=False):
+    """A finalized ``model_cls`` read from ``path`` (our format; the book's pickle when
+    ``allow_pickle``)."""
+    if _is_zip(path, "Model.load", allow_pickle):
+        meta, arrays = _read_archive(path, "model")
+        return _build_model(meta, arrays, model_cls, path)
+    book_model = _unpickle(path)
+    if type(book_model).__name__ != "Model" or not isinstance(book_model, _BookObject):
+        raise ValueError(f"{path}: the pickle holds {type(book_model).__name__}, not the "
+                         "book's Model")
+    try:
+        meta, arrays = _describe_model(book_model, "Model.load")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: unexpected content in the book's pickle: {exc}") from None
+    return _build_model(meta, arrays, model_cls, path)
+
+
+def save_parameters(parameters, path):
+    """Write a list of (weights, biases) pairs to ``path``."""
+    parameters = list(parameters)
+    arrays = {}
+    for i, pair in enumerate(parameters):
+        for name, array in zip(("weights", "biases"), _pair(pair)):
+            arrays[f"parameters/{i}/{name}"] = _float32(array, f"parameters[{i}].{name}")
+    meta = dict(format=FORMAT, kind="parameters", version=VERSION, n_layers=len(parameters))
+    _write_archive(path, meta, arrays)
+
+
+def load_parameters(path, *, allow_pickle=False):
+    """The list of (weights, biases) float32 pairs stored in ``path``."""
+    if _is_zip(path, "load_parameters", allow_pickle):
+        meta, arrays = _read_archive(path, "parameters")
+        n = meta.get("n_layers")
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"{path}: corrupted nnfs_fast file: bad n_layers {n!r}")
+        try:
+            return [(arrays[f"parameters/{i}/weights"], arrays[f"parameters/{i}/biases"])
+                    for i in range(n)]
+        except KeyError as exc:
+            raise ValueError(f"{path}: corrupted nnfs_fast file: missing array {exc}") from None
+    content = _unpickle(path)
+    try:
+        return [tuple(_float32(a, f"parameters[{i}]") for a in _pair(pair))
+                for i, pair in enumerate(_sequence(content, "parameters"))]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a parameter list from the book's save_parameters: "
+                         f"{exc}") from None
+
+
+# --------------------------------------------------------------------- describe and rebuild
+
+def _describe_model(model, where):
+    """(meta, arrays) for a Model, or for the inert record of a book's pickled Model."""
+    arrays = {}
+    layer_list = _sequence(getattr(model, "layers", None), "layers")
+    meta = {"fuse": bool(getattr(model, "fuse", True)),
+            "layers": [_describe(layer, f"layers/{i}", "layers", arrays, where)
+                       for i, layer in enumerate(layer_list)]}
+    for slot in ("loss", "optimizer", "accuracy"):
+        obj = getattr(model, slot, None)
+        meta[slot] = None if obj is None else _describe(obj, slot, slot, arrays, where)
+    return meta, arrays
+
+
+def _describe(obj, key, slot, arrays, where):
+    name = _class_name(obj, key, slot, where)
+    kind = CLASSES[name]
+    try:
+        for a in kind.required + tuple(s for s in kind.state if hasattr(obj, s)):
+            arrays[f"{key}/{a}"] = _float32(getattr(obj, a), a)
+        args = {a: _scalar(getattr(obj, a), a) for a in kind.args if hasattr(obj, a)}
+        attrs = {a: _scalar(getattr(obj, a), a) for a in kind.attrs if hasattr(obj, a)}
+        if name == "Layer_Dense":
+            n_inputs, n_neurons = arrays[f"{key}/weights"].shape
+            args = dict(n_inputs=n_inputs, n_neurons=n_neurons, **args)
+        if name == "Layer_Dropout":
+            args["rate"] = 1 - attrs["rate"]
+    except (AttributeError, KeyError) as exc:
+        raise ValueError(f"{key} ({name}): missing attribute {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{key} ({name}): {exc}") from None
+    return {"class": name, "args": args, "attrs": attrs}
+
+
+def _class_name(obj, key, slot, where):
+    """The allow-list name of obj's class (exact classes only: a subclass may hold state the
+    format does not know)."""
+    if isinstance(obj, _BookObject):
+        name = type(obj).__name__
+    else:
+        name = next((n for n, kind in CLASSES.items() if type(obj) is kind.cls), None)
+        if name is None:
+            raise ValueError(
+                f"{where}: {key} is a {type(obj).__module__}.{type(obj).__qualname__}, which "
+                "the safe format cannot describe (supported: "
+                f"{', '.join(CLASSES)}); save_parameters() stores the parameters of any model")
+    if name not in CLASSES or not name.startswith(_SLOTS[slot]):
+        raise ValueError(f"{key}: a {name} cannot be used as {slot}")
+    return name
+
+
+def _build_model(meta, arrays, model_cls, path):
+    """A finalized model from a description; the global RNG state is left untouched (a new
+    Layer_Dense draws its initial weights before they are replaced)."""
+    rng_state = np.random.get_state()
+    try:
+        model = model_cls(fuse=bool(meta.get("fuse", True)))
+        for i, layer in enumerate(_sequence(meta.get("layers"), "layers")):
+            model.add(_build(layer, f"layers/{i}", "layers", arrays))
+        model.set(**{slot: _build(meta.get(slot), slot, slot, arrays)
+                     for slot in ("loss", "optimizer", "accuracy")})
+        model.finalize()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{path}: invalid model description: {exc}") from None
+    finally:
+        np.random.set_state(rng_state)
+    return model
+
+
+def _build(desc, key, slot, arrays):
+    if desc is None:
+        if slot == "layers":
+            raise ValueError(f"{key}: missing")
+        return None
+    if not isinstance(desc, dict) or desc.get("class") not in CLASSES \
+            or not desc["class"].startswith(_SLOTS[slot]):
+        raise ValueError(f"{key}: not an allowed {slot} class: "
+                         f"{desc.get('class') if isinstance(desc, dict) else desc!r}")
+    name, kind = desc["class"], CLASSES[desc["class"]]
+    args = _scalars(desc.get("args", {}), kind.args, key)
+    attrs = _scalars(desc.get("attrs", {}), kind.attrs, key)
+    stored = {a: arrays.get(f"{key}/{a}") for a in kind.required + kind.state}
+    missing = [a for a in kind.required if stored[a] is None]
+    if missing:
+        raise ValueError(f"{key} ({name}): missing arrays {missing}")
+    if name == "Layer_Dense":  # checked before the constructor draws its random weights
+        weights, biases = stored["weights"], stored["biases"]
+        n = (args.get("n_inputs"), args.get("n_neurons"))
+        if weights.shape != n or biases.size != n[1]:
+            raise ValueError(f"{key} ({name}): weights of shape {weights.shape} and biases of "
+                             f"shape {biases.shape} do not fit n_inputs, n_neurons = {n}")
+        stored["biases"] = biases.reshape(1, -1)
+    obj = kind.cls(**args)
+    for a, value in attrs.items():
+        setattr(obj, a, value)
+    for a, value in stored.items():
+        if value is not None:
+            reference = stored["weights" if a.startswith("weight") else "biases"]
+            if value.shape != reference.shape:
+                raise ValueError(f"{key} ({name}): {a} has shape {value.shape}, expected "
+                                 f"{reference.shape}")
+            setattr(obj, a, value)
+    return obj
+
+
+def _scalars(values, allowed, key):
+    if not isinstance(values, dict) or set(values) - set(allowed):
+        raise ValueError(f"{key}: unexpected arguments {values!r}")
+    return {a: _scalar(v, a) for a, v in values.items()}
+
+
+def _scalar(value, name):
+    """A JSON scalar (bool, int, float or None) from a Python or NumPy scalar."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+
+
+def _float32(array, name):
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a real NumPy array, got "
+                        f"{getattr(array, 'dtype', type(array).__name__)}")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _sequence(value, name):
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _pair(value):
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError("expected (weights, biases) pairs")
+    return value
+
+
+# ------------------------------------------------------------------------ the safe archive
+
+def _write_archive(path, meta, arrays):
+    """Write the archive next to ``path`` under a temporary name, fsync, then rename it over
+    ``path`` (atomic on POSIX and Windows); on any failure the temporary file is removed."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+                archive.writestr(META, json.dumps(meta, indent=1))
+                for name, array in arrays.items():
+                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # keep the mode of the file being replaced
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def _is_zip(path, where, allow_pickle):
+    """True for a zip archive; False for another file when pickles are allowed; else a
+    ValueError that says what the file looks like."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head in _ZIP_MAGIC:
+        return True
+    if not head:
+        raise ValueError(f"{path}: empty file, not an nnfs_fast file")
+    if allow_pickle:
+        return False
+    if head[:1] == b"\x80":
+        raise ValueError(
+            f"{path}: this is a pickle file (the format of the book's {where.split('.')[-1]}). "
+            "Unpickling can run code from the file, so it is off by default; if you trust this "
+            f"file, call {where}(path, allow_pickle=True)")
+    raise ValueError(f"{path}: not an nnfs_fast file (it starts with {head!r}, not a zip "
+                     "archive)")
+
+
+def _read_archive(path, kind):
+    """(meta, {name: float32 array}) from our zip archive, checking it thoroughly."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if META not in names:
+                raise ValueError(f"{path}: a zip archive but not an nnfs_fast file (no {META} "
+                                 "entry)")
+            meta = json.loads(archive.read(META).decode("utf-8"))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError(f"{path}: {META} does not describe an nnfs_fast file")
+            version = meta.get("version")
+            if not isinstance(version, int) or version < 1:
+                raise ValueError(f"{path}: corrupted nnfs_fast file: bad version {version!r}")
+            if version > VERSION:
+                raise ValueError(f"{path}: written by a newer nnfs_fast (format version "
+                                 f"{version}); this one reads up to version {VERSION}")
+            if meta.get("kind") != kind:
+                hint = {"model": "Model.load(path)",
+                        "parameters": "model.load_parameters(path)"}.get(meta.get("kind"))
+                raise ValueError(f"{path}: holds nnfs_fast {meta.get('kind')!r}, not {kind}"
+                                 + (f"; read it with {hint}" if hint else ""))
+            arrays = {}
+            for member in sorted(names - {META}):
+                if member.endswith(".npy"):
+                    data = io.BytesIO(archive.read(member))
+                    array = np.lib.format.read_array(data, allow_pickle=False)
+                    arrays[member[:-4]] = _float32(array, member)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError,
+            json.JSONDecodeError, TypeError) as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
+        raise ValueError(f"{path}: truncated or corrupted nnfs_fast file ({exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise ValueError(f"{path}: truncated or corrupted nnfs_fast file ({exc})") from None
+    return meta, arrays
+
+
+# -------------------------------------------------------------------- the book's pickles
+
+class _BookObject:
+    """Inert record of one of the book's objects read from a pickle: its attributes and its
+    class name, nothing else."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise pickle.UnpicklingError(f"unexpected state for {type(self).__name__}")
+        self.__dict__.update(state)
+
+
+_RECORDS = {name: type(name, (_BookObject,), {"__module__": "book"})
+            for name in tuple(CLASSES) + _BOOK_ONLY}
+_core = np._core if hasattr(np, "_core") else np.core
+_NUMPY = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    **{(f"numpy.{core}.multiarray", name): getattr(_core.multiarray, name)
+       for core in ("core", "_core") for name in ("_reconstruct", "scalar")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _core.numeric._frombuffer
+       for core in ("core", "_core")},
+    ("_codecs", "encode"): lambda text, encoding="utf-8": str(text).encode(encoding),
+}
+
+
+_PY2_MODULES = {"copy_reg": "copyreg", "__builtin__": "builtins"}
+
+
+def _reconstructor(cls, base, state):
+    """copyreg._reconstructor for protocol 0/1 pickles, limited to the inert records."""
+    if not (isinstance(cls, type) and issubclass(cls, _BookObject)) or base is not object \
+            or state is not None:
+        raise pickle.UnpicklingError("copyreg._reconstructor: only the book's classes allowed")
+    return object.__new__(cls)
+
+
+class _BookUnpickler(pickle.Unpickler):
+    """Resolves the book's class names (from any module, normally ``__main__``) to inert
+    records, and NumPy's array reconstruction; refuses every other global."""
+
+    def find_class(self, module, name):
+        module = _PY2_MODULES.get(module, module)  # protocol 0-2 pickles name Python 2 modules
+        if name in _RECORDS:
+            return _RECORDS[name]
+        if (module, name) in _NUMPY:
+            return _NUMPY[(module, name)]
+        if (module, name) == ("copyreg", "_reconstructor"):
+            return _reconstructor
+        if (module, name) == ("builtins", "object"):
+            return object
+        raise pickle.UnpicklingError(f"refers to {module}.{name}, which is not one of the "
+                                     "book's classes or a NumPy array")
+
+
+def _unpickle(path):
+    with open(path, "rb") as f:
+        try:
+            return _BookUnpickler(f).load()
+        except Exception as exc:  # any malformed pickle; nothing outside the allow-list ran
+            raise ValueError(f"{path}: could not read the book's pickle file: "
+                             f"{type(exc).__name__}: {exc}") from None

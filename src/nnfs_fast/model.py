@@ -1,0 +1,502 @@
+"""The book's ``Model`` (chapters 18-22): add layers, set loss/optimizer/accuracy, finalize,
+train, evaluate, predict, save and load.
+
+Pure Python orchestration over the layer objects; the heavy lifting happens in their kernels.
+Two transparent fusions save memory passes (``Model(fuse=False)`` turns both off, with
+identical numbers):
+
+* a ``Layer_Dense`` immediately followed by an ``Activation_ReLU`` runs as one kernel call in
+  each direction: forward computes ``max(0, inputs . weights + biases)`` without storing the
+  pre-activation, backward masks the incoming gradient and computes the Dense gradients in the
+  same pass. In such a pair ``dense.output``, ``relu.inputs`` and ``relu.output`` are one and
+  the same array of post-ReLU values (the mask ``inputs <= 0`` is unchanged by this);
+* with the softmax + categorical cross-entropy shortcut (SPEC §3.11), ``train`` and
+  ``evaluate`` compute the softmax output and the per-sample losses in one kernel pass
+  (``losses.softmax_crossentropy_forward``); ``forward``/``predict`` (no labels) run the
+  softmax layer alone.
+"""
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from nnfs_fast import _persistence
+from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
+from nnfs_fast.layers import Layer_Dense, Layer_Input
+from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,
+                              Loss_CategoricalCrossentropy, softmax_crossentropy_forward)
+
+try:
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # tqdm is optional: a plain text bar is used instead
+    _tqdm = None
+
+
+class Model:
+    """A sequence of layers trained as in the book's chapters 18-22.
+
+    Args:
+        fuse: run each Dense -> ReLU pair as one fused kernel call (default True); read on every
+            forward/backward, results are identical either way.
+    Attributes (the book's): layers, input_layer, trainable_layers, output_layer_activation,
+        softmax_classifier_output, loss, optimizer, accuracy; each layer gets ``prev``/``next``.
+    """
+
+    # Class-level defaults: ``model.loss`` is None until ``set`` assigns it (the book's
+    # instances have no such attribute before ``set``; the instance __dict__ stays the same).
+    loss = None
+    optimizer = None
+    accuracy = None
+    fuse = True
+
+    def __init__(self, *, fuse=True):
+        self.layers = []
+        self.softmax_classifier_output = None
+        self.fuse = fuse
+
+    def __repr__(self):
+        parts = [f"  {layer!r}," for layer in self.layers]
+        parts += [f"  {name}={getattr(self, name)!r},"
+                  for name in ("loss", "optimizer", "accuracy") if getattr(self, name) is not None]
+        if not self.fuse:
+            parts.append("  fuse=False,")
+        return "Model(\n" + "\n".join(parts) + "\n)" if parts else "Model()"
+
+    # ------------------------------------------------------------------------------ building
+
+    def add(self, layer):
+        """Append a layer (Dense, Dropout, an activation, ...)."""
+        self.layers.append(layer)
+
+    def set(self, *, loss=None, optimizer=None, accuracy=None):
+        """Assign the loss, optimizer and accuracy objects; arguments left None are unchanged."""
+        if loss is not None:
+            self.loss = loss
+        if optimizer is not None:
+            self.optimizer = optimizer
+        if accuracy is not None:
+            self.accuracy = accuracy
+
+    def finalize(self):
+        """Link the layers (``prev``/``next``), find the trainable ones, and set up the
+        softmax + cross-entropy shortcut and the Dense -> ReLU fusion."""
+        if not self.layers:
+            raise ValueError("Model.finalize: the model has no layers; call model.add(layer) "
+                             "first")
+        self.input_layer = Layer_Input()
+        self.trainable_layers = []
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            layer.prev = self.layers[i - 1] if i > 0 else self.input_layer
+            layer.next = self.layers[i + 1] if i < last else self.loss
+            if hasattr(layer, "weights"):
+                self.trainable_layers.append(layer)
+        self.output_layer_activation = self.layers[-1]
+        if self.loss is not None:
+            self.loss.remember_trainable_layers(self.trainable_layers)
+        if (isinstance(self.layers[-1], Activation_Softmax)
+                and isinstance(self.loss, Loss_CategoricalCrossentropy)):
+            self.softmax_classifier_output = Activation_Softmax_Loss_CategoricalCrossentropy()
+        else:
+            self.softmax_classifier_output = None
+        self._fused_steps = _fusion_plan(self.layers)
+        # exact classes: a subclass may override forward
+        self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
+                                    and type(self.loss) is Loss_CategoricalCrossentropy)
+
+    # -------------------------------------------------------------------------- one pass
+
+    def forward(self, X, training):
+        """Run every layer on X (n_samples, n_features); returns the last layer's output."""
+        self.input_layer.forward(X, training)
+        if self.fuse:
+            _forward_steps(self._fused_steps, training)
+        else:
+            for layer in self.layers:
+                layer.forward(layer.prev.output, training)
+        return self.layers[-1].output
+
+    def _forward_and_loss(self, X, y, training, include_regularization=False):
+        """(output, loss.calculate(output, y, ...)), with the softmax layer and the
+        cross-entropy fused into one pass when possible."""
+        if not (self.fuse and self._fused_softmax_loss):
+            output = self.forward(X, training)
+            return output, self.loss.calculate(output, y,
+                                               include_regularization=include_regularization)
+        self.input_layer.forward(X, training)
+        _forward_steps(self._fused_steps[:-1], training)
+        softmax = self.layers[-1]
+        softmax.inputs = softmax.prev.output
+        softmax.output, sample_losses = softmax_crossentropy_forward(softmax.inputs, y)
+        return softmax.output, self.loss._calculate(sample_losses, include_regularization)
+
+    def backward(self, output, y):
+        """Back-propagate the loss of ``output`` against ``y`` through every layer."""
+        if self.softmax_classifier_output is not None:
+            self.softmax_classifier_output.backward(output, y)
+            self.layers[-1].dinputs = self.softmax_classifier_output.dinputs
+            skip = self.layers[-1]
+        else:
+            self.loss.backward(output, y)
+            skip = None
+        if not self.fuse:
+            for layer in reversed(self.layers):
+                if layer is not skip:
+                    layer.backward(layer.next.dinputs)
+            return
+        for layer, relu in reversed(self._fused_steps):
+            if relu is None:
+                if layer is not skip:
+                    layer.backward(layer.next.dinputs)
+            else:
+                relu.dinputs = np.empty(relu.output.shape, dtype=np.float32)
+                layer._backward(relu.next.dinputs, relu.output, relu.dinputs)
+
+    # ------------------------------------------------------------------- train / evaluate
+
+    def train(self, X, y, *, epochs=1, batch_size=None, print_every=1, validation_data=None,
+              shuffle=False, progress=False, verbose=True):
+        """Train for ``epochs`` passes over (X, y) in consecutive batches of ``batch_size``.
+
+        Prints the book's chapter-19+ lines (``epoch:``, ``step: ...`` every ``print_every``
+        steps and at the last step, ``training, ...``, and ``validation, ...`` after each epoch
+        when ``validation_data=(X_val, y_val)`` is given).
+
+        Additions to the book:
+            shuffle: reorder the samples every epoch with ``np.random.permutation`` from NumPy's
+                global legacy RNG (default False: the book's fixed order, no RNG use).
+            progress: show a progress bar over each epoch's steps (tqdm when installed, else a
+                one-line text bar on stderr); the ``step:`` lines are then not printed.
+            verbose: False prints nothing (the bar, if any, is still shown).
+        Returns:
+            history: dict of per-epoch lists ``loss``, ``data_loss``, ``reg_loss``, ``acc``,
+            ``lr`` (the learning rate of the last step), plus ``val_loss``/``val_acc`` with
+            validation data.
+        Ctrl-C (KeyboardInterrupt) stops training with every parameter and optimizer state
+        from the last completed step (an interrupt during the update is held until the update
+        ends), then propagates.
+        """
+        self._require_ready("train", need=("loss", "optimizer", "accuracy"))
+        n_samples = _check_xy(X, y, "train")
+        train_steps = _n_steps(n_samples, batch_size, "train")
+        if isinstance(print_every, bool) or not isinstance(print_every, (int, np.integer)) \
+                or print_every < 1:
+            raise ValueError(f"train: print_every must be a positive int, got {print_every!r}")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("train: validation_data must be a pair (X_val, y_val)")
+            _check_xy(*validation_data, "train (validation_data)")
+        say = print if verbose else _silent
+        history = {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr")}
+        if validation_data is not None:
+            history.update(val_loss=[], val_acc=[])
+
+        self.accuracy.init(y)
+        with _InterruptGuard() as guard:
+            for epoch in range(1, epochs + 1):
+                say(f"epoch: {epoch}")
+                X_epoch, y_epoch = X, y
+                if shuffle:
+                    order = np.random.permutation(n_samples)
+                    X_epoch, y_epoch = np.asarray(X)[order], np.asarray(y)[order]
+                self.loss.new_pass()
+                self.accuracy.new_pass()
+                bar = _progress_bar(train_steps, f"epoch {epoch}/{epochs}") if progress else None
+                try:
+                    for step in range(train_steps):
+                        batch_X, batch_y = _batch(X_epoch, y_epoch, step, batch_size)
+                        output, (data_loss, regularization_loss) = self._forward_and_loss(
+                            batch_X, batch_y, training=True, include_regularization=True)
+                        loss = data_loss + regularization_loss
+                        predictions = self.output_layer_activation.predictions(output)
+                        accuracy = self.accuracy.calculate(predictions, batch_y)
+                        self.backward(output, batch_y)
+                        guard.run(self._update)
+                        lr = self.optimizer.current_learning_rate
+                        if bar is not None:
+                            bar.update(f"acc: {accuracy:.3f}, loss: {loss:.3f}, lr: {lr:.4g}")
+                        elif not step % print_every or step == train_steps - 1:
+                            say(f"step: {step}, acc: {accuracy:.3f}, loss: {loss:.3f} ("
+                                f"data_loss: {data_loss:.3f}, reg_loss: "
+                                f"{regularization_loss:.3f}), lr: {lr}")
+                finally:
+                    if bar is not None:
+                        bar.close()
+                epoch_data_loss, epoch_regularization_loss = self.loss.calculate_accumulated(
+                    include_regularization=True)
+                epoch_loss = epoch_data_loss + epoch_regularization_loss
+                epoch_accuracy = self.accuracy.calculate_accumulated()
+                lr = self.optimizer.current_learning_rate
+                say(f"training, acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f} ("
+                    f"data_loss: {epoch_data_loss:.3f}, reg_loss: "
+                    f"{epoch_regularization_loss:.3f}), lr: {lr}")
+                for key, value in (("loss", epoch_loss), ("data_loss", epoch_data_loss),
+                                   ("reg_loss", epoch_regularization_loss),
+                                   ("acc", epoch_accuracy), ("lr", lr)):
+                    history[key].append(float(value))
+                if validation_data is not None:
+                    result = self.evaluate(*validation_data, batch_size=batch_size,
+                                           verbose=verbose)
+                    history["val_loss"].append(result["loss"])
+                    history["val_acc"].append(result["acc"])
+        return history
+
+    def _update(self):
+        """One optimizer step over every trainable layer."""
+        self.optimizer.pre_update_params()
+        for layer in self.trainable_layers:
+            self.optimizer.update_params(layer)
+        self.optimizer.post_update_params()
+
+    def evaluate(self, X_val, y_val, *, batch_size=None, verbose=True):
+        """Loss and accuracy on (X_val, y_val) without dropout; prints the book's
+        ``validation, acc: ..., loss: ...`` line (data loss only) and returns
+        ``{"loss": ..., "acc": ...}`` (the book returns None)."""
+        self._require_ready("evaluate", need=("loss", "accuracy"))
+        n_samples = _check_xy(X_val, y_val, "evaluate")
+        self.loss.new_pass()
+        self.accuracy.new_pass()
+        for step in range(_n_steps(n_samples, batch_size, "evaluate")):
+            batch_X, batch_y = _batch(X_val, y_val, step, batch_size)
+            output, _ = self._forward_and_loss(batch_X, batch_y, training=False)
+            predictions = self.output_layer_activation.predictions(output)
+            self.accuracy.calculate(predictions, batch_y)
+        validation_loss = self.loss.calculate_accumulated()
+        validation_accuracy = self.accuracy.calculate_accumulated()
+        if verbose:
+            print(f"validation, acc: {validation_accuracy:.3f}, loss: {validation_loss:.3f}")
+        return {"loss": float(validation_loss), "acc": float(validation_accuracy)}
+
+    def predict(self, X, *, batch_size=None):
+        """Outputs of the last layer for X (no dropout), stacked over batches: (n_samples,
+        n_outputs). Class indices: ``model.output_layer_activation.predictions(output)``."""
+        self._require_ready("predict")
+        steps = _n_steps(len(X), batch_size, "predict")
+        output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
+                  for step in range(steps)]
+        return np.vstack(output)
+
+    def _require_ready(self, method, need=()):
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise RuntimeError(f"Model.{method} needs {', '.join(missing)}: call "
+                               f"model.set({', '.join(n + '=...' for n in missing)}) first")
+        if "_fused_steps" not in self.__dict__:
+            raise RuntimeError(f"Model.{method}: call model.finalize() first")
+
+    # -------------------------------------------------------------------------- parameters
+
+    def get_parameters(self):
+        """List of (weights, biases) per trainable layer, in order (the live arrays)."""
+        self._require_ready("get_parameters")
+        return [layer.get_parameters() for layer in self.trainable_layers]
+
+    def set_parameters(self, parameters):
+        """Assign a list of (weights, biases) pairs, one per trainable layer, in order.
+
+        Shapes are checked against the layers before anything is assigned; float32
+        C-contiguous arrays are assigned as they are (no copy), others are converted."""
+        self._require_ready("set_parameters")
+        parameters = list(parameters)
+        if len(parameters) != len(self.trainable_layers):
+            raise ValueError(f"set_parameters: expected {len(self.trainable_layers)} "
+                             f"(weights, biases) pairs, one per trainable layer, got "
+                             f"{len(parameters)}")
+        checked = []
+        for i, (layer, pair) in enumerate(zip(self.trainable_layers, parameters)):
+            where = (f"trainable layer {i} (model.layers[{self.layers.index(layer)}], "
+                     f"{layer!r})")
+            if len(pair) != 2:
+                raise ValueError(f"set_parameters: {where}: expected a (weights, biases) "
+                                 f"pair, got {len(pair)} items")
+            arrays = []
+            for name, current, new in zip(("weights", "biases"), layer.get_parameters(), pair):
+                new = np.asarray(new)
+                if new.shape != np.shape(current):
+                    raise ValueError(f"set_parameters: {where}: expected {name} of shape "
+                                     f"{np.shape(current)}, got {new.shape}")
+                if new.dtype.kind not in "fiu":
+                    raise TypeError(f"set_parameters: {where}: {name} must be real numbers, "
+                                    f"got dtype {new.dtype}")
+                arrays.append(np.ascontiguousarray(new, dtype=np.float32))
+            checked.append((layer, arrays))
+        for layer, (weights, biases) in checked:
+            layer.set_parameters(weights, biases)
+
+    def save_parameters(self, path):
+        """Write the parameters to ``path`` (an .npz-style zip of float32 arrays, atomically)."""
+        _persistence.save_parameters(self.get_parameters(), path)
+
+    def load_parameters(self, path, *, allow_pickle=False):
+        """Read parameters written by ``save_parameters`` into this finalized model.
+
+        ``allow_pickle=True`` also accepts the book's pickle files (trusted files only)."""
+        self.set_parameters(_persistence.load_parameters(path, allow_pickle=allow_pickle))
+
+    def save(self, path):
+        """Write the whole model (architecture, parameters, optimizer state) to ``path``.
+
+        The file is a zip of float32 .npy arrays plus a JSON description; loading it never
+        executes code. Written atomically: a crash mid-save leaves any previous file intact."""
+        _persistence.save_model(self, path)
+
+    @staticmethod
+    def load(path, *, allow_pickle=False):
+        """A finalized model read from a file written by ``Model.save``.
+
+        ``allow_pickle=True`` also accepts files written by the book's pickle-based
+        ``Model.save`` (only for files you trust)."""
+        return _persistence.load_model(path, Model, allow_pickle=allow_pickle)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def _fusion_plan(layers):
+    """[(layer, relu_or_None)]: each Layer_Dense directly followed by an Activation_ReLU is
+    paired with it (exact classes, so subclasses keep their own forward/backward)."""
+    steps, i = [], 0
+    while i < len(layers):
+        layer = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if type(layer) is Layer_Dense and type(nxt) is Activation_ReLU:
+            steps.append((layer, nxt))
+            i += 2
+        else:
+            steps.append((layer, None))
+            i += 1
+    return steps
+
+
+def _forward_steps(steps, training):
+    """Forward through [(layer, fused_relu_or_None)]: a fused pair makes one kernel call and
+    its Dense output, ReLU inputs and ReLU output are the same post-ReLU array."""
+    for layer, relu in steps:
+        if relu is None:
+            layer.forward(layer.prev.output, training)
+        else:
+            layer.inputs = layer.prev.output
+            layer.output = layer._forward(layer.inputs, relu=True)
+            relu.inputs = relu.output = layer.output
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+def _check_xy(X, y, method):
+    """len(X), after checking that y has one row per sample."""
+    if len(X) != len(y):
+        raise ValueError(f"{method}: X has {len(X)} samples but y has {len(y)}")
+    return len(X)
+
+
+def _n_steps(n_samples, batch_size, method):
+    """Number of batches: 1 without batch_size, else ceil(n_samples / batch_size)."""
+    if batch_size is None:
+        return 1
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"{method}: batch_size must be None or a positive int, "
+                         f"got {batch_size!r}")
+    return math.ceil(n_samples / batch_size)
+
+
+def _batch(X, y, step, batch_size):
+    """Rows step*batch_size ... (step+1)*batch_size - 1 of X and y (all of them without
+    batch_size)."""
+    if batch_size is None:
+        return X, y
+    rows = slice(step * batch_size, (step + 1) * batch_size)
+    return X[rows], (None if y is None else y[rows])
+
+
+class _InterruptGuard:
+    """Holds back Ctrl-C while the optimizer updates the parameters.
+
+    Installed only in the main thread and only over Python's default SIGINT handler (a handler
+    the user installed is left alone). Outside ``run`` an interrupt raises at once, as usual;
+    inside, it is raised as soon as the update has finished, so the layers never hold a
+    half-applied step."""
+
+    def __init__(self):
+        self._critical = False
+        self._pending = False
+        self._previous = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def _handler(self, signum, frame):
+        if self._critical:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    def run(self, update):
+        self._critical = True
+        try:
+            update()
+        finally:
+            self._critical = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+
+def _progress_bar(total, description):
+    return _TqdmBar(total, description) if _tqdm is not None else _TextBar(total, description)
+
+
+class _TqdmBar:
+    def __init__(self, total, description):
+        self._bar = _tqdm(total=total, desc=description, leave=True)
+
+    def update(self, text):
+        self._bar.set_postfix_str(text, refresh=False)
+        self._bar.update(1)
+
+    def close(self):
+        self._bar.close()
+
+
+class _TextBar:
+    """``description [#####.....] step/total text`` redrawn in place on stderr, at most ten
+    times a second."""
+    width = 30
+
+    def __init__(self, total, description, stream=None):
+        self._total, self._description = total, description
+        self._stream = stream if stream is not None else sys.stderr
+        self._done, self._text, self._last = 0, "", 0.0
+        self._draw()
+
+    def update(self, text):
+        self._done += 1
+        self._text = text
+        now = time.monotonic()
+        if now - self._last >= 0.1 or self._done == self._total:
+            self._draw()
+            self._last = now
+
+    def _draw(self):
+        filled = self.width * self._done // max(self._total, 1)
+        bar = "#" * filled + "." * (self.width - filled)
+        self._stream.write(f"\r{self._description} [{bar}] {self._done}/{self._total} "
+                           f"{self._text}")
+        self._stream.flush()
+
+    def close(self):
+        self._draw()
+        self._stream.write("\n")
+        self._stream.flush()
