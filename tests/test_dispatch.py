@@ -1,0 +1,150 @@
+"""Instruction-set dispatch and show_config (SPEC A5): NNFS_FAST_ISA selects each usable
+kernel level in a fresh process, every level computes the same layer within float32 round-off,
+and a level that cannot run here fails with an actionable ImportError."""
+import io
+import json
+import os
+import platform
+
+import numpy as np
+import pytest
+
+import nnfs_fast
+from conftest import LEVELS, assert_within, dot_bound, f64, kernel_module, run_python
+from nnfs_fast import _cpu, _dispatch, reference
+from nnfs_fast._config import config
+
+# In a fresh process: the config, and one Dense forward/backward saved for the parent.
+LEVEL_SCRIPT = """
+import json, sys
+import numpy as np
+import nnfs_fast
+from nnfs_fast._config import config
+from nnfs_fast import Layer_Dense
+
+rng = np.random.default_rng(11)
+X = rng.standard_normal((257, 19)).astype(np.float32)
+G = rng.standard_normal((257, 45)).astype(np.float32)
+layer = Layer_Dense(19, 45, weight_regularizer_l1=1e-3, bias_regularizer_l2=1e-3)
+layer.weights = rng.standard_normal((19, 45)).astype(np.float32)
+layer.biases = rng.standard_normal((1, 45)).astype(np.float32)
+layer.forward(X)
+layer.backward(G)
+np.savez(sys.argv[1], X=X, G=G, W=layer.weights, b=layer.biases, output=layer.output,
+         dweights=layer.dweights, dbiases=layer.dbiases, dinputs=layer.dinputs)
+print(json.dumps(config()))
+"""
+
+
+def run_level(level, tmp_path):
+    path = str(tmp_path / f"{level}.npz")
+    proc = run_python(LEVEL_SCRIPT.replace("sys.argv[1]", repr(path)),
+                      env={_dispatch.ENV_VAR: level})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), np.load(path)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_env_var_selects_each_usable_level(level, tmp_path):
+    cfg, res = run_level(level, tmp_path)
+    assert cfg["kernel_level"] == level
+    assert cfg["kernel_isa"] == kernel_module(level).ISA
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert cfg["kernel_isa"] == {"baseline": "sse2"}.get(level, level)
+    assert cfg["isa_override"] == f"{_dispatch.ENV_VAR}={level}"
+
+    # the same numbers as the float64 oracle ...
+    X, G, W, b = res["X"], res["G"], res["W"], res["b"]
+    ref = reference.Layer_Dense(19, 45, weight_regularizer_l1=1e-3,
+                                          bias_regularizer_l2=1e-3)
+    ref.set_parameters(W, b)
+    ref.forward(X)
+    ref.backward(G)
+    assert_within(res["output"], ref.output,
+                  dot_bound(X, W, 19, extra=np.broadcast_to(np.abs(f64(b)), ref.output.shape)))
+    assert_within(res["dweights"], ref.dweights, dot_bound(f64(X).T, G, 257, extra=1e-3))
+    assert_within(res["dbiases"], ref.dbiases, dot_bound(np.ones((1, 257)), G, 257,
+                                                         extra=np.abs(2e-3 * f64(b))))
+    assert_within(res["dinputs"], ref.dinputs, dot_bound(G, f64(W).T, 45))
+    # ... and bit for bit those of that level's module called directly in this process
+    k = kernel_module(level)
+    out = np.empty_like(res["output"])
+    k.dense_forward(X, W, b, out, False, nnfs_fast.get_num_threads())
+    np.testing.assert_array_equal(out, res["output"])
+
+
+def test_empty_env_var_means_the_best_level(tmp_path):
+    proc = run_python("import json; from nnfs_fast._config import config; "
+                      "print(json.dumps(config()))", env={_dispatch.ENV_VAR: ""})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["kernel_level"] == LEVELS[-1]
+
+
+@pytest.mark.parametrize("level", ["avx1024", "AVX2", "sse9", "native"])
+def test_unknown_level_raises_a_clear_import_error(level):
+    proc = run_python("import nnfs_fast", env={_dispatch.ENV_VAR: level})
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError"), proc.stderr
+    assert f"{_dispatch.ENV_VAR}={level!r}" in last
+    assert "not usable" in last and all(lvl in last for lvl in LEVELS)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "nnfs_fast/__init__.py wraps every ImportError, this one too, in 'compiled kernels could "
+    "not be loaded ... Install the package with pip install . / rebuild': wrong advice for a "
+    "mistyped NNFS_FAST_ISA (lead: re-raise _dispatch's ImportError unwrapped)"))
+def test_isa_error_is_not_reported_as_a_broken_build():
+    proc = run_python("import nnfs_fast", env={_dispatch.ENV_VAR: "avx1024"})
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "NNFS_FAST_ISA='avx1024'" in last
+    assert "pip install" not in last and "rebuild" not in last
+
+
+@pytest.mark.parametrize("level", [lvl for lvl in _dispatch.built_levels() if lvl not in LEVELS]
+                         or [pytest.param(None, marks=pytest.mark.skip(
+                             "every built level runs on this CPU"))])
+def test_built_but_unusable_level_raises(level):
+    proc = run_python("import nnfs_fast", env={_dispatch.ENV_VAR: level})
+    assert proc.returncode != 0 and "ImportError" in proc.stderr
+    assert "not usable" in proc.stderr
+
+
+def test_load_refuses_a_level_the_cpu_lacks(monkeypatch):
+    """The same check in process, with the CPU made to support the baseline only."""
+    monkeypatch.setattr(_cpu, "supported_levels", lambda: ["baseline"])
+    assert _dispatch.usable_levels() == ["baseline"]
+    assert _dispatch.load().__name__ == "nnfs_fast._dense_baseline"
+    for level in ("avx2", "avx512"):
+        with pytest.raises(ImportError, match=rf"{_dispatch.ENV_VAR}='{level}'.*not usable.*"
+                                              r"\['baseline'\]"):
+            _dispatch.load(level)
+
+
+def test_levels_are_ordered_and_include_the_baseline():
+    assert LEVELS[0] == "baseline"
+    order = list(_dispatch.LEVELS)
+    assert [order.index(lvl) for lvl in LEVELS] == sorted(order.index(lvl) for lvl in LEVELS)
+    assert set(LEVELS) <= set(_dispatch.built_levels()) <= set(order)
+    assert set(LEVELS) <= set(_cpu.supported_levels())
+
+
+def test_show_config_prints_the_build_facts(capsys):
+    nnfs_fast.show_config()
+    printed = capsys.readouterr().out
+    lines = dict(line.split(":", 1) for line in printed.splitlines())
+    lines = {k.strip(): v.strip() for k, v in lines.items()}
+    for key in ("nnfs_fast", "compiler", "openmp", "threads", "kernel_level", "kernel_isa"):
+        assert key in lines, f"show_config() does not print {key!r}:\n{printed}"
+    assert lines["nnfs_fast"] == nnfs_fast.__version__
+    assert lines["openmp"] == str(nnfs_fast.openmp_enabled())
+    assert lines["threads"] == str(nnfs_fast.get_num_threads())
+    expected_level = os.environ.get(_dispatch.ENV_VAR) or LEVELS[-1]
+    assert lines["kernel_level"] == expected_level == _dispatch.LEVEL
+    assert lines["kernel_isa"] == kernel_module(expected_level).ISA
+    assert lines["compiler"] == kernel_module(expected_level).COMPILER
+
+    buf = io.StringIO()
+    nnfs_fast.show_config(file=buf)
+    assert buf.getvalue() == printed
+    assert config()["threads"] == nnfs_fast.get_num_threads()
