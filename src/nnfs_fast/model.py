@@ -189,7 +189,6 @@ class Model:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("train: validation_data must be a pair (X_val, y_val)")
             _check_xy(*validation_data, "train (validation_data)")
-        say = print if verbose else _silent
         history = {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr")}
         if validation_data is not None:
             history.update(val_loss=[], val_acc=[])
@@ -197,7 +196,8 @@ class Model:
         self.accuracy.init(y)
         with _InterruptGuard() as guard:
             for epoch in range(1, epochs + 1):
-                say(f"epoch: {epoch}")
+                if verbose:
+                    print(f"epoch: {epoch}")
                 X_epoch, y_epoch = X, y
                 if shuffle:
                     order = np.random.permutation(n_samples)
@@ -218,10 +218,10 @@ class Model:
                         lr = self.optimizer.current_learning_rate
                         if bar is not None:
                             bar.update(f"acc: {accuracy:.3f}, loss: {loss:.3f}, lr: {lr:.4g}")
-                        elif not step % print_every or step == train_steps - 1:
-                            say(f"step: {step}, acc: {accuracy:.3f}, loss: {loss:.3f} ("
-                                f"data_loss: {data_loss:.3f}, reg_loss: "
-                                f"{regularization_loss:.3f}), lr: {lr}")
+                        elif verbose and (not step % print_every or step == train_steps - 1):
+                            print(f"step: {step}, acc: {accuracy:.3f}, loss: {loss:.3f} ("
+                                  f"data_loss: {data_loss:.3f}, reg_loss: "
+                                  f"{regularization_loss:.3f}), lr: {lr}")
                 finally:
                     if bar is not None:
                         bar.close()
@@ -230,9 +230,10 @@ class Model:
                 epoch_loss = epoch_data_loss + epoch_regularization_loss
                 epoch_accuracy = self.accuracy.calculate_accumulated()
                 lr = self.optimizer.current_learning_rate
-                say(f"training, acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f} ("
-                    f"data_loss: {epoch_data_loss:.3f}, reg_loss: "
-                    f"{epoch_regularization_loss:.3f}), lr: {lr}")
+                if verbose:
+                    print(f"training, acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f} ("
+                          f"data_loss: {epoch_data_loss:.3f}, reg_loss: "
+                          f"{epoch_regularization_loss:.3f}), lr: {lr}")
                 for key, value in (("loss", epoch_loss), ("data_loss", epoch_data_loss),
                                    ("reg_loss", epoch_regularization_loss),
                                    ("acc", epoch_accuracy), ("lr", lr)):
@@ -380,10 +381,6 @@ def _forward_steps(steps, training):
             layer.inputs = layer.prev.output
             layer.output = layer._forward(layer.inputs, relu=True)
             relu.inputs = relu.output = layer.output
-
-
-def _silent(*args, **kwargs):
-    pass
 
 
 def _check_xy(X, y, method):
