@@ -170,6 +170,26 @@ def test_parameters_round_trip(tmp_path, spiral, trained):
     assert all(w.dtype == b.dtype == np.float32 for w, b in params)
 
 
+def test_book_chapter22_evaluation_flow(tmp_path, spiral, trained, capsys):
+    """Chapter 22: a model set with loss and accuracy only, parameters loaded, evaluated."""
+    X, y = spiral
+    trained.save_parameters(tmp_path / "m.parms")
+    model = Model()
+    model.add(Layer_Dense(2, 16))
+    model.add(Activation_ReLU())
+    model.add(Layer_Dropout(0.1))
+    model.add(Layer_Dense(16, 3))
+    model.add(Activation_Softmax())
+    model.set(loss=Loss_CategoricalCrossentropy(), accuracy=Accuracy_Categorical())
+    model.finalize()
+    model.load_parameters(tmp_path / "m.parms")
+    capsys.readouterr()
+    model.evaluate(X, y)
+    trained.evaluate(X, y)
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second and first.startswith("validation, acc: ")
+
+
 def test_parameters_into_another_architecture(tmp_path, trained):
     trained.save_parameters(tmp_path / "m.parms")
     np.random.seed(0)
