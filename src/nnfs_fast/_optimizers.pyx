@@ -6,14 +6,14 @@
 # temporaries per array). Each kernel here walks the C-contiguous float32 arrays once, as flat
 # arrays, and applies the same float32 operations in the book's order, element by element:
 #
-#   sgd_update    no momentum:  W += (-lr) * g
-#                 momentum:     u = momentum * m - lr * g;  m = u;  W += u
-#   cache_update  cache = rho * cache + one_minus_rho * (g * g)
-#                 W += (-lr) * g / (sqrt(cache) + eps)
-#                 (RMSprop; Adagrad's ``cache += g**2`` is rho = one_minus_rho = 1, exact)
-#   adam_update   m = beta_1 * m + one_minus_beta_1 * g;      mhat = m / momentum_correction
-#                 v = beta_2 * v + one_minus_beta_2 * (g * g); vhat = v / cache_correction
-#                 W += (-lr) * mhat / (sqrt(vhat) + eps)
+#   sgd_update           W += (-lr) * g
+#   sgd_momentum_update  u = momentum * m - lr * g;  m = u;  W += u
+#   cache_update         cache = rho * cache + one_minus_rho * (g * g)
+#                        W += (-lr) * g / (sqrt(cache) + eps)
+#                        (RMSprop; Adagrad's cache += g**2 is rho = one_minus_rho = 1, exact)
+#   adam_update          m = beta_1 * m + one_minus_beta_1 * g;   mhat = m / momentum_correction
+#                        v = beta_2 * v + one_minus_beta_2 * (g * g); vhat = v / cache_correction
+#                        W += (-lr) * mhat / (sqrt(vhat) + eps)
 #
 # Every scalar arrives as a C float: the Python-float hyper-parameters (and 1 - beta,
 # 1 - beta**(iterations + 1), computed in double by the caller) rounded once to float32, as
@@ -25,6 +25,9 @@
 # thread when n >= PAR_ELEMS. (A prange with use_threads_if=False still enters the OpenMP
 # runtime, about 1.5 us per call; biases are updated every step, so small arrays skip it.)
 # Each element is written by one thread: results do not depend on the thread count.
+# The range loops vectorize; the ones with sqrtf only when compiled with -fno-math-errno
+# (otherwise sqrtf must be able to set errno for a negative argument, which gcc does with a
+# branch per element).
 
 from cython.parallel cimport prange
 from libc.math cimport sqrtf
@@ -140,27 +143,35 @@ cdef Args arrays(float[:, ::1] param, const float[:, ::1] grad, float[:, ::1] mo
     return a
 
 
-def sgd_update(float[:, ::1] param,              # IN/OUT  weights or biases
-               const float[:, ::1] grad,         # IN      their gradient
-               float[:, ::1] momentums,          # IN/OUT  None without momentum
-               float learning_rate, float momentum, int n_threads=1):
-    """SGD step, in place; float32 C-contiguous arrays of one shape (see the design)."""
+def sgd_update(float[:, ::1] param not None,              # IN/OUT  weights or biases
+               const float[:, ::1] grad not None,         # IN      their gradient
+               float learning_rate, int n_threads=1):
+    """SGD step without momentum, in place; float32 C-contiguous arrays of one shape."""
+    cdef Py_ssize_t n
+    cdef Args a = arrays(param, grad, None, None, &n)
+    a.lr = learning_rate
+    with nogil:
+        parallel_for(sgd_range, &a, n, n_threads)
+
+
+def sgd_momentum_update(float[:, ::1] param not None,     # IN/OUT  weights or biases
+                        const float[:, ::1] grad not None,  # IN    their gradient
+                        float[:, ::1] momentums not None,   # IN/OUT
+                        float learning_rate, float momentum, int n_threads=1):
+    """SGD step with momentum, in place."""
     cdef Py_ssize_t n
     cdef Args a = arrays(param, grad, momentums, None, &n)
-    cdef RangeFn fn = sgd_range if momentums is None else sgd_momentum_range
     a.lr, a.momentum = learning_rate, momentum
     with nogil:
-        parallel_for(fn, &a, n, n_threads)
+        parallel_for(sgd_momentum_range, &a, n, n_threads)
 
 
-def cache_update(float[:, ::1] param,            # IN/OUT  weights or biases
-                 const float[:, ::1] grad,       # IN      their gradient
-                 float[:, ::1] cache,            # IN/OUT  weight_cache or bias_cache
+def cache_update(float[:, ::1] param not None,            # IN/OUT  weights or biases
+                 const float[:, ::1] grad not None,       # IN      their gradient
+                 float[:, ::1] cache not None,            # IN/OUT  weight_cache or bias_cache
                  float learning_rate, float rho, float one_minus_rho, float epsilon,
                  int n_threads=1):
     """RMSprop (or, with rho = one_minus_rho = 1, Adagrad) step, in place."""
-    if cache is None:
-        raise ValueError("cache: expected an array, got None")
     cdef Py_ssize_t n
     cdef Args a = arrays(param, grad, None, cache, &n)
     a.lr, a.rho, a.one_minus_rho, a.epsilon = learning_rate, rho, one_minus_rho, epsilon
@@ -168,16 +179,14 @@ def cache_update(float[:, ::1] param,            # IN/OUT  weights or biases
         parallel_for(cache_range, &a, n, n_threads)
 
 
-def adam_update(float[:, ::1] param,             # IN/OUT  weights or biases
-                const float[:, ::1] grad,        # IN      their gradient
-                float[:, ::1] momentums,         # IN/OUT  first moment m
-                float[:, ::1] cache,             # IN/OUT  second moment v
+def adam_update(float[:, ::1] param not None,             # IN/OUT  weights or biases
+                const float[:, ::1] grad not None,        # IN      their gradient
+                float[:, ::1] momentums not None,         # IN/OUT  first moment m
+                float[:, ::1] cache not None,             # IN/OUT  second moment v
                 float learning_rate, float beta_1, float one_minus_beta_1, float beta_2,
                 float one_minus_beta_2, float momentum_correction, float cache_correction,
                 float epsilon, int n_threads=1):
     """Adam step, in place; the corrections are 1 - beta**(iterations + 1)."""
-    if momentums is None or cache is None:
-        raise ValueError("momentums, cache: expected arrays, got None")
     cdef Py_ssize_t n
     cdef Args a = arrays(param, grad, momentums, cache, &n)
     a.lr, a.epsilon = learning_rate, epsilon

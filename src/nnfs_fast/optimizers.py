@@ -12,6 +12,7 @@ book's float32 expressions element by element (no temporaries).
 import inspect
 import math
 import numbers
+from operator import attrgetter
 
 import numpy as np
 
@@ -62,30 +63,44 @@ def _float32_attr(layer, name, shape=None, of=None, store=True):
     return arr
 
 
-def _arrays(layer, state, created_when_missing):
-    """[(weights, dweights, *weight state), (biases, dbiases, *bias state)] as float32 arrays.
+def _slots(*state):
+    """For the weights and the biases: the attribute names (parameter, gradient, *state) and
+    an attrgetter that fetches them in one call. ``state`` holds weight/bias name pairs."""
+    return tuple((names, attrgetter(*names)) for names in (
+        ("weights", "dweights", *[w for w, _ in state]),
+        ("biases", "dbiases", *[b for _, b in state])))
 
-    ``state`` names the state attributes per parameter, e.g. Adam's (("weight_momentums",
-    "weight_cache"), ("bias_momentums", "bias_cache")). They are created as float32 zeros when
-    the layer lacks the attribute ``created_when_missing`` (the book's rule).
+
+_NO_STATE = _slots()
+_MOMENTUMS = _slots(("weight_momentums", "bias_momentums"))
+_CACHE = _slots(("weight_cache", "bias_cache"))
+_MOMENTUMS_AND_CACHE = _slots(("weight_momentums", "bias_momentums"),
+                              ("weight_cache", "bias_cache"))
+
+
+def _update(layer, slots, created_when_missing, kernel, *scalars):
+    """``kernel(param, grad, *state, *scalars)`` for the weights, then for the biases.
+
+    The state attributes named in ``slots`` are created as float32 zeros when the layer lacks
+    ``created_when_missing`` (the book's rule). Fast path: the layer's arrays are already
+    writable 2-D C-contiguous float32 of one shape (what Layer_Dense and this module make), and
+    the kernel takes them as they are. Anything else makes the kernel refuse before it writes;
+    then each array is checked and converted (``_float32_attr``), which either fixes it or
+    raises an error that names the attribute.
     """
-    weights = _float32_attr(layer, "weights")
-    biases = _float32_attr(layer, "biases")
-    if state[0] and not hasattr(layer, created_when_missing):
-        for param, names in ((weights, state[0]), (biases, state[1])):
-            for name in names:
-                setattr(layer, name, np.zeros_like(param))
-    return [(param, _float32_attr(layer, grad, param.shape, of, store=False),
-             *[_float32_attr(layer, name, param.shape, of) for name in names])
-            for param, grad, of, names in ((weights, "dweights", "weights", state[0]),
-                                           (biases, "dbiases", "biases", state[1]))]
-
-
-# state attributes per optimizer, for (weights, biases)
-_NO_STATE = ((), ())
-_MOMENTUMS = (("weight_momentums",), ("bias_momentums",))
-_CACHE = (("weight_cache",), ("bias_cache",))
-_MOMENTUMS_AND_CACHE = (("weight_momentums", "weight_cache"), ("bias_momentums", "bias_cache"))
+    if created_when_missing and not hasattr(layer, created_when_missing):
+        for (param, _, *state), _ in slots:
+            like = _float32_attr(layer, param)
+            for name in state:
+                setattr(layer, name, np.zeros_like(like))
+    for names, get in slots:
+        try:
+            kernel(*get(layer), *scalars)
+        except (AttributeError, TypeError, ValueError):
+            param, grad, *state = names
+            p = _float32_attr(layer, param)
+            kernel(p, _float32_attr(layer, grad, p.shape, param, store=False),
+                   *[_float32_attr(layer, name, p.shape, param) for name in state], *scalars)
 
 
 class _Optimizer:
@@ -137,15 +152,12 @@ class Optimizer_SGD(_Optimizer):
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
-        n_threads = get_num_threads()
         if self.momentum:
-            for param, grad, momentums in _arrays(layer, _MOMENTUMS, "weight_momentums"):
-                _optimizers.sgd_update(param, grad, momentums, self.current_learning_rate,
-                                       self.momentum, n_threads)
+            _update(layer, _MOMENTUMS, "weight_momentums", _optimizers.sgd_momentum_update,
+                    self.current_learning_rate, self.momentum, get_num_threads())
         else:
-            for param, grad in _arrays(layer, _NO_STATE, None):
-                _optimizers.sgd_update(param, grad, None, self.current_learning_rate, 0.,
-                                       n_threads)
+            _update(layer, _NO_STATE, None, _optimizers.sgd_update,
+                    self.current_learning_rate, get_num_threads())
 
 
 class Optimizer_Adagrad(_Optimizer):
@@ -164,11 +176,9 @@ class Optimizer_Adagrad(_Optimizer):
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
-        n_threads = get_num_threads()
-        for param, grad, cache in _arrays(layer, _CACHE, "weight_cache"):
-            # cache = 1 * cache + 1 * dW**2 is exactly cache + dW**2
-            _optimizers.cache_update(param, grad, cache, self.current_learning_rate, 1., 1.,
-                                     self.epsilon, n_threads)
+        # cache = 1 * cache + 1 * dW**2 is exactly cache + dW**2
+        _update(layer, _CACHE, "weight_cache", _optimizers.cache_update,
+                self.current_learning_rate, 1., 1., self.epsilon, get_num_threads())
 
 
 class Optimizer_RMSprop(_Optimizer):
@@ -190,10 +200,9 @@ class Optimizer_RMSprop(_Optimizer):
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
-        n_threads = get_num_threads()
-        for param, grad, cache in _arrays(layer, _CACHE, "weight_cache"):
-            _optimizers.cache_update(param, grad, cache, self.current_learning_rate, self.rho,
-                                     1 - self.rho, self.epsilon, n_threads)
+        _update(layer, _CACHE, "weight_cache", _optimizers.cache_update,
+                self.current_learning_rate, self.rho, 1 - self.rho, self.epsilon,
+                get_num_threads())
 
 
 class Optimizer_Adam(_Optimizer):
@@ -223,13 +232,10 @@ class Optimizer_Adam(_Optimizer):
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
-        n_threads = get_num_threads()
         # bias corrections in Python floats, as in the book; the kernel gets them as float32
         momentum_correction = 1 - self.beta_1 ** (self.iterations + 1)
         cache_correction = 1 - self.beta_2 ** (self.iterations + 1)
-        for param, grad, momentums, cache in _arrays(layer, _MOMENTUMS_AND_CACHE,
-                                                     "weight_cache"):
-            _optimizers.adam_update(param, grad, momentums, cache, self.current_learning_rate,
-                                    self.beta_1, 1 - self.beta_1, self.beta_2, 1 - self.beta_2,
-                                    momentum_correction, cache_correction, self.epsilon,
-                                    n_threads)
+        _update(layer, _MOMENTUMS_AND_CACHE, "weight_cache", _optimizers.adam_update,
+                self.current_learning_rate, self.beta_1, 1 - self.beta_1, self.beta_2,
+                1 - self.beta_2, momentum_correction, cache_correction, self.epsilon,
+                get_num_threads())
