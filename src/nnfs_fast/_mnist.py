@@ -1,0 +1,301 @@
+"""Real image data: MNIST / Fashion-MNIST from local files, and scikit-learn's bundled digits.
+
+Nothing here downloads anything: the loaders read files that are already on disk.
+
+Two on-disk layouts are read, for MNIST and Fashion-MNIST alike (same formats, same names):
+
+* the IDX files of the original distributions, raw or gzipped::
+
+      train-images-idx3-ubyte[.gz]  train-labels-idx1-ubyte[.gz]
+      t10k-images-idx3-ubyte[.gz]   t10k-labels-idx1-ubyte[.gz]
+
+  (``train-images.idx3-ubyte``-style names, with a dot, are accepted too);
+* the book's folders of PNG files (``fashion_mnist_images.zip`` of chapter 19)::
+
+      train/<label>/*.png   test/<label>/*.png
+
+  read with Pillow (``pip install "nnfs_fast[images]"``). The book lists both levels with
+  ``os.listdir``, whose order depends on the file system; here label folders are taken in
+  numeric order and files in sorted name order, so the same folder gives the same arrays on
+  every machine (the book's script shuffles the training set anyway).
+
+When a folder holds both layouts, the IDX files are read (one file instead of 70,000).
+
+    >>> from nnfs_fast.datasets import load_mnist, load_digits
+    >>> X, y, X_test, y_test = load_mnist("fashion_mnist_images")   # doctest: +SKIP
+    >>> X.shape, X.dtype, float(X.min()), float(X.max())             # doctest: +SKIP
+    ((60000, 784), dtype('float32'), -1.0, 1.0)
+    >>> X, y, X_test, y_test = load_digits()                        # doctest: +SKIP
+"""
+import gzip
+import importlib.util
+import math
+import numbers
+import os
+import zlib
+
+import numpy as np
+
+_F32 = np.float32
+_SIDE = 28                          # MNIST images are 28 x 28
+_IDX_IMAGES, _IDX_LABELS = 2051, 2049   # magic numbers: 0x0803 (ubyte, 3 dims), 0x0801 (1 dim)
+_IDX_PREFIX = {"train": "train", "test": "t10k"}
+# (pixel - 127.5) / 127.5 as in the book's chapter 19, or pixel / 255; computed once per byte
+# value in float32 exactly as the book's float32 expression does, so a lookup is bit-identical
+_SCALES = {
+    "book": (np.arange(256, dtype=_F32) - 127.5) / 127.5,
+    "unit": np.arange(256, dtype=_F32) / _F32(255),
+}
+_KINDS = ("both", "train", "test")
+
+
+# ------------------------------------------------------------------------------ public API
+
+def load_mnist(path, *, scale="book", kind="both"):
+    """MNIST or Fashion-MNIST from ``path`` (IDX files or the book's PNG folders).
+
+    Args:
+        path: folder holding the four IDX files, or the ``train``/``test`` PNG folders.
+        scale: ``"book"``: (pixel - 127.5) / 127.5, in [-1, 1] (chapter 19's scaling);
+            ``"unit"``: pixel / 255, in [0, 1].
+        kind: ``"both"``, ``"train"`` or ``"test"``.
+    Returns:
+        ``(X, y, X_test, y_test)`` for ``kind="both"``, else ``(X, y)``: X (N, 784) float32,
+        C-contiguous, images flattened row by row; y (N,) uint8. Files are read in order;
+        nothing is shuffled (the book shuffles the training set in its script).
+    Raises:
+        FileNotFoundError: no data of either layout in ``path``.
+        ValueError: a malformed file (the message names it).
+        ImportError: PNG folders without Pillow installed.
+    """
+    if scale not in _SCALES:
+        raise ValueError(f"load_mnist: scale must be one of {sorted(_SCALES)}, got {scale!r}")
+    if kind not in _KINDS:
+        raise ValueError(f"load_mnist: kind must be one of {list(_KINDS)}, got {kind!r}")
+    table = _SCALES[scale]
+    out = []
+    for dataset in (("train", "test") if kind == "both" else (kind,)):
+        images, labels = load_mnist_dataset(dataset, path)
+        out += [table[images.reshape(len(images), -1)], labels]
+    return tuple(out)
+
+
+def load_mnist_dataset(dataset, path):
+    """The book's loader: one split (``"train"`` or ``"test"``) as raw pixels.
+
+    Returns X (N, 28, 28) uint8 and y (N,) uint8, like the book's ``load_mnist_dataset``
+    (which reads ``path/dataset/<label>/*.png``); IDX files in ``path`` are read as well.
+    """
+    if dataset not in _IDX_PREFIX:
+        raise ValueError(f"load_mnist_dataset: dataset must be 'train' or 'test', "
+                         f"got {dataset!r}")
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"MNIST data folder not found: {path!r}")
+    idx = _idx_files(path, dataset)
+    if idx is not None:
+        return _read_idx_pair(*idx)
+    folder = os.path.join(path, dataset)
+    if os.path.isdir(folder):
+        return _read_png_folder(folder)
+    prefix = _IDX_PREFIX[dataset]
+    raise FileNotFoundError(
+        f"no {dataset} data in {path!r}: expected the IDX files {prefix}-images-idx3-ubyte and "
+        f"{prefix}-labels-idx1-ubyte (optionally .gz), or the book's folder {dataset}/<label>/"
+        f"*.png (nothing is downloaded: get MNIST or Fashion-MNIST yourself, e.g. the book's "
+        f"fashion_mnist_images.zip, and unpack it there)")
+
+
+def create_data_mnist(path):
+    """The book's ``create_data_mnist``: ``X, y, X_test, y_test`` as raw uint8 images
+    (N, 28, 28) and uint8 labels, from the ``train`` and ``test`` splits in ``path``."""
+    X, y = load_mnist_dataset("train", path)
+    X_test, y_test = load_mnist_dataset("test", path)
+    return X, y, X_test, y_test
+
+
+def load_digits(*, scale="book", test_size=0.2, seed=0):
+    """scikit-learn's bundled handwritten digits (1,797 images of 8 x 8 pixels, values 0..16),
+    split into training and validation sets. Needs scikit-learn
+    (``pip install "nnfs_fast[digits]"``); reads the data file it ships, nothing is
+    downloaded.
+
+    Args:
+        scale: ``"book"``: (v - 8) / 8, in [-1, 1] (the book's MNIST scaling for 0..16);
+            ``"unit"``: v / 16, in [0, 1].
+        test_size: fraction of the samples held out, 0 < test_size < 1 (rounded up, like
+            scikit-learn's ``train_test_split``: 360 of 1,797 for 0.2).
+        seed: seed of the split's own ``np.random.RandomState(seed).permutation``; the global
+            NumPy RNG is neither used nor changed.
+    Returns:
+        ``(X, y, X_test, y_test)``: X (N, 64) float32, y (N,) uint8.
+    """
+    if scale not in _SCALES:
+        raise ValueError(f"load_digits: scale must be one of {sorted(_SCALES)}, got {scale!r}")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) \
+            or not 0 < test_size < 1:
+        raise ValueError(f"load_digits: test_size must be a fraction strictly between 0 and 1, "
+                         f"got {test_size!r}")
+    pixels, labels = _digits_data()
+    n = len(labels)
+    n_test = math.ceil(test_size * n)
+    if not 0 < n_test < n:
+        raise ValueError(f"load_digits: test_size={test_size!r} leaves an empty split of the "
+                         f"{n} samples")
+    X = (pixels.astype(_F32) - _F32(8)) / _F32(8) if scale == "book" \
+        else pixels.astype(_F32) / _F32(16)
+    order = np.random.RandomState(seed).permutation(n)
+    train, test = order[n_test:], order[:n_test]
+    return X[train], labels[train], X[test], labels[test]
+
+
+# ------------------------------------------------------------------------------- IDX files
+
+def _idx_files(path, dataset):
+    """(images file, labels file) of one split in ``path``, or None when neither exists."""
+    prefix = _IDX_PREFIX[dataset]
+    found = [_find_first(path, [f"{prefix}-{what}{sep}{ext}{gz}"
+                                for sep in ("-", ".") for gz in ("", ".gz")])
+             for what, ext in (("images", "idx3-ubyte"), ("labels", "idx1-ubyte"))]
+    if found == [None, None]:
+        return None
+    if None in found:
+        have = next(f for f in found if f is not None)
+        missing = ("images", "labels")[found.index(None)]
+        raise FileNotFoundError(f"found {have!r} but not the matching {missing} file "
+                                f"{prefix}-{missing}-idx{3 if missing == 'images' else 1}"
+                                f"-ubyte[.gz] in {path!r}")
+    return found
+
+
+def _find_first(folder, names):
+    for name in names:
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _read_idx_pair(images_file, labels_file):
+    images = _read_idx(images_file, _IDX_IMAGES)
+    labels = _read_idx(labels_file, _IDX_LABELS)
+    if images.shape[1:] != (_SIDE, _SIDE):
+        raise ValueError(f"{images_file}: expected {_SIDE}x{_SIDE} images, got "
+                         f"{images.shape[1]}x{images.shape[2]}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_file} holds {len(images)} images but {labels_file} holds "
+                         f"{len(labels)} labels")
+    return images, labels
+
+
+def _read_idx(filename, magic):
+    """The uint8 array of an IDX file (big-endian header: magic number, then one uint32 per
+    dimension), checking the magic number and that the size matches the header exactly."""
+    try:
+        if filename.endswith(".gz"):
+            with gzip.open(filename, "rb") as f:
+                data = f.read()
+        else:
+            with open(filename, "rb") as f:
+                data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{filename}: cannot read the file ({exc})") from exc
+    ndim = magic & 0xFF
+    header = 4 * (1 + ndim)
+    what = "images (idx3-ubyte)" if magic == _IDX_IMAGES else "labels (idx1-ubyte)"
+    if len(data) < 4 or int.from_bytes(data[:4], "big") != magic:
+        found = data[:4].hex() or "an empty file"
+        raise ValueError(f"{filename}: not an IDX file of {what}: expected magic number "
+                         f"{magic:#010x}, found {found}")
+    if len(data) < header:
+        raise ValueError(f"{filename}: truncated IDX header ({len(data)} bytes)")
+    shape = tuple(int.from_bytes(data[4 * i:4 * i + 4], "big") for i in range(1, ndim + 1))
+    expected = header + math.prod(shape)
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise ValueError(f"{filename}: {problem}: the header says shape {shape}, "
+                         f"{expected} bytes, but the file has {len(data)}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+# ------------------------------------------------------------------------ the book's PNGs
+
+def _read_png_folder(folder):
+    """All images of ``folder/<label>/*`` (labels in numeric order, files in sorted order)."""
+    Image = _pillow()
+    labels = _label_folders(folder)
+    images, y = [], []
+    for label, name in labels:
+        label_folder = os.path.join(folder, name)
+        for file in sorted(os.listdir(label_folder)):
+            filename = os.path.join(label_folder, file)
+            if file.startswith(".") or not os.path.isfile(filename):  # .DS_Store, ._0001.png
+                continue
+            images.append(_read_png(Image, filename))
+            y.append(label)
+    if not images:
+        raise ValueError(f"{folder}: no images in the label folders "
+                         f"{[name for _, name in labels]}")
+    return np.stack(images), np.array(y, dtype=np.uint8)
+
+
+def _label_folders(folder):
+    """[(label, folder name)] sorted by label; every sub-folder must be named by an integer
+    0..255 (files beside them are ignored)."""
+    labels = []
+    for name in os.listdir(folder):
+        if name.startswith(".") or not os.path.isdir(os.path.join(folder, name)):
+            continue
+        if not (name.isdigit() and int(name) <= 255):
+            raise ValueError(f"{os.path.join(folder, name)}: label folders must be named by "
+                             f"an integer class label 0..255, got {name!r}")
+        labels.append((int(name), name))
+    if not labels:
+        raise FileNotFoundError(f"{folder}: no label folders (expected {folder}/0/, "
+                                f"{folder}/1/, ... holding the images)")
+    return sorted(labels)
+
+
+def _read_png(Image, filename):
+    """One 28 x 28 image as uint8 grayscale (colour images are converted with Pillow's
+    luma transform, like chapter 22's ``cv2.IMREAD_GRAYSCALE``)."""
+    try:
+        with Image.open(filename) as image:
+            image.load()
+            if image.mode in ("I", "I;16", "I;16B", "F"):
+                raise ValueError(f"{filename}: expected an 8-bit image, got mode {image.mode!r}")
+            if image.size != (_SIDE, _SIDE):
+                raise ValueError(f"{filename}: expected a {_SIDE}x{_SIDE} image, got "
+                                 f"{image.size[0]}x{image.size[1]}")
+            return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
+    except (OSError, SyntaxError) as exc:  # Pillow: unreadable, truncated or not an image
+        raise ValueError(f"{filename}: cannot decode the image ({exc})") from exc
+
+
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError("reading the book's PNG folders needs Pillow: "
+                          "pip install 'nnfs_fast[images]' (or pip install Pillow)") from exc
+    return Image
+
+
+# ----------------------------------------------------------------------- scikit-learn digits
+
+def _digits_data():
+    """(pixels (1797, 64) uint8 0..16, labels (1797,) uint8) from scikit-learn's bundled
+    ``digits.csv.gz``, read directly: importing scikit-learn (and SciPy) takes seconds, more
+    than training a network on the data. Falls back to ``sklearn.datasets.load_digits``."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise ImportError("load_digits needs scikit-learn, which ships the digits data: "
+                          "pip install 'nnfs_fast[digits]' (or pip install scikit-learn)")
+    csv = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
+    if os.path.isfile(csv):
+        table = np.loadtxt(csv, delimiter=",", dtype=np.uint8, ndmin=2)
+        if table.shape[1] == 8 * 8 + 1:  # 64 pixels, then the label
+            return np.ascontiguousarray(table[:, :-1]), np.ascontiguousarray(table[:, -1])
+    from sklearn.datasets import load_digits as sklearn_load_digits
+    digits = sklearn_load_digits()
+    return digits.data.astype(np.uint8), digits.target.astype(np.uint8)
