@@ -111,11 +111,11 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     cdef Py_ssize_t npad = n_np * NNFS_NR
     cdef Py_ssize_t kb_group = max(1, BP_MAX // (kcb * npad))  # depth blocks packed at once
     cdef Py_ssize_t nbp = max(1, NB // NNFS_NR)                # B panels reused from L2
-    # row chunks: a multiple of the thread count, at most MB rows, whole micro-panels
+    # row chunks: a multiple of the thread count, whole micro-panels spread evenly (chunk t
+    # holds panels [t*n_mp//n_mt, (t+1)*n_mp//n_mt)), at most MB rows each
     cdef Py_ssize_t n_mp = cdiv(M, NNFS_MR)
     cdef Py_ssize_t n_mt = min(n_mp, nt * cdiv(n_mp, nt * (MB // NNFS_MR)))
     cdef Py_ssize_t mb = cdiv(n_mp, n_mt) * NNFS_MR
-    n_mt = cdiv(M, mb)
     # too few row chunks for the threads: also split the B panels into groups
     cdef Py_ssize_t n_nt = 1 if n_mt >= nt else min(n_np, cdiv(nt, n_mt))
     cdef Py_ssize_t npt = cdiv(n_np, n_nt)
@@ -161,8 +161,8 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
         for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
                         schedule="static"):
             ap = Ap + threadid() * kcb * mb
-            m0 = (t // n_nt) * mb
-            mc = min(mb, M - m0)
+            m0 = ((t // n_nt) * n_mp // n_mt) * NNFS_MR
+            mc = min(M, ((t // n_nt + 1) * n_mp // n_mt) * NNFS_MR) - m0
             q0 = (t % n_nt) * npt
             q1 = min(n_np, q0 + npt)
             for kb in range(g0, g1):
