@@ -1,10 +1,14 @@
 """nnfs_fast: the framework of *Neural Networks from Scratch in Python* on Cython + OpenMP
-kernels. Same class names, arguments, attributes and formulas as the book; float32 throughout."""
+kernels. Same class names, arguments, attributes and formulas as the book; float32 throughout.
+
+``from nnfs_fast import *`` gives the book's classes; ``nnfs_fast.datasets`` the book's
+datasets; ``nnfs_fast.reference`` a pure-NumPy float64 implementation of the same API.
+"""
 __version__ = "0.1.0"
 
 try:
     from nnfs_fast._openmp import get_num_threads, openmp_enabled, set_num_threads
-    from nnfs_fast.layers import Layer_Dense
+    from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
 except ImportError as exc:  # a source checkout without built extensions, or a broken build
     raise ImportError(
         f"nnfs_fast's compiled kernels could not be loaded ({exc}). Install the package with "
@@ -13,6 +17,27 @@ except ImportError as exc:  # a source checkout without built extensions, or a b
     ) from exc
 
 from nnfs_fast._config import show_config
+from nnfs_fast.accuracy import Accuracy, Accuracy_Categorical, Accuracy_Regression
+from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
+                                   Activation_Softmax)
+from nnfs_fast.datasets import (create_data_mnist, init, load_mnist_dataset, sine_data,
+                                spiral_data, vertical_data)
+from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy, Loss,
+                              Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
+                              Loss_MeanAbsoluteError, Loss_MeanSquaredError)
+from nnfs_fast.model import Model
+from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
+                                  Optimizer_SGD)
 
-__all__ = ["Layer_Dense", "get_num_threads", "set_num_threads", "show_config",
-           "openmp_enabled"]
+__all__ = [
+    # the book's classes and helpers
+    "Layer_Dense", "Layer_Dropout", "Layer_Input",
+    "Activation_ReLU", "Activation_Softmax", "Activation_Sigmoid", "Activation_Linear",
+    "Loss", "Loss_CategoricalCrossentropy", "Activation_Softmax_Loss_CategoricalCrossentropy",
+    "Loss_BinaryCrossentropy", "Loss_MeanSquaredError", "Loss_MeanAbsoluteError",
+    "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam",
+    "Accuracy", "Accuracy_Categorical", "Accuracy_Regression", "Model",
+    "load_mnist_dataset", "create_data_mnist",
+    # ours (nnfs_fast.init and the datasets are reached by name, not star-imported)
+    "get_num_threads", "set_num_threads", "openmp_enabled", "show_config",
+]
