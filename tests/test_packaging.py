@@ -1,0 +1,164 @@
+"""Packaging: the installed nnfs_fast is what the wheels promise.
+
+* the cibuildwheel configuration builds exactly the intended wheels;
+* NNFS_FAST_ISA picks each instruction-set level this CPU can run, and it computes correctly;
+* on x86-64 only the avx2/avx512 dense modules contain AVX instructions (objdump);
+* the only run-time dependency is NumPy;
+* with NNFS_FAST_WHEEL_TEST=1 (cibuildwheel's test step, tools/check_wheel.sh): the installed
+  package is a shipped wheel, so OpenMP is on and its runtime is bundled beside the package.
+"""
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+import nnfs_fast
+from nnfs_fast import _dispatch
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG_DIR = Path(nnfs_fast.__file__).resolve().parent
+WHEEL_TEST = os.environ.get("NNFS_FAST_WHEEL_TEST") == "1"
+
+# The wheels of pyproject.toml [tool.cibuildwheel]: CPython x platform (x arch).
+PYTHONS = ("cp310", "cp311", "cp312", "cp313", "cp314")
+PLATFORM_TAGS = {
+    "linux": ("manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64"),
+    "macos": ("macosx_x86_64", "macosx_arm64"),
+    "windows": ("win_amd64",),
+}
+
+
+@pytest.mark.parametrize("platform_name", sorted(PLATFORM_TAGS))
+def test_cibuildwheel_builds_the_intended_wheels(platform_name):
+    if importlib.util.find_spec("cibuildwheel") is None:
+        pytest.skip("cibuildwheel is not installed (pip install cibuildwheel, Python >= 3.11)")
+    if not (ROOT / "pyproject.toml").is_file():
+        pytest.skip(f"no source tree with pyproject.toml at {ROOT}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIBW_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
+         "--platform", platform_name, str(ROOT)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = sorted(f"{py}-{tag}" for py in PYTHONS for tag in PLATFORM_TAGS[platform_name])
+    assert sorted(result.stdout.split()) == expected
+
+
+# Runs in a fresh interpreter with NNFS_FAST_ISA set: the level that dispatch picked, and the
+# largest error of Layer_Dense forward/backward against float64, relative to each result's scale.
+ISA_CHECK = """
+import json
+import numpy as np
+from nnfs_fast import Layer_Dense, _dispatch
+
+rng = np.random.default_rng(7)
+X = rng.standard_normal((301, 67)).astype(np.float32)
+dvalues = rng.standard_normal((301, 37)).astype(np.float32)
+layer = Layer_Dense(67, 37)
+layer.weights = rng.standard_normal((67, 37)).astype(np.float32)
+layer.biases = rng.standard_normal((1, 37)).astype(np.float32)
+layer.forward(X)
+layer.backward(dvalues)
+
+X64, G64, W64 = X.astype(np.float64), dvalues.astype(np.float64), layer.weights.astype(np.float64)
+reference = {"output": X64 @ W64 + layer.biases, "dweights": X64.T @ G64,
+             "dbiases": G64.sum(axis=0, keepdims=True), "dinputs": G64 @ W64.T}
+errors = {name: float(np.abs(getattr(layer, name) - ref).max() / np.abs(ref).max())
+          for name, ref in reference.items()}
+print(json.dumps({"level": _dispatch.LEVEL, "isa": _dispatch.kernels.ISA, "errors": errors}))
+"""
+
+
+@pytest.mark.parametrize("level", _dispatch.LEVELS)
+def test_forced_isa_level_computes_like_the_reference(level):
+    if level not in _dispatch.built_levels():
+        pytest.skip(f"{level} kernels are not built for this architecture")
+    if level not in _dispatch.usable_levels():
+        pytest.skip(f"this CPU cannot run the {level} kernels")
+    env = dict(os.environ, **{_dispatch.ENV_VAR: level})
+    result = subprocess.run([sys.executable, "-c", ISA_CHECK], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["level"] == level
+    # float32 sums of up to 301 products: ~6e-8 * sqrt(301) of the scale; 1e-5 is ample.
+    assert max(report["errors"].values()) < 1e-5, report
+
+
+def _extension_modules():
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return sorted(p for p in PKG_DIR.iterdir() if p.name.endswith(suffixes))
+
+
+VMX = {"verr", "verw", "vmcall", "vmlaunch", "vmresume", "vmxon", "vmxoff", "vmread",
+       "vmwrite", "vmptrld", "vmptrst", "vmclear", "vmfunc"}  # v-ops that are not AVX
+INSTRUCTION = re.compile(r"^\s*[0-9a-f]+:\s+([a-z][a-z0-9.]*)(.*)$", re.M)
+
+
+def _avx_usage(path):
+    """(VEX/EVEX-encoded instructions, those using ymm, those using zmm) in a binary."""
+    listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+    avx = ymm = zmm = 0
+    for mnemonic, operands in INSTRUCTION.findall(listing):
+        avx += mnemonic.startswith("v") and mnemonic not in VMX
+        ymm += "ymm" in operands
+        zmm += "zmm" in operands
+    return avx, ymm, zmm
+
+
+needs_x86_objdump = pytest.mark.skipif(
+    "avx2" not in _dispatch.built_levels() or shutil.which("objdump") is None,
+    reason="needs an x86-64 build (with avx2/avx512 modules) and objdump")
+
+
+@needs_x86_objdump
+@pytest.mark.parametrize("module", [p.name for p in _extension_modules()
+                                    if not p.name.startswith(("_dense_avx2", "_dense_avx512"))])
+def test_modules_outside_the_avx_levels_contain_no_avx(module):
+    """Importing nnfs_fast runs these on any x86-64 CPU: one AVX instruction would crash it."""
+    assert _avx_usage(PKG_DIR / module) == (0, 0, 0)
+
+
+@needs_x86_objdump
+def test_avx_levels_use_their_registers():
+    modules = {p.name.split(".")[0]: p for p in _extension_modules()}
+    avx, ymm, zmm = _avx_usage(modules["_dense_avx2"])
+    assert avx > 0 and ymm > 0 and zmm == 0
+    avx, ymm, zmm = _avx_usage(modules["_dense_avx512"])
+    assert avx > 0 and zmm > 0
+
+
+def test_numpy_is_the_only_runtime_dependency():
+    try:
+        declared = importlib.metadata.requires("nnfs_fast") or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("nnfs_fast is imported from a source tree, not installed")
+    requirements = [Requirement(r) for r in declared]
+    runtime = [r for r in requirements if r.marker is None or "extra" not in str(r.marker)]
+    assert [r.name for r in runtime] == ["numpy"]
+
+
+# Where each repair tool puts the OpenMP runtime it copies into the wheel.
+BUNDLED_OPENMP = {
+    "linux": ("nnfs_fast.libs", "libgomp*"),      # auditwheel
+    "darwin": ("nnfs_fast/.dylibs", "libomp*"),   # delocate
+    "win32": ("nnfs_fast.libs", "vcomp140*"),     # delvewheel
+}
+
+
+@pytest.mark.skipif(not WHEEL_TEST, reason="checks a shipped wheel (NNFS_FAST_WHEEL_TEST=1)")
+def test_wheel_runs_on_its_bundled_openmp_runtime():
+    assert nnfs_fast.openmp_enabled()
+    folder, pattern = BUNDLED_OPENMP[sys.platform]
+    bundled = sorted((PKG_DIR.parent / folder).glob(pattern))
+    assert bundled, f"no {pattern} in {PKG_DIR.parent / folder}"
