@@ -1,0 +1,232 @@
+# Row routines shared by the activation kernels (_activations.pyx) and the loss kernels
+# (_losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers with
+# element strides.
+#
+# Every routine does the book's float32 NumPy operations in the book's order. Sums use
+# NumPy's pairwise order (8 running sums per 128-element block, blocks halved recursively),
+# so a row sum equals np.sum(row) bit for bit. exp is our own (below): libm's expf is a call
+# per element, which stops the compiler from vectorizing the loops around it.
+from cython.parallel cimport prange
+from libc.math cimport fabsf, logf
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* exp(x) for x <= 0 (or NaN), in float32 arithmetic that compilers vectorize: no branch,
+       no call, no float comparison (those block if-conversion under -ftrapping-math).
+       exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (Cody-Waite, two constants),
+       exp(r) by Cephes' expf polynomial; 2^n is applied as two normal powers of two so that
+       results down to the subnormal range are rounded once. Error <= 1 ulp; it differs from
+       glibc's expf by 1 ulp for about 0.85% of inputs (checked exhaustively on [-104, 0]).
+       x < -104 (exp rounds to 0 there) is clamped on the integer bits, where negative floats
+       order as signed integers; NaN passes through. */
+    static inline float nnfs_exp_nonpos(float x) {
+        const float shift = 12582912.0f;              /* 1.5 * 2^23: z - shift = round(z) */
+        const int32_t lo = (int32_t)0xC2D00000u;      /* bits of -104.0f */
+        const int32_t neg_inf = (int32_t)0xFF800000u; /* bits of -inf */
+        int32_t xb, clamp, k, k1;
+        uint32_t zb, b1, b2;
+        float z, n, r, p, s1, s2;
+        memcpy(&xb, &x, 4);
+        clamp = -(int32_t)((xb > lo) & (xb <= neg_inf));
+        xb = (xb & ~clamp) | (lo & clamp);
+        memcpy(&x, &xb, 4);
+        z = x * 1.44269504088896341f + shift;
+        n = z - shift;
+        r = x - n * 0.693359375f;
+        r = r - n * -2.12194440e-4f;
+        p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        memcpy(&zb, &z, 4);
+        k = (int32_t)(zb - 0x4B400000u);              /* n as an integer, in [-150, 0] */
+        k1 = k >> 1;
+        b1 = (uint32_t)(k1 + 127) << 23;
+        b2 = (uint32_t)(k - k1 + 127) << 23;
+        memcpy(&s1, &b1, 4);
+        memcpy(&s2, &b2, 4);
+        return p * s1 * s2;
+    }
+    /* 1 / (1 + exp(-x)) as 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, e = exp(-|x|):
+       never overflows. The sign is read from the bits (branch-free, vectorizable). */
+    static inline float nnfs_sigmoid(float x) {
+        uint32_t xb, neg;
+        float e, num;
+        memcpy(&xb, &x, 4);
+        neg = 0u - (xb >> 31);
+        xb |= 0x80000000u;                            /* -|x| */
+        memcpy(&e, &xb, 4);
+        e = nnfs_exp_nonpos(e);
+        {
+            uint32_t eb, one = 0x3F800000u, nb;
+            memcpy(&eb, &e, 4);
+            nb = (eb & neg) | (one & ~neg);
+            memcpy(&num, &nb, 4);
+        }
+        return num / (1.0f + e);
+    }
+    /* np.clip(p, 1e-7f, 1 - 1e-7f) (NaN stays NaN), decided on the bits: float comparisons
+       followed by arithmetic on the result keep GCC from vectorizing the loops around it.
+       Non-negative floats order as their bits; negative ones are negative as int32. */
+    static inline float nnfs_clip_prob(float p) {
+        const float lo = 1e-7f, hi = (float)(1.0 - 1e-7);
+        int32_t pb, lob, hib, nan, below, above;
+        memcpy(&pb, &p, 4);
+        memcpy(&lob, &lo, 4);
+        memcpy(&hib, &hi, 4);
+        nan = -(int32_t)((pb & 0x7FFFFFFF) > 0x7F800000);
+        below = -(int32_t)(pb < lob) & ~nan;
+        above = -(int32_t)(pb > hib) & ~nan;
+        pb = (pb & ~(below | above)) | (lob & below) | (hib & above);
+        memcpy(&p, &pb, 4);
+        return p;
+    }
+    """
+    float exp_nonpos "nnfs_exp_nonpos"(float x) noexcept nogil
+    float clip_prob "nnfs_clip_prob"(float p) noexcept nogil
+    float sigmoid "nnfs_sigmoid"(float x) noexcept nogil
+
+cdef enum:
+    PW_BLOCK = 128    # NumPy's pairwise-summation block
+    PAR_WORK = 32768  # below this much work a kernel runs on the calling thread (benchmarks/)
+    EXP_COST = 8      # work units of one exp or log (an add, compare or copy is 1)
+    CHUNK = 4096      # elements per task of an elementwise kernel
+
+# what pairwise_sum adds up, term(kind, p, y):
+cdef enum Term:
+    SUM = 0           # p
+    CLIPPED_PROD = 1  # clip(p) * y                                      (one-hot CCE)
+    SQUARED_ERROR = 2  # (y - p)^2                                        (MSE)
+    ABSOLUTE_ERROR = 3  # |y - p|                                         (MAE)
+    BINARY_CE = 4     # -(y * log(clip(p)) + (1 - y) * log(1 - clip(p)))  (BCE)
+
+
+cdef inline float term(int kind, float p, float y) noexcept nogil:
+    cdef float c, d, one = 1   # a float 1: a literal 1 would make Cython compute in double
+    if kind == SUM:
+        return p
+    if kind == CLIPPED_PROD:
+        return clip_prob(p) * y
+    d = y - p
+    if kind == SQUARED_ERROR:
+        return d * d
+    if kind == ABSOLUTE_ERROR:
+        return fabsf(d)
+    c = clip_prob(p)
+    return -(y * logf(c) + (one - y) * logf(one - c))
+
+
+cdef inline float pairwise_sum(int kind, const float* p, Py_ssize_t ps, const float* y,
+                               Py_ssize_t ys, Py_ssize_t n) noexcept nogil:
+    """sum_i term(kind, p[i*ps], y[i*ys]) for i < n, in NumPy's pairwise order.
+
+    y is read only by the kinds that use it (pass p for SUM).
+    """
+    cdef float r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n8, half
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res = res + term(kind, p[i * ps], y[i * ys])
+        return res
+    if n <= PW_BLOCK:
+        r0 = term(kind, p[0], y[0])
+        r1 = term(kind, p[ps], y[ys])
+        r2 = term(kind, p[2 * ps], y[2 * ys])
+        r3 = term(kind, p[3 * ps], y[3 * ys])
+        r4 = term(kind, p[4 * ps], y[4 * ys])
+        r5 = term(kind, p[5 * ps], y[5 * ys])
+        r6 = term(kind, p[6 * ps], y[6 * ys])
+        r7 = term(kind, p[7 * ps], y[7 * ys])
+        n8 = n - n % 8
+        for i in range(8, n8, 8):
+            r0 = r0 + term(kind, p[i * ps], y[i * ys])
+            r1 = r1 + term(kind, p[(i + 1) * ps], y[(i + 1) * ys])
+            r2 = r2 + term(kind, p[(i + 2) * ps], y[(i + 2) * ys])
+            r3 = r3 + term(kind, p[(i + 3) * ps], y[(i + 3) * ys])
+            r4 = r4 + term(kind, p[(i + 4) * ps], y[(i + 4) * ys])
+            r5 = r5 + term(kind, p[(i + 5) * ps], y[(i + 5) * ys])
+            r6 = r6 + term(kind, p[(i + 6) * ps], y[(i + 6) * ys])
+            r7 = r7 + term(kind, p[(i + 7) * ps], y[(i + 7) * ys])
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(n8, n):
+            res = res + term(kind, p[i * ps], y[i * ys])
+        return res
+    half = n // 2
+    half -= half % 8
+    return (pairwise_sum(kind, p, ps, y, ys, half)
+            + pairwise_sum(kind, p + half * ps, ps, y + half * ys, ys, n - half))
+
+
+cdef inline void softmax_row(const float* x, Py_ssize_t cs, float* out,
+                             Py_ssize_t n) noexcept nogil:
+    """out[j] = exp(x[j] - max(x)) / sum_k exp(x[k] - max(x)) for j < n (out contiguous)."""
+    cdef Py_ssize_t j
+    cdef float m, s
+    if n == 0:
+        return
+    m = x[0]
+    for j in range(1, n):
+        if x[j * cs] > m:
+            m = x[j * cs]
+    for j in range(n):
+        out[j] = exp_nonpos(x[j * cs] - m)
+    s = pairwise_sum(SUM, out, 1, out, 1, n)
+    for j in range(n):
+        out[j] = out[j] / s
+
+
+cdef inline Py_ssize_t elem_stride(Py_ssize_t nbytes, str name) except? -1:
+    """A memoryview stride in bytes as a stride in float32 elements."""
+    if nbytes % <Py_ssize_t>sizeof(float):
+        raise ValueError(f"{name}: strides must be multiples of 4 bytes, got {nbytes}")
+    return nbytes // <Py_ssize_t>sizeof(float)
+
+
+cdef inline int check_shape(str name, tuple got, tuple want) except -1:
+    if got != want:
+        raise ValueError(f"{name}: expected shape {want}, got {got}")
+    return 0
+
+
+# out[j] = f(a[j * ca], b[j * cb]) for j < n, with scalars s1, s2: one elementwise operation
+ctypedef void (*row_map)(const float* a, Py_ssize_t ca, const float* b, Py_ssize_t cb,
+                         float* out, Py_ssize_t n, float s1, float s2) noexcept nogil
+
+
+cdef inline int map_elements(row_map f, Py_ssize_t cost, str a_name, const float[:, :] a,
+                             str b_name, const float[:, :] b, float[:, ::1] out, float s1,
+                             float s2, int n_threads) except -1:
+    """out = f(a, b) elementwise over (N, C) arrays (b may be a; out C-contiguous).
+
+    Rows that follow each other in memory (C-ordered a and b) are walked as one long row, so
+    narrow arrays (N, 1) run one vectorized loop instead of N short ones. The work is cut into
+    tasks of CHUNK elements of a row; cost: work units per element (for PAR_WORK).
+    """
+    cdef Py_ssize_t N = a.shape[0], C = a.shape[1], t
+    check_shape(b_name, (b.shape[0], b.shape[1]), (N, C))
+    check_shape("output", (out.shape[0], out.shape[1]), (N, C))
+    if N == 0 or C == 0:
+        return 0
+    cdef Py_ssize_t ra = elem_stride(a.strides[0], a_name), ca = elem_stride(a.strides[1], a_name)
+    cdef Py_ssize_t rb = elem_stride(b.strides[0], b_name), cb = elem_stride(b.strides[1], b_name)
+    if (ra == C * ca or N == 1) and (rb == C * cb or N == 1):
+        C = N * C
+        N = 1
+    cdef Py_ssize_t per_row = (C + CHUNK - 1) // CHUNK
+    cdef const float* pa = &a[0, 0]
+    cdef const float* pb = &b[0, 0]
+    cdef float* po = &out[0, 0]
+    cdef int nt = max(1, n_threads)
+    for t in prange(N * per_row, nogil=True, use_threads_if=nt > 1 and N * C * cost >= PAR_WORK,
+                    num_threads=nt, schedule="static"):
+        f(pa + (t // per_row) * ra + (t % per_row) * CHUNK * ca, ca,
+          pb + (t // per_row) * rb + (t % per_row) * CHUNK * cb, cb,
+          po + (t // per_row) * C + (t % per_row) * CHUNK,
+          min(<Py_ssize_t>CHUNK, C - (t % per_row) * CHUNK), s1, s2)
+    return 0

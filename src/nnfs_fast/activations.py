@@ -1,0 +1,132 @@
+"""Activation functions of the book's framework, on the kernels of ``_activations.pyx``.
+
+Each class has the book's surface: ``forward(inputs)`` or ``forward(inputs, training)`` sets
+``self.inputs`` and ``self.output``, ``backward(dvalues)`` sets ``self.dinputs``, and
+``predictions(outputs)`` turns outputs into predictions. Inputs of any real dtype are converted
+to float32 once (float32 arrays of any layout are read in place); every ``output`` and
+``dinputs`` is a new C-contiguous float32 array, so references kept from earlier calls stay
+valid. Results do not depend on the thread count.
+"""
+import numpy as np
+
+from nnfs_fast import _activations as _k
+from nnfs_fast._openmp import get_num_threads
+from nnfs_fast._validation import as_float32_2d
+
+_F32 = np.float32
+
+
+def _apply(kernel, a, b=None):
+    """A new (N, C) float32 array filled by ``kernel(a, [b,] out, n_threads)``."""
+    out = np.empty(a.shape, dtype=_F32)
+    if b is None:
+        kernel(a, out, get_num_threads())
+    else:
+        kernel(a, b, out, get_num_threads())
+    return out
+
+
+def _dvalues(dvalues, like):
+    """dvalues as float32 with the shape of ``like`` (the stored inputs or output)."""
+    return as_float32_2d(dvalues, "dvalues", like.shape[1], like.shape[0])
+
+
+class Activation_ReLU:
+    """Rectified linear unit: ``output = max(0, inputs)`` (NaN propagates).
+
+    backward: ``dinputs = dvalues`` with zeros where ``inputs <= 0`` (zero counts as
+    inactive). Shapes: inputs, output, dvalues, dinputs (n_samples, n_units), float32.
+    """
+
+    def __repr__(self):
+        return "Activation_ReLU()"
+
+    def forward(self, inputs, training=False):
+        """inputs: (n_samples, n_units) -> self.output, same shape, float32."""
+        self.inputs = inputs
+        self.output = _apply(_k.relu_forward, as_float32_2d(inputs, "inputs"))
+
+    def backward(self, dvalues):
+        """dvalues: (n_samples, n_units) -> self.dinputs."""
+        X = as_float32_2d(self.inputs, "inputs")
+        self.dinputs = _apply(_k.relu_backward, X, _dvalues(dvalues, X))
+
+    def predictions(self, outputs):
+        """The outputs themselves."""
+        return outputs
+
+
+class Activation_Softmax:
+    """Row-wise softmax: ``exp(x - max(x)) / sum(exp(x - max(x)))`` for each sample.
+
+    backward: for each sample i, ``dinputs[i] = (diag(s) - s s^T) . dvalues[i]`` with s the
+    output row, computed for the whole batch in one pass as ``s * (d - s.d)``.
+    Shapes: inputs, output, dvalues, dinputs (n_samples, n_classes), float32.
+    """
+
+    def __repr__(self):
+        return "Activation_Softmax()"
+
+    def forward(self, inputs, training=False):
+        """inputs: (n_samples, n_classes) logits -> self.output, rows summing to 1."""
+        self.inputs = inputs
+        self.output = _apply(_k.softmax_forward, as_float32_2d(inputs, "inputs"))
+
+    def backward(self, dvalues):
+        """dvalues: (n_samples, n_classes) -> self.dinputs."""
+        S = as_float32_2d(self.output, "output")
+        self.dinputs = _apply(_k.softmax_backward, S, _dvalues(dvalues, S))
+
+    def predictions(self, outputs):
+        """Class indices: ``np.argmax(outputs, axis=1)``."""
+        return np.argmax(outputs, axis=1)
+
+
+class Activation_Sigmoid:
+    """Logistic sigmoid: ``output = 1 / (1 + exp(-inputs))``.
+
+    Computed as ``e / (1 + e)`` with ``e = exp(inputs)`` for negative inputs, so it never
+    overflows (no warning, no inf for inputs down to -1e4 or -inf). backward:
+    ``dinputs = dvalues * (1 - output) * output``. Shapes: (n_samples, n_outputs), float32.
+    """
+
+    def __repr__(self):
+        return "Activation_Sigmoid()"
+
+    def forward(self, inputs, training=False):
+        """inputs: (n_samples, n_outputs) -> self.output in [0, 1]."""
+        self.inputs = inputs
+        self.output = _apply(_k.sigmoid_forward, as_float32_2d(inputs, "inputs"))
+
+    def backward(self, dvalues):
+        """dvalues: (n_samples, n_outputs) -> self.dinputs."""
+        Y = as_float32_2d(self.output, "output")
+        self.dinputs = _apply(_k.sigmoid_backward, Y, _dvalues(dvalues, Y))
+
+    def predictions(self, outputs):
+        """``(outputs > 0.5) * 1``: an int array of outputs' shape."""
+        return (outputs > 0.5) * 1
+
+
+class Activation_Linear:
+    """Identity activation (regression outputs): ``output`` is the ``inputs`` object itself.
+
+    backward: ``dinputs`` is a float32 C-contiguous copy of ``dvalues``.
+    """
+
+    def __repr__(self):
+        return "Activation_Linear()"
+
+    def forward(self, inputs, training=False):
+        """self.inputs = self.output = inputs (no copy, no conversion, as the book)."""
+        self.inputs = inputs
+        self.output = inputs
+
+    def backward(self, dvalues):
+        """dvalues: (n_samples, n_outputs) -> self.dinputs, a float32 copy."""
+        G = as_float32_2d(dvalues, "dvalues")
+        self.dinputs = G.copy(order="C") if G is dvalues else np.ascontiguousarray(G)
+
+    def predictions(self, outputs):
+        """The outputs themselves."""
+        return outputs
