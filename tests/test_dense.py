@@ -2,10 +2,11 @@
 
 Covers ``dense_forward`` (bias and fused ReLU), ``dense_backward`` (regularization, fused ReLU
 mask, optional dinputs) and ``gemm_into``, for shapes on both sides of every blocking constant
-of _dense.pxi, the transposed path (N < NR <= M), empty dimensions, any input layout, and
-1/2/3/all threads (results must be bit-identical across thread counts and runs).
-Outputs are NaN-filled buffers with guard zones, so an element left unwritten or a write out of
-bounds fails the test.
+of _dense.pxi, the narrow-output paths (N < NR <= M: dot products or transposed), empty
+dimensions, any input layout, and 1/2/3/all threads (results must be bit-identical across
+thread counts and runs). Buffers the caller passes (gemm_into's C, dvalues_masked) sit in
+NaN-filled memory with guard zones, so an element left unwritten or a write out of bounds fails
+the test.
 """
 import numpy as np
 import pytest
@@ -73,12 +74,12 @@ def same_for_all_threads(compute, what, counts=MANY):
 
 
 def forward(k, X, W, b, relu, threads=None, counts=MANY):
-    """dense_forward into a guarded buffer, checked across thread counts (or with
-    ``threads`` only)."""
+    """dense_forward, checked across thread counts (or with ``threads`` only)."""
     def compute(nt):
-        out = Guarded((X.shape[0], W.shape[1]))
-        k.dense_forward(X, W, b, out.array, relu, nt)
-        return (out.check("output").copy(),)
+        out = k.dense_forward(X, W, b, relu, nt)
+        assert out.shape == (len(X), W.shape[1]) and out.dtype == np.float32
+        assert out.flags.c_contiguous and out.flags.writeable
+        return (out,)
     if threads is not None:
         return compute(threads)[0]
     return same_for_all_threads(compute, ["output"], counts)[0]
@@ -103,22 +104,28 @@ def penalty_grad(P, l1, l2):
 
 
 def backward(k, X, W, b, G, relu_output=None, dinputs=True, reg=(0, 0, 0, 0), threads=None,
-             counts=MANY):
-    """dense_backward into guarded buffers, checked across thread counts.
+             counts=MANY, masked_buffer=False):
+    """dense_backward, checked across thread counts (or with ``threads`` only).
+    masked_buffer: pass a guarded dvalues_masked buffer instead of letting the kernel allocate.
     Returns (dweights, dbiases, dinputs or None, dvalues_masked or None)."""
-    m, kk, n = X.shape[0], X.shape[1], W.shape[1]
+    m, kk, n = len(X), W.shape[0], W.shape[1]
 
     def compute(nt):
-        bufs = {"dweights": Guarded((kk, n)), "dbiases": Guarded((1, n))}
-        if dinputs:
-            bufs["dinputs"] = Guarded((m, kk))
-        if relu_output is not None:
-            bufs["dvalues_masked"] = Guarded((m, n))
-        arr = {name: g.array for name, g in bufs.items()}
-        k.dense_backward(X, W, b, G, arr["dweights"], arr["dbiases"], arr.get("dinputs"),
-                         relu_output, arr.get("dvalues_masked"), *reg, nt)
-        return tuple(bufs[name].check(name).copy() if name in bufs else None
-                     for name in ("dweights", "dbiases", "dinputs", "dvalues_masked"))
+        buf = Guarded((m, n)) if relu_output is not None and masked_buffer else None
+        got = k.dense_backward(X, W, b, G, relu_output, None if buf is None else buf.array,
+                               *reg, dinputs, nt)
+        dW, db, dX, Gm = got
+        for name, a, shape in [("dweights", dW, (kk, n)), ("dbiases", db, (1, n)),
+                               ("dinputs", dX, (m, kk)), ("dvalues_masked", Gm, (m, n))]:
+            if name == "dinputs" and not dinputs or name == "dvalues_masked" and \
+                    relu_output is None:
+                assert a is None, name
+                continue
+            assert a.shape == shape and a.dtype == np.float32 and a.flags.c_contiguous, name
+        if buf is not None:
+            assert Gm is buf.array
+            buf.check("dvalues_masked")
+        return got
     if threads is not None:
         return compute(threads)
     return same_for_all_threads(
@@ -158,45 +165,65 @@ def test_forward_matches_float64(kernels, shape, rng):
             assert (out >= 0).all()
 
 
+# output narrower than a vector: dot products along K when X's rows are contiguous and K is at
+# least a vector (K = 29), else the transposed product (K = 3, or X without unit column stride)
+PATH_SHAPES = [(37, 29, 45), (61, 29, 5), (61, 3, 5)]
+PATH_IDS = ["wide", "narrow-K29", "narrow-K3"]
+
+
 @pytest.mark.parametrize("x_kind", LAYOUTS)
 @pytest.mark.parametrize("w_kind", LAYOUTS)
-@pytest.mark.parametrize("shape", [(37, 29, 45), (61, 29, 5)], ids=["normal", "transposed"])
+@pytest.mark.parametrize("shape", PATH_SHAPES, ids=PATH_IDS)
 def test_forward_any_layout(kernels, shape, x_kind, w_kind, rng):
     X, W, b, _ = random_problem(rng, *shape)
     Xl, Wl = layout(X, x_kind), layout(W, w_kind)
     bl = layout(b, {"C": "C", "F": "sliced", "sliced": "sliced"}.get(x_kind, x_kind))
     before = [a.copy() for a in (Xl, Wl, bl)]
-    out = forward(kernels, Xl, Wl, bl, True, threads=MANY[0])
+    out = forward(kernels, Xl, Wl, bl, True)
     ref, bound = expected_forward(X, W, b, True)
     assert_within(out, ref, bound, f"{x_kind} X, {w_kind} W")
-    # bit-identical to contiguous inputs on one thread: layout and threads change no result
-    np.testing.assert_array_equal(out, forward(kernels, X, W, b, True, threads=1))
     for a, a0 in zip((Xl, Wl, bl), before):
         np.testing.assert_array_equal(a, a0, err_msg="an input was modified")
 
 
-def test_forward_broadcast_and_unaligned_inputs(kernels, rng):
-    """Zero strides (np.broadcast_to) and float data at an odd byte address."""
+def test_forward_converts_inputs_of_any_dtype_or_alignment(kernels, rng):
+    """inputs (not the parameters) may be any real dtype, unaligned, or broadcast (stride 0):
+    the result is that of the float32 values."""
     m, k, n = 50, 33, 40
-    row = rng.standard_normal((1, k)).astype(np.float32)
-    X = np.broadcast_to(row, (m, k))
-    assert X.strides[0] == 0
-    raw = np.zeros(k * n * 4 + 1, dtype=np.uint8)
-    W = np.ndarray((k, n), dtype=np.float32, buffer=raw, offset=1)
-    W[:] = rng.standard_normal((k, n))
-    assert not W.flags.aligned
-    b = rng.standard_normal((1, n)).astype(np.float32)
-    out = forward(kernels, X, W, b, False)
-    ref, bound = expected_forward(X, W, b, False)
-    assert_within(out, ref, bound, "broadcast X, unaligned W")
+    X, W, b, _ = random_problem(rng, m, k, n)
+    expected = forward(kernels, X, W, b, False, threads=1)
+    raw = np.zeros(m * k * 4 + 1, dtype=np.uint8)
+    X_unaligned = np.ndarray((m, k), dtype=np.float32, buffer=raw, offset=1)
+    X_unaligned[:] = X
+    assert not X_unaligned.flags.aligned
+    for variant in (X_unaligned, X.astype(np.float64), X.astype(">f4"), X.tolist()):
+        np.testing.assert_array_equal(forward(kernels, variant, W, b, False), expected)
+    Xi = rng.integers(-5, 5, (m, k))
+    np.testing.assert_array_equal(forward(kernels, Xi.astype(np.int16), W, b, False),
+                                  forward(kernels, Xi.astype(np.float32), W, b, False))
+    X_rows = np.broadcast_to(X[:1], (m, k))
+    assert X_rows.strides[0] == 0
+    out = forward(kernels, X_rows, W, b, False)
+    ref, bound = expected_forward(X_rows, W, b, False)
+    assert_within(out, ref, bound, "broadcast inputs")
     np.testing.assert_array_equal(out, np.broadcast_to(out[:1], out.shape))
 
 
-@pytest.mark.parametrize("shape", [(9, 6, 40), (40, 6, 3)], ids=["normal", "transposed"])
+def test_forward_returns_a_new_array_each_call(kernels, rng):
+    X, W, b, _ = random_problem(rng, 20, 5, 7)
+    first = kernels.dense_forward(X, W, b, False, 1)
+    saved = first.copy()
+    second = kernels.dense_forward(2 * X, W, b, False, 1)
+    assert second is not first and not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, saved)
+
+
+@pytest.mark.parametrize("shape", [(9, 6, 40), (40, 20, 3), (40, 2, 3)],
+                         ids=["wide", "narrow-dot", "narrow-transposed"])
 def test_forward_relu_propagates_nan(kernels, shape, rng):
     """Like np.maximum(0, x), the fused ReLU keeps NaN (a diverged model stays visible)."""
     X, W, b, _ = random_problem(rng, *shape)
-    X[2, 3] = np.nan
+    X[2, 1] = np.nan
     out = forward(kernels, X, W, b, True)
     assert np.isnan(out[2]).all()
     assert not np.isnan(np.delete(out, 2, axis=0)).any()
@@ -204,7 +231,7 @@ def test_forward_relu_propagates_nan(kernels, shape, rng):
 
 def test_forward_exact_on_small_integers(kernels, rng):
     """Integer data whose sums are exact in float32: the result must be exact, on every path."""
-    for m, k, n in [(1, 1, 1), (37, 300, 45), (300, 3, 2), (15, 600, 33)]:
+    for m, k, n in [(1, 1, 1), (37, 300, 45), (300, 3, 2), (300, 40, 2), (15, 600, 33)]:
         X = rng.integers(-8, 9, (m, k)).astype(np.float32)
         W = rng.integers(-8, 9, (k, n)).astype(np.float32)
         b = rng.integers(-50, 50, (1, n)).astype(np.float32)
@@ -221,8 +248,10 @@ def test_forward_threads_argument_below_one_means_one(kernels, rng):
 
 
 # shapes whose work is split differently by each thread count: many row chunks, few rows and
-# many B panels (panel groups per thread), the transposed path, wide column sums (N > COLS)
-PARTITION_SHAPES = [(700, 40, 50), (14, 300, 600), (3000, 20, 3), (2000, 9, 200), (229, 257, 33)]
+# many B panels (panel groups per thread), the dot-product and transposed narrow paths, wide
+# column sums (N > COLS)
+PARTITION_SHAPES = [(700, 40, 50), (14, 300, 600), (3000, 40, 3), (3000, 3, 3), (2000, 9, 200),
+                    (229, 257, 33)]
 
 
 @pytest.mark.parametrize("shape", PARTITION_SHAPES, ids=[f"{m}x{k}x{n}" for m, k, n in
@@ -295,7 +324,7 @@ def test_backward_matches_float64(kernels, shape, rng):
 @pytest.mark.parametrize("x_kind", LAYOUTS)
 @pytest.mark.parametrize("g_kind", LAYOUTS)
 @pytest.mark.parametrize("shape", [(37, 29, 45), (61, 29, 5), (45, 3, 40)],
-                         ids=["normal", "dX-transposed", "dW-transposed"])
+                         ids=["wide", "narrow-n_out", "narrow-n_in"])
 def test_backward_any_layout(kernels, shape, x_kind, g_kind, rng):
     X, W, b, G = random_problem(rng, *shape)
     Y = np.maximum(f64(X) @ f64(W) + b, 0).astype(np.float32)
@@ -304,12 +333,8 @@ def test_backward_any_layout(kernels, shape, x_kind, g_kind, rng):
     args = [layout(X, x_kind), layout(W, w_kind), layout(b, "sliced"), layout(G, g_kind),
             layout(Y, x_kind)]
     before = [a.copy() for a in args]
-    got = backward(kernels, *args[:4], relu_output=args[4], reg=reg, threads=MANY[0])
+    got = backward(kernels, *args[:4], relu_output=args[4], reg=reg, masked_buffer=True)
     check_backward(got, X, W, b, G, relu_output=Y, reg=reg)
-    # bit-identical to contiguous inputs on one thread: layout and threads change no result
-    contiguous = backward(kernels, X, W, b, G, relu_output=Y, reg=reg, threads=1)
-    for a, c in zip(got, contiguous):
-        np.testing.assert_array_equal(a, c)
     for a, a0 in zip(args, before):
         np.testing.assert_array_equal(a, a0, err_msg="an input was modified")
 
@@ -370,6 +395,21 @@ GEMM_SHAPES = [(1, 1, 1), (7, 13, 5), (14, 256, 32), (15, 257, 33), (225, 40, 51
                (3, 300, 5), (0, 5, 4), (4, 0, 5), (4, 5, 0), (100, 100, 10)]
 
 
+def strided_output(C0):
+    """A writable (m, n) view with both strides > 1 into NaN-filled memory, holding C0, and a
+    function asserting that nothing outside the view was written."""
+    m, n = C0.shape
+    big = np.full((2 * m + 1, 3 * n + 2), np.nan, dtype=np.float32)
+    view = big[1::2, 1::3][:m, :n]
+    view[...] = C0
+    outside = np.ones(big.shape, dtype=bool)
+    outside[1::2, 1::3][:m, :n] = False
+
+    def untouched():
+        assert np.isnan(big[outside]).all(), "gemm_into wrote outside C"
+    return view, untouched
+
+
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("shape", GEMM_SHAPES, ids=[f"{m}x{k}x{n}" for m, k, n in GEMM_SHAPES])
 def test_gemm_into(kernels, shape, accumulate, rng):
@@ -382,16 +422,25 @@ def test_gemm_into(kernels, shape, accumulate, rng):
 
     def compute(nt):
         results = []
-        for a_kind, b_kind in [("C", "C"), ("transposed", "sliced"), ("negative", "F")]:
-            C = Guarded((m, n))
-            C.array[...] = C0
-            kernels.gemm_into(layout(A, a_kind), layout(B, b_kind), C.array, accumulate, nt)
-            results.append(C.check("C").copy())
+        for a_kind, b_kind, c_kind in [("C", "C", "C"), ("transposed", "sliced", "F"),
+                                       ("negative", "F", "sliced"), ("sliced", "negative", "F")]:
+            if c_kind == "C":
+                C = Guarded((m, n))
+                C.array[...] = C0
+                kernels.gemm_into(layout(A, a_kind), layout(B, b_kind), C.array, accumulate, nt)
+                results.append(C.check("C").copy())
+            elif c_kind == "F":
+                C = np.array(C0, order="F", copy=True)
+                kernels.gemm_into(layout(A, a_kind), layout(B, b_kind), C, accumulate, nt)
+                results.append(C)
+            else:
+                C, untouched = strided_output(C0)
+                kernels.gemm_into(layout(A, a_kind), layout(B, b_kind), C, accumulate, nt)
+                untouched()
+                results.append(C.copy())
         return results
-    results = same_for_all_threads(compute, ["C", "C (A^T, sliced B)", "C (negative, F)"])
-    for C in results:
+    for C in same_for_all_threads(compute, ["C", "C (F)", "C (strided)", "C (F)"]):
         assert_within(C, expected, bound, "gemm_into")
-        np.testing.assert_array_equal(C, results[0])
 
 
 # ----------------------------------------------------------------------------- hypothesis
@@ -437,10 +486,10 @@ def test_forward_hypothesis(level, m, k, n, x_kind, w_kind, data_kind, relu, see
 
 @pytest.mark.parametrize("level", LEVELS)
 @given(m=dims, k=dims, n=dims, x_kind=layouts, g_kind=layouts, data_kind=kinds,
-       relu=st.booleans(), want_dinputs=st.booleans(),
+       relu=st.booleans(), want_dinputs=st.booleans(), masked_buffer=st.booleans(),
        reg=st.tuples(strengths, strengths, strengths, strengths), seed=st.integers(0, 2**32 - 1))
-def test_backward_hypothesis(level, m, k, n, x_kind, g_kind, data_kind, relu, want_dinputs, reg,
-                             seed):
+def test_backward_hypothesis(level, m, k, n, x_kind, g_kind, data_kind, relu, want_dinputs,
+                             masked_buffer, reg, seed):
     if not small_enough(m, k, n):
         m = min(m, 40)
     rng = np.random.default_rng(seed)
@@ -448,7 +497,7 @@ def test_backward_hypothesis(level, m, k, n, x_kind, g_kind, data_kind, relu, wa
     Y = np.maximum(values(rng, "normal", (m, n)), 0) if relu else None
     got = backward(kernel_module(level), layout(X, x_kind), layout(W, g_kind), b,
                    layout(G, g_kind), relu_output=None if Y is None else layout(Y, x_kind),
-                   dinputs=want_dinputs, reg=reg)
+                   dinputs=want_dinputs, reg=reg, masked_buffer=masked_buffer)
     check_backward(got, X, W, b, G, relu_output=Y, reg=reg)
 
 
@@ -460,82 +509,115 @@ def odd_strided(shape, byte_strides):
     return np.ndarray(shape, dtype=np.float32, buffer=bytearray(size), strides=byte_strides)
 
 
-def forward_args(m=4, k=3, n=5):
-    f = np.float32
-    return dict(X=np.ones((m, k), f), W=np.ones((k, n), f), b=np.zeros((1, n), f),
-                out=np.empty((m, n), f))
+def unaligned(shape):
+    raw = np.zeros(int(np.prod(shape)) * 4 + 1, dtype=np.uint8)
+    return np.ndarray(shape, dtype=np.float32, buffer=raw, offset=1)
 
 
-@pytest.mark.parametrize("name, replacement, message", [
-    ("W", np.ones((4, 5), np.float32), r"weights: expected shape \(3, 5\), got \(4, 5\)"),
-    ("b", np.zeros((5,), np.float32)[None, :4], r"biases: expected shape \(1, 5\), got \(1, 4\)"),
-    ("b", np.zeros((2, 5), np.float32), r"biases: expected shape \(1, 5\), got \(2, 5\)"),
-    ("out", np.empty((4, 6), np.float32), r"output: expected shape \(4, 5\), got \(4, 6\)"),
-    ("out", np.empty((3, 5), np.float32), r"output: expected shape \(4, 5\), got \(3, 5\)"),
-    ("X", odd_strided((4, 3), (13, 4)), r"inputs: strides must be multiples of 4 bytes, got 13"),
-    ("W", odd_strided((3, 5), (21, 4)), r"weights: strides must be multiples of 4 bytes"),
-    ("W", odd_strided((3, 5), (24, 6)), r"weights: strides must be multiples of 4 bytes, got 6"),
+F32 = np.float32
+STRIDES = r"expected an aligned array with strides that are multiples of 4 bytes, got strides"
+
+
+def forward_args():
+    return dict(X=np.ones((4, 3), F32), W=np.ones((3, 5), F32), b=np.zeros((1, 5), F32))
+
+
+@pytest.mark.parametrize("name, replacement, error, message", [
+    ("W", np.ones((4, 5), F32), ValueError, r"inputs: expected shape \(N, 4\), got \(4, 3\)"),
+    ("X", np.ones((4, 2), F32), ValueError, r"inputs: expected shape \(N, 3\), got \(4, 2\)"),
+    ("X", np.ones(3, F32), ValueError, r"inputs: expected a 2-D array, got shape \(3,\)"),
+    ("X", np.array([["a", "b", "c"]]), TypeError, r"inputs: expected real numbers"),
+    ("b", np.zeros((1, 4), F32), ValueError, r"biases: expected shape \(1, 5\), got \(1, 4\)"),
+    ("b", np.zeros((2, 5), F32), ValueError, r"biases: expected shape \(1, 5\), got \(2, 5\)"),
+    ("b", np.zeros(5, F32), ValueError, r"biases: expected a 2-D array, got shape \(5,\)"),
+    ("W", np.ones((3, 5, 1), F32), ValueError, r"weights: expected a 2-D array"),
+    ("W", np.ones((3, 5)), TypeError, r"weights: expected a native float32 array, got dtype "
+                                      r"float64"),
+    ("W", np.ones((3, 5), ">f4"), TypeError, r"weights: expected a native float32 array"),
+    ("W", [[1.0] * 5] * 3, TypeError, r"weights: expected a numpy.ndarray, got list"),
+    ("b", np.zeros((1, 5), np.float16), TypeError, r"biases: expected a native float32"),
+    ("W", odd_strided((3, 5), (21, 4)), ValueError, rf"weights: {STRIDES} \(21, 4\)"),
+    ("W", odd_strided((3, 5), (24, 6)), ValueError, rf"weights: {STRIDES} \(24, 6\)"),
+    ("W", unaligned((3, 5)), ValueError, rf"weights: {STRIDES} \(20, 4\)"),
+    ("b", odd_strided((1, 5), (20, 5)), ValueError, rf"biases: {STRIDES} \(20, 5\)"),
 ])
-def test_forward_argument_errors_name_the_argument(kernels, name, replacement, message):
+def test_forward_argument_errors_name_the_argument(kernels, name, replacement, error, message):
     args = forward_args()
     args[name] = replacement
-    with pytest.raises(ValueError, match=message):
-        kernels.dense_forward(args["X"], args["W"], args["b"], args["out"], False, 1)
+    with pytest.raises(error, match=message):
+        kernels.dense_forward(args["X"], args["W"], args["b"], False, 1)
 
 
-def test_forward_rejects_wrong_dtype_and_noncontiguous_output(kernels):
-    args = forward_args()
-    with pytest.raises(ValueError):
-        kernels.dense_forward(args["X"].astype(np.float64), args["W"], args["b"], args["out"])
-    with pytest.raises(ValueError):
-        kernels.dense_forward(args["X"], args["W"], args["b"], np.empty((5, 4), np.float32).T)
-    with pytest.raises(ValueError):   # output must be writeable
-        out = args["out"]
-        out.flags.writeable = False
-        kernels.dense_forward(args["X"], args["W"], args["b"], out)
+def backward_args():
+    return dict(X=np.ones((4, 3), F32), W=np.ones((3, 5), F32), b=np.zeros((1, 5), F32),
+                G=np.ones((4, 5), F32), Y=np.ones((4, 5), F32), Gm=np.empty((4, 5), F32))
 
 
-def backward_args(m=4, k=3, n=5):
-    f = np.float32
-    return dict(X=np.ones((m, k), f), W=np.ones((k, n), f), b=np.zeros((1, n), f),
-                G=np.ones((m, n), f), dW=np.empty((k, n), f), db=np.empty((1, n), f),
-                dX=np.empty((m, k), f), Y=np.ones((m, n), f), Gm=np.empty((m, n), f))
+def readonly(a):
+    a.flags.writeable = False
+    return a
 
 
-@pytest.mark.parametrize("name, replacement, message", [
-    ("W", np.ones((2, 5), np.float32), r"weights: expected shape \(3, 5\), got \(2, 5\)"),
-    ("b", np.zeros((1, 4), np.float32), r"biases: expected shape \(1, 5\), got \(1, 4\)"),
-    ("G", np.ones((5, 5), np.float32), r"dvalues: expected shape \(4, 5\), got \(5, 5\)"),
-    ("dW", np.empty((5, 3), np.float32), r"dweights: expected shape \(3, 5\), got \(5, 3\)"),
-    ("db", np.empty((5, 1), np.float32), r"dbiases: expected shape \(1, 5\), got \(5, 1\)"),
-    ("dX", np.empty((4, 4), np.float32), r"dinputs: expected shape \(4, 3\), got \(4, 4\)"),
-    ("Y", np.ones((4, 4), np.float32), r"relu_output: expected shape \(4, 5\), got \(4, 4\)"),
-    ("Gm", np.empty((4, 4), np.float32),
+@pytest.mark.parametrize("name, replacement, error, message", [
+    ("W", np.ones((2, 5), F32), ValueError, r"inputs: expected shape \(N, 2\), got \(4, 3\)"),
+    ("b", np.zeros((1, 4), F32), ValueError, r"biases: expected shape \(1, 5\), got \(1, 4\)"),
+    ("G", np.ones((5, 5), F32), ValueError, r"dvalues: expected shape \(4, 5\), got \(5, 5\)"),
+    ("G", np.ones((4, 6), F32), ValueError, r"dvalues: expected shape \(4, 5\), got \(4, 6\)"),
+    ("G", np.array([["x"] * 5] * 4), TypeError, r"dvalues: expected real numbers"),
+    ("Y", np.ones((4, 4), F32), ValueError,
+     r"relu_output: expected shape \(4, 5\), got \(4, 4\)"),
+    ("Y", np.ones((4, 5)), TypeError, r"relu_output: expected a native float32 array"),
+    ("Y", odd_strided((4, 5), (4, 17)), ValueError, rf"relu_output: {STRIDES} \(4, 17\)"),
+    ("Gm", np.empty((4, 4), F32), ValueError,
      r"dvalues_masked: expected shape \(4, 5\), got \(4, 4\)"),
-    ("Gm", None, r"dvalues_masked"),
-    ("X", odd_strided((4, 3), (14, 4)), r"inputs: strides must be multiples of 4 bytes, got 14"),
-    ("W", odd_strided((3, 5), (22, 4)), r"weights: strides must be multiples of 4 bytes"),
-    ("b", odd_strided((1, 5), (20, 5)), r"biases: strides must be multiples of 4 bytes, got 5"),
-    ("G", odd_strided((4, 5), (21, 4)), r"dvalues: strides must be multiples of 4 bytes"),
-    ("Y", odd_strided((4, 5), (4, 17)), r"relu_output: strides must be multiples of 4 bytes"),
+    ("Gm", np.empty((5, 4), F32).T, ValueError, r"dvalues_masked: expected a C-contiguous"),
+    ("Gm", readonly(np.empty((4, 5), F32)), ValueError, r"dvalues_masked: expected a writable"),
+    ("Gm", np.empty((4, 5)), TypeError, r"dvalues_masked: expected a native float32 array"),
+    ("W", odd_strided((3, 5), (22, 4)), ValueError, rf"weights: {STRIDES} \(22, 4\)"),
+    ("b", odd_strided((1, 5), (20, 5)), ValueError, rf"biases: {STRIDES} \(20, 5\)"),
 ])
-def test_backward_argument_errors_name_the_argument(kernels, name, replacement, message):
+def test_backward_argument_errors_name_the_argument(kernels, name, replacement, error,
+                                                    message):
     args = backward_args()
     args[name] = replacement
-    with pytest.raises(ValueError, match=message):
-        kernels.dense_backward(args["X"], args["W"], args["b"], args["G"], args["dW"],
-                               args["db"], args["dX"], args["Y"], args["Gm"], 0, 0, 0, 0, 1)
+    with pytest.raises(error, match=message):
+        kernels.dense_backward(args["X"], args["W"], args["b"], args["G"], args["Y"],
+                               args["Gm"], 0, 0, 0, 0, True, 1)
+
+
+def test_backward_converts_inputs_and_dvalues(kernels, rng):
+    """Like dense_forward, inputs and dvalues of another dtype/alignment/stride are converted."""
+    X, W, b, G = random_problem(rng, 30, 7, 9)
+    expected = backward(kernels, X, W, b, G, threads=1)
+    for Xv, Gv in [(X.astype(np.float64), G.tolist()), (odd_strided_copy(X), unaligned_copy(G))]:
+        for a, c in zip(backward(kernels, Xv, W, b, Gv, threads=1), expected):
+            if c is not None:
+                np.testing.assert_array_equal(a, c)
+
+
+def odd_strided_copy(a):
+    out = odd_strided(a.shape, (4 * a.shape[1] + 2, 4))
+    out[...] = a
+    return out
+
+
+def unaligned_copy(a):
+    out = unaligned(a.shape)
+    out[...] = a
+    return out
 
 
 @pytest.mark.parametrize("name, replacement, message", [
-    ("B", np.ones((4, 5), np.float32), r"B: expected shape \(3, 5\), got \(4, 5\)"),
-    ("C", np.empty((4, 4), np.float32), r"C: expected shape \(4, 5\), got \(4, 4\)"),
-    ("A", odd_strided((4, 3), (15, 4)), r"A: strides must be multiples of 4 bytes, got 15"),
-    ("B", odd_strided((3, 5), (20, 2)), r"B: strides must be multiples of 4 bytes, got 2"),
+    ("B", np.ones((4, 5), F32), r"B: expected shape \(3, N\), got \(4, 5\)"),
+    ("C", np.empty((4, 4), F32), r"C: expected shape \(4, 5\), got \(4, 4\)"),
+    ("C", np.empty((5, 5), F32), r"C: expected shape \(4, 5\), got \(5, 5\)"),
+    ("C", readonly(np.empty((4, 5), F32)), r"C: expected a writable array"),
+    ("A", odd_strided((4, 3), (15, 4)), rf"A: {STRIDES} \(15, 4\)"),
+    ("B", odd_strided((3, 5), (20, 2)), rf"B: {STRIDES} \(20, 2\)"),
+    ("C", unaligned((4, 5)), rf"C: {STRIDES} \(20, 4\)"),
 ])
 def test_gemm_into_argument_errors_name_the_argument(kernels, name, replacement, message):
-    f = np.float32
-    args = dict(A=np.ones((4, 3), f), B=np.ones((3, 5), f), C=np.empty((4, 5), f))
+    args = dict(A=np.ones((4, 3), F32), B=np.ones((3, 5), F32), C=np.empty((4, 5), F32))
     args[name] = replacement
     with pytest.raises(ValueError, match=message):
         kernels.gemm_into(args["A"], args["B"], args["C"])
