@@ -3,8 +3,24 @@
 The thread count is OpenMP's own: ``OMP_NUM_THREADS`` sets the default, ``set_num_threads``
 and threadpoolctl's ``threadpool_limits(n, "openmp")`` change it for the calling thread, and
 kernels read it at each call. There is no second pool (no BLAS is called).
+
+A process forked after kernels have run (``multiprocessing`` with the fork start method) runs
+its kernels on one thread: GNU OpenMP cannot restart its thread pool in a forked child and
+would hang at the first parallel region.
 """
+import os
+
 from nnfs_fast._openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
+
+cdef bint _forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def openmp_enabled():
@@ -13,7 +29,10 @@ def openmp_enabled():
 
 
 def get_num_threads():
-    """Threads the next kernel call from this Python thread may use (>= 1)."""
+    """Threads the next kernel call from this Python thread may use (>= 1; 1 in a forked
+    child)."""
+    if _forked_child:
+        return 1
     return max(1, omp_get_max_threads())
 
 
