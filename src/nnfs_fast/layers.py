@@ -117,10 +117,15 @@ class Layer_Dropout:
         rate: fraction of inputs to drop, in [0, 1).
     Attributes:
         rate: the *keep* probability ``1 - rate`` (the book stores it under this name).
-        inputs: the array passed to ``forward``; output, binary_mask: inputs' shape, float32
-            (the book's are float64: mask = int64 draws / Python float); dinputs: float32.
+        inputs: the array passed to ``forward``.
+        binary_mask, output: the inputs' shape, **float32** (the book's are float64, int64
+            draws / a Python float): mask = float32(1 / keep) or 0 and output = inputs * mask
+            in float32, within two float32 roundings of the book's values.
+        dinputs: float32, ``dvalues * binary_mask``.
     ``forward(inputs)`` (Ch15-17) and ``forward(inputs, training)`` (Ch18+) both work; with
-    ``training`` falsy the output is a copy of the inputs and no random numbers are drawn.
+    ``training`` falsy the output is a float32 copy of the inputs and no random numbers are
+    drawn. The legacy ``binomial`` draw is most of the cost of a training forward pass; the
+    scaling and masking run in one pass of ``_dropout.dropout_forward``.
     """
 
     def __init__(self, rate):
@@ -142,7 +147,7 @@ class Layer_Dropout:
         if not training:
             self.output = X.copy() if X is inputs else X
             return
-        draws = np.random.binomial(1, self.rate, size=X.shape)
+        draws = np.random.binomial(1, self.rate, size=X.shape)  # int32 on Windows + NumPy 1
         self.binary_mask = np.empty(X.shape, dtype=_F32)
         self.output = np.empty(X.shape, dtype=_F32)
         _dropout.dropout_forward(draws.astype(np.int64, copy=False).reshape(-1), X.reshape(-1),
