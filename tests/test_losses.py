@@ -319,6 +319,43 @@ def test_calculate_accumulates_without_new_pass(rng):
         loss.calculate(P[:0], y[:0])
 
 
+def test_data_loss_is_np_mean_bit_for_bit(rng):
+    """calculate's mean (np.add.reduce / N, cheaper) equals the book's np.mean exactly."""
+    loss = Loss_MeanSquaredError()
+    for n in (1, 2, 7, 8, 9, 127, 128, 129, 300, 1000, 4097):
+        P, Y = rng.standard_normal((n, 2)).astype(np.float32), np.zeros((n, 2), np.float32)
+        assert loss.calculate(P, Y) == np.mean(loss.forward(P, Y))
+    assert type(loss.calculate(P, Y)) is np.float32
+
+
+def test_book_chapter_5_figures():
+    """SPEC 5.1: Ch4 softmax rows (within 2 ulp; this build gives the book's digits) and the
+    Ch5 loss 1.0986104 (printed form), from the book's spiral data and weights."""
+    from nnfs_fast.datasets import spiral_data
+    state = np.random.get_state()
+    try:
+        np.random.seed(0)
+        X, y = spiral_data(samples=100, classes=3)
+        dense1, dense2 = Layer_Dense(2, 3), Layer_Dense(3, 3)
+    finally:
+        np.random.set_state(state)
+    dense1.forward(X)
+    relu = nnfs_fast.Activation_ReLU()
+    relu.forward(dense1.output)
+    dense2.forward(relu.output)
+    softmax = Activation_Softmax()
+    softmax.forward(dense2.output)
+    book = np.array([[0.33333334, 0.33333334, 0.33333334],
+                     [0.33333316, 0.3333332, 0.33333364],
+                     [0.33333287, 0.3333329, 0.33333418],
+                     [0.3333326, 0.33333263, 0.33333477],
+                     [0.33333233, 0.3333324, 0.33333528]], np.float32)
+    np.testing.assert_array_max_ulp(softmax.output[:5], book, maxulp=2)
+    assert str(Loss_CategoricalCrossentropy().calculate(softmax.output, y)) == "1.0986104"
+    combo = Activation_Softmax_Loss_CategoricalCrossentropy()
+    assert str(combo.forward(dense2.output, y)) == "1.0986104"
+
+
 def test_regularization_loss_both_chapter_forms(rng):
     layers = [Layer_Dense(4, 5, weight_regularizer_l1=1e-3, weight_regularizer_l2=5e-4,
                           bias_regularizer_l1=2e-3, bias_regularizer_l2=5e-4),

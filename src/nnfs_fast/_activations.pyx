@@ -4,8 +4,9 @@
 # ------
 # One pass per call; each output row (or chunk of one, see map_elements) is written by one
 # thread, so results do not depend on the thread count, and work under PAR_WORK (see
-# _activations.pxd) stays on the calling thread. Inputs may have any element strides (F-ordered, sliced, negative: the wrapper passes
-# float32 arrays in place); outputs are C-contiguous and written exactly once.
+# _activations.pxd) stays on the calling thread. Inputs may have any element strides
+# (F-ordered, sliced, negative: the wrapper passes float32 arrays in place); outputs are
+# C-contiguous and written exactly once.
 #
 #   relu_forward      out = x if not x < 0 else 0           (np.maximum(0, x); NaN stays NaN)
 #   relu_backward     dx  = 0 if x <= 0 else d              (zero counts as inactive)

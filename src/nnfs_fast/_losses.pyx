@@ -96,7 +96,8 @@ def crossentropy_forward(const float[:, :] y_pred,           # IN  (N, C) probab
                          const float[:, :] onehot,            # IN  (N, C) targets, or None
                          float[::1] losses,                   # OUT (N,)
                          int n_threads=1):
-    """losses[i] = -log(clip(y_pred[i, labels[i]])) or -log(sum_j clip(y_pred[i, j]) onehot[i, j])."""
+    """losses[i] = -log(clip(y_pred[i, labels[i]])), or with one-hot targets
+    -log(sum_j clip(y_pred[i, j]) * onehot[i, j])."""
     cdef Py_ssize_t N = y_pred.shape[0], C = y_pred.shape[1], i, y, n_bad = 0
     cdef const Py_ssize_t* lab = label_ptr(labels, onehot, N, C)
     cdef Mat P = view("y_pred", y_pred, N, C)
@@ -179,7 +180,8 @@ def softmax_crossentropy_backward(const float[:, :] dvalues,  # IN  (N, C) softm
                                   const Py_ssize_t[::1] labels,  # IN  (N,) class indices
                                   float[:, ::1] dinputs,       # OUT (N, C)
                                   int n_threads=1):
-    """dinputs = (dvalues - onehot(labels)) / N: the book's copy, ``[range(N), y] -= 1``, ``/ N``."""
+    """dinputs = (dvalues - onehot(labels)) / N, as the book's copy, ``[range(N), y] -= 1``,
+    ``/ N``."""
     cdef Py_ssize_t N = dvalues.shape[0], C = dvalues.shape[1], i, j, y, n_bad = 0
     if labels is None:
         raise ValueError("y_true: class indices are required")

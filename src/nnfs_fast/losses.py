@@ -19,6 +19,7 @@ from nnfs_fast._validation import as_float32_2d
 from nnfs_fast.activations import Activation_Softmax
 
 _F32 = np.float32
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _labels(y_true, shape, as_indices=False):
@@ -107,11 +108,17 @@ class Loss:
 
         For callers that already have them (the fused softmax + cross-entropy forward).
         """
-        if len(sample_losses) == 0:
+        sample_losses = np.asarray(sample_losses)
+        count = len(sample_losses)
+        if count == 0:
             raise ValueError("calculate: the batch is empty (0 samples)")
-        data_loss = np.mean(sample_losses)
-        self.accumulated_sum += np.sum(sample_losses)
-        self.accumulated_count += len(sample_losses)
+        total = np.add.reduce(sample_losses)  # what np.sum and np.mean add up, bit for bit
+        if sample_losses.dtype in _FLOATS:
+            data_loss = total / sample_losses.dtype.type(count)  # = np.mean, without its overhead
+        else:
+            data_loss = np.mean(sample_losses)
+        self.accumulated_sum += total
+        self.accumulated_count += count
         if not include_regularization:
             return data_loss
         return data_loss, self.regularization_loss()
