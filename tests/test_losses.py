@@ -18,6 +18,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from threadpoolctl import threadpool_limits
 
 import nnfs_fast
@@ -159,6 +162,24 @@ def test_sparse_labels_of_any_integer_dtype(rng, dtype):
         grad = combo.dinputs
         combo.backward(P, y)
         np.testing.assert_array_equal(grad, combo.dinputs)
+
+
+@given(st.data())
+def test_crossentropy_properties(data):
+    """Sparse and one-hot labels give the same losses bit for bit (the one-hot sum adds exact
+    zeros), losses lie in [0, -log(1e-7)], and each combined gradient row sums to ~0."""
+    N = data.draw(st.integers(1, 30))
+    C = data.draw(st.integers(1, 12))
+    X = data.draw(hnp.arrays(np.float32, (N, C), elements=st.floats(-30, 30, width=32)))
+    y = np.array(data.draw(st.lists(st.integers(0, C - 1), min_size=N, max_size=N)))
+    output, sample = softmax_crossentropy_forward(X, y)
+    np.testing.assert_array_equal(softmax_crossentropy_forward(X, one_hot(y, C))[1], sample)
+    np.testing.assert_array_equal(Loss_CategoricalCrossentropy().forward(output, one_hot(y, C)),
+                                  sample)
+    assert np.all(sample >= 0) and np.all(sample <= -np.log(np.float32(1e-7)))
+    combo = Activation_Softmax_Loss_CategoricalCrossentropy()
+    combo.backward(output, y)
+    np.testing.assert_allclose(combo.dinputs.sum(axis=1), 0, atol=C * 2e-7 / N)
 
 
 def test_extreme_logits_stay_finite_without_warnings():
