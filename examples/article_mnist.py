@@ -31,11 +31,10 @@ import time
 import numpy as np
 
 from _common import confusion_matrix, parse_args, plot_training, print_confusion
-from nnfs_fast.activations import Activation_ReLU, Activation_Sigmoid
+from nnfs_fast import (Activation_ReLU, Activation_Sigmoid,
+                       Activation_Softmax_Loss_CategoricalCrossentropy, Layer_Dense,
+                       Optimizer_SGD)
 from nnfs_fast.datasets import load_digits, load_mnist
-from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import Activation_Softmax_Loss_CategoricalCrossentropy
-from nnfs_fast.optimizers import Optimizer_SGD
 
 ACTIVATIONS = {"sigmoid": Activation_Sigmoid, "relu": Activation_ReLU}
 

@@ -15,8 +15,8 @@ last digit may differ by one unit in the last place.)
 
 Run: python examples/ch03_layer.py
 """
+from nnfs_fast import Layer_Dense
 from nnfs_fast.datasets import init, spiral_data
-from nnfs_fast.layers import Layer_Dense
 
 init()  # np.random.seed(0), like nnfs.init() (which also patches NumPy; this does not)
 

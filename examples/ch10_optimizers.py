@@ -12,12 +12,10 @@ Run: python examples/ch10_optimizers.py [--epochs N] [--print-every N] [--plot l
 import numpy as np
 
 from _common import Timer, parse_args, pyplot, save
-from nnfs_fast.activations import Activation_ReLU
+from nnfs_fast import (Activation_ReLU, Activation_Softmax_Loss_CategoricalCrossentropy,
+                       Layer_Dense, Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
+                       Optimizer_SGD)
 from nnfs_fast.datasets import init, spiral_data
-from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import Activation_Softmax_Loss_CategoricalCrossentropy
-from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
-                                  Optimizer_SGD)
 
 OPTIMIZERS = {
     "SGD": lambda: Optimizer_SGD(decay=1e-3, momentum=0.9),

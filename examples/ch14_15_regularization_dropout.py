@@ -15,11 +15,9 @@ Run: python examples/ch14_15_regularization_dropout.py [--chapter 14|15] [--epoc
 import numpy as np
 
 from _common import Timer, parse_args
-from nnfs_fast.activations import Activation_ReLU
+from nnfs_fast import (Activation_ReLU, Activation_Softmax_Loss_CategoricalCrossentropy,
+                       Layer_Dense, Layer_Dropout, Optimizer_Adam)
 from nnfs_fast.datasets import init, spiral_data
-from nnfs_fast.layers import Layer_Dense, Layer_Dropout
-from nnfs_fast.losses import Activation_Softmax_Loss_CategoricalCrossentropy
-from nnfs_fast.optimizers import Optimizer_Adam
 
 CHAPTERS = {  # samples, dropout rate, optimizer
     14: (100, None, lambda: Optimizer_Adam(learning_rate=0.02, decay=5e-7)),

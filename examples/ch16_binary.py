@@ -11,11 +11,9 @@ Run: python examples/ch16_binary.py [--epochs N] [--print-every N]
 import numpy as np
 
 from _common import Timer, parse_args
-from nnfs_fast.activations import Activation_ReLU, Activation_Sigmoid
+from nnfs_fast import (Activation_ReLU, Activation_Sigmoid, Layer_Dense, Loss_BinaryCrossentropy,
+                       Optimizer_Adam)
 from nnfs_fast.datasets import init, spiral_data
-from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import Loss_BinaryCrossentropy
-from nnfs_fast.optimizers import Optimizer_Adam
 
 
 def main():

@@ -16,11 +16,9 @@ Run: python examples/ch17_regression.py [--epochs N] [--plot sine.png]
 import numpy as np
 
 from _common import Timer, parse_args, pyplot, save
-from nnfs_fast.activations import Activation_Linear, Activation_ReLU
+from nnfs_fast import (Activation_Linear, Activation_ReLU, Layer_Dense, Loss_MeanSquaredError,
+                       Optimizer_Adam)
 from nnfs_fast.datasets import init, sine_data
-from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import Loss_MeanSquaredError
-from nnfs_fast.optimizers import Optimizer_Adam
 
 
 def layer_dense_ch17(n_inputs, n_neurons):

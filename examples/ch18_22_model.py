@@ -27,13 +27,9 @@ import numpy as np
 
 from _common import (Timer, architecture, confusion_matrix, parse_args, plot_training,
                      print_confusion)
-from nnfs_fast.accuracy import Accuracy_Categorical
-from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
+from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
+                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
 from nnfs_fast.datasets import init, load_digits, load_mnist
-from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import Loss_CategoricalCrossentropy
-from nnfs_fast.model import Model
-from nnfs_fast.optimizers import Optimizer_Adam
 
 # Label index to label name relation (chapter 22)
 fashion_mnist_labels = {
