@@ -32,10 +32,9 @@ LEVELS = _dispatch.usable_levels()
 # micro-tile (MR rows, NR columns) of each kernel module's ISA (see _ukernel.h)
 TILES = {"avx512": (14, 32), "avx2": (6, 16), "sse2": (6, 8), "neon": (8, 12), "scalar": (4, 4)}
 ALL_THREADS = nnfs_fast.get_num_threads()
-# 1, all, and counts that split rows and panels differently (oversubscribing is fine, but
-# slow on a busy machine: bulk tests use BULK_THREADS)
+# 1, all, and counts that split rows and panels differently (oversubscribing is correct but
+# slow on a busy machine: a thread team waits for time slices, so use it sparingly)
 THREAD_COUNTS = sorted({1, 2, 3, ALL_THREADS})
-BULK_THREADS = sorted({1, ALL_THREADS})
 
 
 def kernel_module(level):

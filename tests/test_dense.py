@@ -24,8 +24,9 @@ SHAPES = [
     (13, 17, 19), (31, 37, 41), (101, 7, 3), (97, 89, 83), (3, 101, 67),
     # rows around MR of each level (6: sse2/avx2, 14: avx512) and multiples
     *[(m, 9, 33) for m in (5, 6, 7, 11, 12, 13, 14, 15, 27, 28, 29)],
-    # columns around NR (8: sse2, 16: avx2, 32: avx512) and multiples
-    *[(20, 10, n) for n in (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97)],
+    # columns around NR (8: sse2, 16: avx2, 32: avx512), and around PACK_PANELS * NR
+    *[(20, 10, n) for n in (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 128, 129, 256,
+                            257)],
     # depth around KC = 256 and 2*KC
     *[(17, k, 19) for k in (255, 256, 257, 511, 512, 513)],
     # columns around NB = 512
@@ -36,6 +37,10 @@ SHAPES = [
     (10, 100, 99), (10, 100, 100), (10, 100, 101), (50, 40, 49), (50, 40, 50),
     # N < NR with M > N: computed transposed (bias per row of C^T)
     (300, 2, 3), (1000, 64, 3), (50, 300, 1), (7, 5, 6), (33, 3, 2), (15, 1, 14), (600, 30, 10),
+    # narrow outputs by dot products: depth around the vector length (4, 8, 16), rows around
+    # DOT_ROWS = 32
+    *[(40, k, 3) for k in (3, 4, 5, 7, 8, 9, 15, 16, 17, 257)],
+    *[(m, 20, 3) for m in (31, 32, 33, 65)],
     # N < NR with M <= N: not transposed
     (2, 5, 3), (3, 4, 3), (1, 9, 2),
     # larger
