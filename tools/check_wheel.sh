@@ -9,12 +9,12 @@
 #   4. auditwheel show -> the manylinux tag this machine's glibc allows; auditwheel repair to it
 #      (fails if the wheel cannot be made manylinux); libgomp gets bundled
 #   5. a fresh venv: pip resolves the wheel to itself + numpy only; install it with its test
-#      extra; from a temporary directory (not the source tree) run tests/test_packaging.py with
-#      NNFS_FAST_WHEEL_TEST=1: every instruction-set level this CPU runs, forced with
-#      NNFS_FAST_ISA, against the float64 reference; objdump: no AVX instruction outside the
-#      avx2/avx512 modules, zmm in avx512; libgomp bundled; numpy the only dependency; the
-#      cibuildwheel identifiers. Then the rest of the suite (-m "not slow"; its dense tests run
-#      every level's kernel module themselves)
+#      extra; from a temporary directory (not the source tree), with NNFS_FAST_WHEEL_TEST=1, run
+#      verbosely tests/test_packaging.py (objdump: no AVX instruction outside the avx2/avx512
+#      modules, zmm in avx512; libgomp bundled; numpy the only dependency; the cibuildwheel
+#      identifiers) and tests/test_dispatch.py (every instruction-set level this CPU runs,
+#      forced with NNFS_FAST_ISA in a fresh process, against the float64 reference); then the
+#      rest of the suite (-m "not slow")
 #   6. another fresh venv: pip install <the sdist> with NNFS_FAST_USE_OPENMP=0 (built from
 #      source without OpenMP, in the background during 3-5): no libgomp linked, smoke test
 #
@@ -119,13 +119,15 @@ cd "$WORK/run"  # outside the source tree: `import nnfs_fast` can only find the 
 "$VPY" -c 'import nnfs_fast, sys; sys.exit("site-packages" not in nnfs_fast.__file__)' \
     || fail "nnfs_fast was not imported from the installed wheel"
 
-step "tests/test_packaging.py against the wheel (NNFS_FAST_WHEEL_TEST=1)"
-NNFS_FAST_WHEEL_TEST=1 "$VPY" -m pytest -p no:cacheprovider -v -rs \
-    "$WORK/src/tests/test_packaging.py" || fail "packaging tests"
+export NNFS_FAST_WHEEL_TEST=1
+TESTS="$WORK/src/tests"
+step "tests/test_packaging.py and tests/test_dispatch.py (each ISA level) against the wheel"
+"$VPY" -m pytest -p no:cacheprovider -v -rs -m "not slow" \
+    "$TESTS/test_packaging.py" "$TESTS/test_dispatch.py" || fail "packaging/dispatch tests"
 
-step "the test suite against the wheel (-m 'not slow')"
-"$VPY" -m pytest -p no:cacheprovider -q -m "not slow" \
-    --ignore "$WORK/src/tests/test_packaging.py" "$WORK/src/tests" || fail "test suite"
+step "the rest of the test suite against the wheel (-m 'not slow')"
+"$VPY" -m pytest -p no:cacheprovider -q -m "not slow" --ignore "$TESTS/test_packaging.py" \
+    --ignore "$TESTS/test_dispatch.py" "$TESTS" || fail "test suite"
 
 step "sdist without OpenMP: waiting for the background install"
 wait "$SDIST_JOB" || { tail -40 "$WORK/sdist-install.log"; fail "pip install <sdist>"; }
