@@ -1,0 +1,642 @@
+"""The benchmark suite behind ``nnfs-fast bench``, ``benchmarks/bench_dense.py`` and
+``benchmarks/bench_train.py``.
+
+Two suites, both timed the same way: each contender runs in *blocks* (as many calls as fit in
+``seconds``, after one untimed warm-up call), the contenders' blocks alternate ``repeat`` times,
+and the median time per call is reported. Alternating blocks spreads any change in machine load
+over all contenders instead of penalising whichever ran during a busy moment.
+
+* **dense**: ``Layer_Dense``'s fused kernels (forward ``max(0, X . W + b)``, backward with the
+  ReLU mask) against the same NumPy float32 operations, in this process, NumPy's BLAS limited
+  to the same thread count with threadpoolctl.
+* **train**: one full training step (forward, loss, backward, Adam update) of the book's
+  chapter 10 spiral model and of the chapter 19 Fashion-MNIST model shape, for each framework
+  in a worker process of its own (``_worker_main``; told over a pipe when to run a block,
+  so the blocks still alternate):
+
+  - ``nnfs_fast``: ``Model.train`` (what a user runs);
+  - ``numpy``: the book's chapter 10 script loop (its classes, restated below as ``_Book*``)
+    with float32 arrays and NumPy's own float32 ``np.dot``;
+  - ``book``: the same code after ``nnfs.init()`` (the book's setting: ``np.dot`` computed
+    in float64 and rounded), when the ``nnfs`` package is installed;
+  - ``torch``: ``nn.Linear``/``nn.ReLU`` + ``nn.CrossEntropyLoss`` + ``torch.optim.Adam`` on
+    the CPU with ``torch.set_num_threads``, when PyTorch is installed.
+
+  Every framework starts from the same initial weights and data. The nnfs_fast and book steps
+  also compute the accuracy, as the book's loops do; the PyTorch step does not.
+"""
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.util import find_spec
+
+import numpy as np
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # optional: without it NumPy's BLAS uses its default thread count
+    threadpool_limits = None
+
+# ------------------------------------------------------------------------------- timing
+
+
+def per_call(fn, seconds):
+    """Seconds per call of fn over a block lasting about ``seconds`` (after one warm-up)."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return elapsed / n
+
+
+def interleaved(fns, repeat, seconds):
+    """Median per-call time of each function, measured block by block in turn."""
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            times[name].append(fn.block(seconds) if isinstance(fn, _Worker)
+                               else per_call(fn, seconds))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def blas_limits(threads):
+    """Limit NumPy's BLAS to ``threads`` threads (a no-op without threadpoolctl)."""
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+# ------------------------------------------------------------------------------ machine
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine():
+    """The facts a benchmark result needs next to it."""
+    from nnfs_fast._config import config
+    cfg = config()
+    info = {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "python": cfg["python"],
+            "numpy": np.__version__, "nnfs_fast": cfg["nnfs_fast"],
+            "kernel_level": cfg["kernel_level"], "compiler": cfg["compiler"],
+            "openmp": cfg["openmp"]}
+    return info
+
+
+def load_average():
+    """The 1-minute load average (None where the OS has none): other work on the machine."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+# ------------------------------------------------------------------------ dense kernels
+
+SHAPES = [(300, 2, 64), (300, 64, 3), (128, 784, 128), (128, 128, 10), (1024, 784, 128),
+          (8192, 784, 128), (1024, 1024, 1024)]
+QUICK_SHAPES = [(300, 2, 64), (128, 784, 128)]
+DENSE_HEADER = (f"{'batch,in,out':>16} {'thr':>3} | {'fwd us':>9} {'numpy':>9} {'x':>5} "
+                f"{'GF/s':>6} {'sgemm':>6} {'%sg':>4} | {'bwd us':>9} {'numpy':>9} {'x':>5}")
+
+
+def bench_shape(kernels, batch, n_in, n_out, threads, repeat, seconds):
+    """Fused dense forward/backward against NumPy float32 at one shape and thread count."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, n_in), dtype=np.float32)
+    W = (0.1 * rng.standard_normal((n_in, n_out))).astype(np.float32)
+    b = (0.1 * rng.standard_normal((1, n_out))).astype(np.float32)
+    dY = rng.standard_normal((batch, n_out), dtype=np.float32)
+    Y = kernels.dense_forward(X, W, b, True, threads)
+
+    def np_forward():
+        return np.maximum(np.dot(X, W) + b, 0)
+
+    def np_backward():
+        G = dY * (Y > 0)
+        return np.dot(X.T, G), np.sum(G, axis=0, keepdims=True), np.dot(G, W.T)
+
+    fns = {
+        "ours_fwd": lambda: kernels.dense_forward(X, W, b, True, threads),
+        "numpy_fwd": np_forward,
+        "ours_bwd": lambda: kernels.dense_backward(X, W, b, dY, Y, n_threads=threads),
+        "numpy_bwd": np_backward,
+        "numpy_sgemm": lambda: np.dot(X, W),
+    }
+    with blas_limits(threads):
+        t = interleaved(fns, repeat, seconds)
+    flops = 2.0 * batch * n_in * n_out
+    return {
+        "shape": [batch, n_in, n_out], "threads": threads,
+        "fwd_us": t["ours_fwd"] * 1e6, "numpy_fwd_us": t["numpy_fwd"] * 1e6,
+        "fwd_speedup": t["numpy_fwd"] / t["ours_fwd"],
+        "bwd_us": t["ours_bwd"] * 1e6, "numpy_bwd_us": t["numpy_bwd"] * 1e6,
+        "bwd_speedup": t["numpy_bwd"] / t["ours_bwd"],
+        "fwd_gflops": flops / t["ours_fwd"] / 1e9,
+        "numpy_sgemm_gflops": flops / t["numpy_sgemm"] / 1e9,
+        "gemm_vs_sgemm": t["numpy_sgemm"] / t["ours_fwd"],
+    }
+
+
+def dense_row(r):
+    """One line of the dense table."""
+    return (f"{','.join(map(str, r['shape'])):>16} {r['threads']:>3} | {r['fwd_us']:9.1f} "
+            f"{r['numpy_fwd_us']:9.1f} {r['fwd_speedup']:5.2f} {r['fwd_gflops']:6.1f} "
+            f"{r['numpy_sgemm_gflops']:6.1f} {100 * r['gemm_vs_sgemm']:4.0f} | "
+            f"{r['bwd_us']:9.1f} {r['numpy_bwd_us']:9.1f} {r['bwd_speedup']:5.2f}")
+
+
+def run_dense(threads, shapes=SHAPES, repeat=15, seconds=0.02, out=print):
+    """Benchmark every shape for every thread count, printing the table as it goes."""
+    from nnfs_fast._dispatch import kernels
+    if threadpool_limits is None:
+        out("note: threadpoolctl is not installed, NumPy's BLAS threads are not limited")
+    out(DENSE_HEADER)
+    out("-" * len(DENSE_HEADER))
+    rows = []
+    for n in threads:
+        for shape in shapes:
+            rows.append(bench_shape(kernels, *shape, n, repeat, seconds))
+            out(dense_row(rows[-1]))
+    return rows
+
+
+# ------------------------------------------------------------------------ training step
+
+# model -> title; layer sizes, batch and data size of the full and --quick runs (ch10: samples
+# per class of spiral_data, and full-batch steps per timed call; ch19: rows of random data,
+# one epoch of batches per call); Adam's arguments
+TRAIN_MODELS = {
+    "ch10": {"title": "ch10 spiral",
+             "full": {"samples": 100, "sizes": [2, 64, 3], "batch": None, "steps": 10},
+             "quick": {"samples": 20, "sizes": [2, 16, 3], "batch": None, "steps": 4},
+             "adam": {"learning_rate": 0.05, "decay": 5e-7}},
+    "ch19": {"title": "ch19 shape",
+             "full": {"samples": 1024, "sizes": [784, 128, 128, 10], "batch": 128},
+             "quick": {"samples": 64, "sizes": [64, 32, 32, 10], "batch": 16},
+             "adam": {"learning_rate": 0.001, "decay": 1e-3}},
+}
+FRAMEWORKS = ("nnfs_fast", "numpy", "book", "torch")
+FRAMEWORK_LABELS = {"nnfs_fast": "nnfs_fast", "numpy": "NumPy f32 (book code)",
+                    "book": "book + nnfs.init()", "torch": "PyTorch CPU"}
+
+
+def available_frameworks():
+    """{framework: None if it can run here, else why not}."""
+    return {"nnfs_fast": None, "numpy": None,
+            "book": None if find_spec("nnfs") else "the nnfs package is not installed",
+            "torch": None if find_spec("torch") else "PyTorch is not installed"}
+
+
+def train_data(model, quick):
+    """(X float32, y int64, spec) of a training-step benchmark, from a fixed seed."""
+    from nnfs_fast import datasets
+    spec = TRAIN_MODELS[model]["quick" if quick else "full"]
+    if model == "ch10":
+        datasets.init(0)
+        X, y = datasets.spiral_data(spec["samples"], spec["sizes"][-1])
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.uniform(-1, 1, (spec["samples"], spec["sizes"][0])).astype(np.float32)
+        y = rng.integers(0, spec["sizes"][-1], spec["samples"])
+    return X, y.astype(np.int64), spec
+
+
+def initial_weights(sizes):
+    """The book's initial parameters, ``0.01 * randn`` per layer in order after seed 0."""
+    np.random.seed(0)
+    return [((0.01 * np.random.randn(n_in, n_out)).astype(np.float32),
+             np.zeros((1, n_out), dtype=np.float32))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def _batches(X, y, batch):
+    if batch is None:
+        return [(X, y)]
+    return [(X[i:i + batch], y[i:i + batch]) for i in range(0, len(X), batch)]
+
+
+def _step_nnfs_fast(X, y, spec, params, adam):
+    """Model.train over the data: one call runs ``steps`` epochs (full batch) or one epoch."""
+    from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax,
+                           Layer_Dense, Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
+    model = Model()
+    for i, (W, b) in enumerate(params):
+        dense = Layer_Dense(*W.shape)
+        dense.weights, dense.biases = W.copy(), b.copy()
+        model.add(dense)
+        model.add(Activation_ReLU() if i < len(params) - 1 else Activation_Softmax())
+    model.set(loss=Loss_CategoricalCrossentropy(), optimizer=Optimizer_Adam(**adam),
+              accuracy=Accuracy_Categorical())
+    model.finalize()
+    epochs = spec.get("steps", 1)
+    return lambda: model.train(X, y, epochs=epochs, batch_size=spec["batch"], verbose=False)
+
+
+# The book's classes (chapters 9-10), float32; used by the "numpy" and "book" workers.
+
+class _BookDense:
+    def __init__(self, weights, biases):
+        self.weights, self.biases = weights, biases
+
+    def forward(self, inputs):
+        self.inputs = inputs
+        self.output = np.dot(inputs, self.weights) + self.biases
+
+    def backward(self, dvalues):
+        self.dweights = np.dot(self.inputs.T, dvalues)
+        self.dbiases = np.sum(dvalues, axis=0, keepdims=True)
+        self.dinputs = np.dot(dvalues, self.weights.T)
+
+
+class _BookReLU:
+    def forward(self, inputs):
+        self.inputs = inputs
+        self.output = np.maximum(0, inputs)
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues.copy()
+        self.dinputs[self.inputs <= 0] = 0
+
+
+class _BookSoftmaxLoss:
+    def forward(self, inputs, y_true):
+        exp_values = np.exp(inputs - np.max(inputs, axis=1, keepdims=True))
+        self.output = exp_values / np.sum(exp_values, axis=1, keepdims=True)
+        clipped = np.clip(self.output, 1e-7, 1 - 1e-7)
+        return np.mean(-np.log(clipped[range(len(clipped)), y_true]))
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        self.dinputs = dvalues.copy()
+        self.dinputs[range(samples), y_true] -= 1
+        self.dinputs = self.dinputs / samples
+
+
+class _BookAdam:
+    def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, beta_1=0.9, beta_2=0.999):
+        self.learning_rate = self.current_learning_rate = learning_rate
+        self.decay, self.iterations, self.epsilon = decay, 0, epsilon
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+    def pre_update_params(self):
+        if self.decay:
+            self.current_learning_rate = self.learning_rate * \
+                (1. / (1. + self.decay * self.iterations))
+
+    def update_params(self, layer):
+        if not hasattr(layer, 'weight_cache'):
+            layer.weight_momentums = np.zeros_like(layer.weights)
+            layer.weight_cache = np.zeros_like(layer.weights)
+            layer.bias_momentums = np.zeros_like(layer.biases)
+            layer.bias_cache = np.zeros_like(layer.biases)
+        layer.weight_momentums = self.beta_1 * layer.weight_momentums + \
+            (1 - self.beta_1) * layer.dweights
+        layer.bias_momentums = self.beta_1 * layer.bias_momentums + \
+            (1 - self.beta_1) * layer.dbiases
+        weight_momentums_corrected = layer.weight_momentums / \
+            (1 - self.beta_1 ** (self.iterations + 1))
+        bias_momentums_corrected = layer.bias_momentums / \
+            (1 - self.beta_1 ** (self.iterations + 1))
+        layer.weight_cache = self.beta_2 * layer.weight_cache + \
+            (1 - self.beta_2) * layer.dweights**2
+        layer.bias_cache = self.beta_2 * layer.bias_cache + (1 - self.beta_2) * layer.dbiases**2
+        weight_cache_corrected = layer.weight_cache / (1 - self.beta_2 ** (self.iterations + 1))
+        bias_cache_corrected = layer.bias_cache / (1 - self.beta_2 ** (self.iterations + 1))
+        layer.weights += -self.current_learning_rate * weight_momentums_corrected / \
+            (np.sqrt(weight_cache_corrected) + self.epsilon)
+        layer.biases += -self.current_learning_rate * bias_momentums_corrected / \
+            (np.sqrt(bias_cache_corrected) + self.epsilon)
+
+    def post_update_params(self):
+        self.iterations += 1
+
+
+def _step_book(X, y, spec, params, adam):
+    """The book's chapter 10 loop body (forward, loss, accuracy, backward, update) per batch."""
+    dense = [_BookDense(W.copy(), b.copy()) for W, b in params]
+    relu = [_BookReLU() for _ in dense[:-1]]
+    loss_activation = _BookSoftmaxLoss()
+    optimizer = _BookAdam(**adam)
+    batches = _batches(X, y, spec["batch"]) * spec.get("steps", 1)
+
+    def step():
+        for batch_X, batch_y in batches:
+            inputs = batch_X
+            for layer, activation in zip(dense[:-1], relu):
+                layer.forward(inputs)
+                activation.forward(layer.output)
+                inputs = activation.output
+            dense[-1].forward(inputs)
+            loss = loss_activation.forward(dense[-1].output, batch_y)
+            predictions = np.argmax(loss_activation.output, axis=1)
+            accuracy = np.mean(predictions == batch_y)
+            loss_activation.backward(loss_activation.output, batch_y)
+            dvalues = loss_activation.dinputs
+            for i in reversed(range(len(dense))):
+                if i < len(relu):
+                    relu[i].backward(dvalues)
+                    dvalues = relu[i].dinputs
+                dense[i].backward(dvalues)
+                dvalues = dense[i].dinputs
+            optimizer.pre_update_params()
+            for layer in dense:
+                optimizer.update_params(layer)
+            optimizer.post_update_params()
+        return loss, accuracy
+    return step
+
+
+def _step_torch(X, y, spec, params, adam):
+    """nn.Linear/nn.ReLU stack + CrossEntropyLoss + Adam; decay as a LambdaLR schedule."""
+    import torch
+    layers = []
+    for i, (W, b) in enumerate(params):
+        linear = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b.ravel()))
+        layers.append(linear)
+        if i < len(params) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=adam["learning_rate"], eps=1e-7)
+    decay = adam["decay"]
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1 / (1 + decay * k))
+    batches = [(torch.from_numpy(bx), torch.from_numpy(by))
+               for bx, by in _batches(X, y, spec["batch"])] * spec.get("steps", 1)
+
+    def step():
+        for batch_X, batch_y in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(batch_X), batch_y)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        return loss
+    return step
+
+
+def _worker(framework, model, threads, quick):
+    """Worker process: build one framework's step, then run a timed block per ``run S`` line
+    read from stdin, answering with the seconds per training step."""
+    if framework == "book":
+        import nnfs
+        nnfs.init()  # patches NumPy in this worker process only
+    import nnfs_fast
+    nnfs_fast.set_num_threads(threads)
+    X, y, spec = train_data(model, quick)
+    params = initial_weights(spec["sizes"])
+    adam = TRAIN_MODELS[model]["adam"]
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        fn = _step_torch(X, y, spec, params, adam)
+    elif framework == "nnfs_fast":
+        fn = _step_nnfs_fast(X, y, spec, params, adam)
+    else:
+        fn = _step_book(X, y, spec, params, adam)
+    steps = len(_batches(X, y, spec["batch"])) * spec.get("steps", 1)
+    extra = {"torch": lambda: __import__("torch").__version__}.get(framework, lambda: None)()
+    with blas_limits(threads):
+        fn()
+        print("ready " + json.dumps({"version": extra}), flush=True)
+        for line in sys.stdin:
+            command = line.split()
+            if not command or command[0] != "run":
+                break
+            print(f"time {per_call(fn, float(command[1])) / steps!r}", flush=True)
+
+
+def _worker_main(argv=None):
+    parser = argparse.ArgumentParser(description="worker process of the training benchmark")
+    parser.add_argument("framework", choices=FRAMEWORKS)
+    parser.add_argument("model", choices=list(TRAIN_MODELS))
+    parser.add_argument("threads", type=int)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    _worker(args.framework, args.model, args.threads, args.quick)
+
+
+class _Worker:
+    """A framework's worker process; ``block(seconds)`` runs one timed block in it."""
+
+    def __init__(self, framework, model, threads, quick):
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+        # the folder this nnfs_fast was imported from, as a last resort on the worker's path
+        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        bootstrap = (f"import sys; sys.path.append({home!r}); "
+                     f"from nnfs_fast._bench import _worker_main; _worker_main()")
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", bootstrap, framework, model, str(threads)]
+            + (["--quick"] if quick else []),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env=env)
+        self.version = json.loads(self._answer("ready"))["version"]
+
+    def _answer(self, tag):
+        """The rest of the worker's next line starting with ``tag`` (other lines, e.g. a
+        library's import message, are skipped)."""
+        for line in self.process.stdout:
+            if line.startswith(tag + " "):
+                return line[len(tag) + 1:]
+        self.process.wait(timeout=30)  # stdout closed: the worker has exited
+        error = self._error()
+        self.close()
+        raise RuntimeError(error)
+
+    def _error(self):
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else f"worker exited with code {self.process.poll()}"
+
+    def block(self, seconds):
+        self.process.stdin.write(f"run {seconds}\n")
+        self.process.stdin.flush()
+        return float(self._answer("time"))
+
+    def close(self):
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._stderr.close()
+
+
+def _format_time(seconds):
+    if seconds is None:
+        return "-"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def _title(model, spec):
+    """e.g. 'ch10 spiral 2-64-3, 300 rows' or 'ch19 shape 784-128-128-10, batch 128'."""
+    sizes = "-".join(map(str, spec["sizes"]))
+    rows = (f"{spec['samples'] * spec['sizes'][-1]} rows" if spec["batch"] is None
+            else f"batch {spec['batch']}")
+    return f"{TRAIN_MODELS[model]['title']} {sizes}, {rows}"
+
+
+TRAIN_HEADER = (f"{'model':<36} {'thr':>3} | " + " ".join(f"{fw:>10}" for fw in FRAMEWORKS)
+                + " | nnfs_fast speedup vs " + ", ".join(FRAMEWORKS[1:]))
+
+
+def train_row(r):
+    """One line of the training-step table."""
+    times = " ".join(f"{_format_time(r['seconds'].get(fw)):>10}" for fw in FRAMEWORKS)
+    speedups = ", ".join("-" if fw not in r["speedup"] else f"{r['speedup'][fw]:.1f}x"
+                         for fw in FRAMEWORKS[1:])
+    return f"{r['title']:<36} {r['threads']:>3} | {times} | {speedups}"
+
+
+def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat=15,
+              seconds=0.05, quick=False, out=print):
+    """Time one training step of each model with each framework, for each thread count,
+    printing the table as it goes. Returns (rows, versions of the frameworks used)."""
+    available = available_frameworks()
+    for fw in frameworks:
+        if available[fw]:
+            out(f"note: {FRAMEWORK_LABELS[fw]} skipped: {available[fw]}")
+    frameworks = [fw for fw in frameworks if not available[fw]]
+    out(TRAIN_HEADER)
+    out("-" * len(TRAIN_HEADER))
+    rows, versions = [], {}
+    for n in threads:
+        for model in models:
+            workers = {}
+            try:
+                for fw in frameworks:
+                    try:
+                        workers[fw] = _Worker(fw, model, n, quick)
+                    except RuntimeError as exc:
+                        out(f"note: {FRAMEWORK_LABELS[fw]} could not run: {exc}")
+                        continue
+                    if workers[fw].version:
+                        versions[fw] = workers[fw].version
+                t = interleaved(workers, repeat, seconds)
+            finally:
+                for worker in workers.values():
+                    worker.close()
+            spec = TRAIN_MODELS[model]["quick" if quick else "full"]
+            row = {"model": model, "title": _title(model, spec), "sizes": spec["sizes"],
+                   "batch": spec["batch"], "threads": n,
+                   "seconds": t, "speedup": {fw: t[fw] / t["nnfs_fast"] for fw in t
+                                             if fw != "nnfs_fast" and "nnfs_fast" in t}}
+            rows.append(row)
+            out(train_row(row))
+    return rows, versions
+
+
+# ------------------------------------------------------------------------------ the suite
+
+def run(suites=("dense", "train"), threads=None, quick=False, repeat=None, seconds=None,
+        frameworks=FRAMEWORKS, shapes=None, out=print):
+    """Both suites with a header describing the machine; returns the JSON-able results."""
+    import nnfs_fast
+    if threads is None:
+        threads = [nnfs_fast.get_num_threads()]
+    info = machine()
+    info["load_average"] = load_average()
+    result = {"machine": info, "threads": list(threads), "quick": quick}
+    out("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    if info["load_average"] is not None and info["load_average"] > 0.5 * (os.cpu_count() or 1):
+        out(f"note: the machine is busy (load average {info['load_average']} on "
+            f"{os.cpu_count()} CPUs): expect noisy timings")
+    if "dense" in suites:
+        out("\nDense layer kernels (fused bias+ReLU forward, ReLU-masked backward) vs NumPy "
+            "float32; median time per call")
+        result["dense"] = run_dense(
+            threads, shapes or (QUICK_SHAPES if quick else SHAPES),
+            repeat or (3 if quick else 15), seconds or (0.002 if quick else 0.02), out)
+    if "train" in suites:
+        out("\nTraining step (forward, loss, backward, Adam update); median time per step")
+        result["train"], result["versions"] = run_train(
+            threads, frameworks=frameworks, repeat=repeat or (3 if quick else 15),
+            seconds=seconds or (0.005 if quick else 0.05), quick=quick, out=out)
+    return result
+
+
+def write_json(result, path):
+    """Write the results atomically (a temporary file renamed over ``path``)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, path)
+
+
+def plot(result, path):
+    """Bar charts of the results: training-step times per framework (log scale) and the
+    dense kernels' speedups over NumPy. Needs matplotlib."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = [key for key in ("train", "dense") if result.get(key)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        (_plot_train if key == "train" else _plot_dense)(ax, result[key])
+    fig.suptitle(f"nnfs_fast {result['machine']['nnfs_fast']} on {result['machine']['cpu']}, "
+                 f"{result['machine']['kernel_level']} kernels", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_train(ax, rows):
+    frameworks = [fw for fw in FRAMEWORKS if any(fw in r["seconds"] for r in rows)]
+    width = 0.8 / len(frameworks)
+    for j, fw in enumerate(frameworks):
+        xs = [i + (j - (len(frameworks) - 1) / 2) * width for i in range(len(rows))]
+        us = [r["seconds"].get(fw, np.nan) * 1e6 for r in rows]
+        bars = ax.bar(xs, us, width, label=FRAMEWORK_LABELS[fw])
+        for bar, r in zip(bars, rows):
+            if fw in r["speedup"]:
+                ax.annotate(f"{r['speedup'][fw]:.1f}x", (bar.get_x() + bar.get_width() / 2,
+                            bar.get_height()), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r['title'].split(',')[0]}\n{r['threads']} thr" for r in rows],
+                       fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("time per training step (us, log scale)")
+    ax.set_title("Training step (labels: how many times slower than nnfs_fast)", fontsize=9)
+    ax.legend(fontsize=8)
+
+
+def _plot_dense(ax, rows):
+    labels = [f"{'x'.join(map(str, r['shape']))}\n{r['threads']} thr" for r in rows]
+    xs = np.arange(len(rows))
+    ax.bar(xs - 0.2, [r["fwd_speedup"] for r in rows], 0.4, label="forward")
+    ax.bar(xs + 0.2, [r["bwd_speedup"] for r in rows], 0.4, label="backward")
+    ax.axhline(1, color="gray", lw=0.8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("speedup over NumPy float32")
+    ax.set_title("Dense layer kernels (batch x inputs x neurons)", fontsize=9)
+    ax.legend(fontsize=8)
+

@@ -1,0 +1,788 @@
+"""The ``nnfs-fast`` command line (also ``python -m nnfs_fast``).
+
+    nnfs-fast train   [--data spiral|vertical|sine|digits|mnist:DIR|FILE] [options]
+    nnfs-fast predict MODEL INPUT [--output FILE]
+    nnfs-fast bench   [--quick] [--json FILE] [--plot FILE.png] [--threads N ...]
+    nnfs-fast info
+
+``train`` builds the book's Model (Dense -> activation [-> Dropout] ... -> Dense -> Softmax
+or Linear), trains it with ``Model.train`` and reports validation accuracy, loss, wall time
+and samples per second. A bad argument or file prints one line on stderr and exits with
+status 2; Ctrl-C exits with status 130 and writes nothing (the model file is written once,
+at the end, atomically, so an earlier one stays whole).
+"""
+import argparse
+import math
+import os
+import sys
+import time
+from importlib.util import find_spec
+
+import numpy as np
+
+PROG = "nnfs-fast"
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Per-dataset defaults of `train`; any option given on the command line wins.
+# spiral: the book's chapter 18 model and optimizer, narrower and for fewer epochs so that it
+# runs in seconds (the book trains Dense(2, 512) for 10,000 epochs); sine: chapter 17;
+# mnist: chapter 19; digits and files: the chapter 19 recipe scaled to small data.
+PRESETS = {
+    "spiral": dict(hidden=[256], dropout=0.1, l2=5e-4, optimizer="adam", lr=0.05,
+                   decay=5e-5, epochs=1000, batch_size=None),
+    "vertical": dict(hidden=[64], dropout=0.0, l2=5e-4, optimizer="adam", lr=0.05,
+                     decay=5e-5, epochs=200, batch_size=None),
+    "sine": dict(hidden=[64, 64], dropout=0.0, l2=0.0, optimizer="adam", lr=0.005,
+                 decay=1e-3, epochs=5000, batch_size=None),
+    "digits": dict(hidden=[128, 128], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
+                   decay=1e-3, epochs=30, batch_size=32),
+    "mnist": dict(hidden=[128, 128], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
+                  decay=1e-3, epochs=10, batch_size=128),
+    "file": dict(hidden=[64, 64], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
+                 decay=1e-3, epochs=20, batch_size=128),
+}
+# The book's default learning rates, for an --optimizer other than the preset's
+DEFAULT_LR = {"sgd": 1.0, "adagrad": 1.0, "rmsprop": 0.001, "adam": 0.001}
+OPTIMIZER_OPTIONS = {"momentum": "sgd", "rho": "rmsprop", "beta1": "adam", "beta2": "adam"}
+
+
+class UsageError(Exception):
+    """A problem with the arguments or files: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ---------------------------------------------------------------------------------- data
+
+class Data:
+    """Training and validation arrays plus what the model needs to know about them."""
+
+    def __init__(self, name, X, y, X_val, y_val, task):
+        self.name, self.task = name, task
+        self.X, self.X_val = _features(X, "X"), _features(X_val, "validation X")
+        self.y, self.y_val = _targets(y, task, "y"), _targets(y_val, task, "validation y")
+        for X_, y_, what in ((self.X, self.y, "training"), (self.X_val, self.y_val,
+                                                            "validation")):
+            if len(X_) != len(y_):
+                raise UsageError(f"{name}: {len(X_)} {what} samples in X but {len(y_)} in y")
+        if self.X.shape[1] != self.X_val.shape[1]:
+            raise UsageError(f"{name}: training X has {self.X.shape[1]} features but "
+                             f"validation X has {self.X_val.shape[1]}")
+        if len(self.X) == 0 or len(self.X_val) == 0:
+            raise UsageError(f"{name}: needs at least one training and one validation sample")
+        if task == "classification":
+            self.n_outputs = int(max(self.y.max(), self.y_val.max())) + 1
+        else:
+            self.n_outputs = self.y.shape[1]
+            if self.y_val.shape[1] != self.n_outputs:
+                raise UsageError(f"{name}: {self.n_outputs} training targets per sample but "
+                                 f"{self.y_val.shape[1]} validation targets")
+
+    def describe(self):
+        what = (f"{self.n_outputs} classes" if self.task == "classification"
+                else f"{self.n_outputs} regression target{'s' * (self.n_outputs > 1)}")
+        return (f"data: {self.name}, {len(self.X):,} training samples ({self.X.shape[1]} "
+                f"features, {what}), {len(self.X_val):,} validation samples")
+
+
+def _features(X, what):
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise UsageError(f"{what}: expected numbers, got dtype {X.dtype}")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        X = X.reshape(len(X), -1)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise UsageError(f"{what}: contains NaN or infinite values")
+    return X
+
+
+def _targets(y, task, what):
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiub":
+        raise UsageError(f"{what}: expected numbers, got dtype {y.dtype}")
+    if task == "regression":
+        y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
+        if not np.isfinite(y).all():
+            raise UsageError(f"{what}: contains NaN or infinite values")
+        return y
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise UsageError(f"{what}: class labels must be one integer per sample, got shape "
+                         f"{y.shape}")
+    if y.size and (not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0):
+        raise UsageError(f"{what}: class labels must be integers >= 0 (use --task "
+                         f"regression for real-valued targets)")
+    return y.astype(np.int64)
+
+
+def load_data(args, preset_name):
+    """The Data of ``--data`` (the NumPy global RNG is seeded with --seed first)."""
+    from nnfs_fast import datasets
+    source = args.data
+    if source in ("spiral", "vertical"):
+        make = getattr(datasets, f"{source}_data")
+        X, y = make(args.samples, args.classes)          # the book's order: training set,
+        X_val, y_val = make(max(1, args.samples // 10), args.classes)   # then validation
+        return Data(source, X, y, X_val, y_val, _task(args, "classification"))
+    if source == "sine":
+        X, y = datasets.sine_data(args.samples)
+        X_val = (np.arange(args.samples).reshape(-1, 1) + 0.5) / args.samples  # midpoints
+        return Data("sine", X, y, X_val, np.sin(2 * np.pi * X_val),
+                    _task(args, "regression"))
+    if source == "digits":
+        try:
+            X, y, X_val, y_val = datasets.load_digits()
+        except ImportError:
+            raise UsageError('--data digits needs scikit-learn: pip install '
+                             '"nnfs_fast[digits]"') from None
+        return Data("digits (scikit-learn, 8x8 images)", X, y, X_val, y_val,
+                    _task(args, "classification"))
+    if preset_name == "mnist":
+        path = source.split(":", 1)[1] if source.startswith("mnist:") else source
+        try:
+            X, y, X_val, y_val = datasets.load_mnist(path)
+        except ImportError:
+            raise UsageError(f"{path}: reading PNG folders needs Pillow: pip install "
+                             f'"nnfs_fast[images]"') from None
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        keys = np.arange(len(X))
+        np.random.shuffle(keys)  # the book's chapter 19 shuffles the training set once
+        return Data(f"MNIST-format images in {path}", X[keys], y[keys], X_val, y_val,
+                    _task(args, "classification"))
+    return _load_file(source, args)
+
+
+def _task(args, default):
+    return default if args.task == "auto" else args.task
+
+
+def _load_file(path, args):
+    """An .npz (X, y and optionally X_test/y_test or X_val/y_val) or a .csv (features, then
+    the target in the last column; an optional header line)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npz", ".csv"):
+        raise UsageError(f"--data {path!r}: expected spiral, vertical, sine, digits, "
+                         f"mnist:DIR, a folder of MNIST files, or a .npz/.csv file")
+    if ext == ".npz":
+        arrays = _read_npz(path)
+        missing = [k for k in ("X", "y") if k not in arrays]
+        if missing:
+            raise UsageError(f"{path}: no array named {' or '.join(missing)} (it holds "
+                             f"{', '.join(sorted(arrays)) or 'nothing'})")
+        X, y = arrays["X"], arrays["y"]
+        for xk, yk in (("X_test", "y_test"), ("X_val", "y_val")):
+            if xk in arrays and yk in arrays:
+                return Data(path, X, y, arrays[xk], arrays[yk], _file_task(args, y))
+    else:
+        table = _read_csv(path)
+        if table.shape[1] < 2:
+            raise UsageError(f"{path}: expected feature columns and a target column, got "
+                             f"{table.shape[1]} column")
+        X, y = table[:, :-1], table[:, -1]
+    task = _file_task(args, y)
+    n_val = math.ceil(args.val_split * len(X))
+    if not 0 < n_val < len(X):
+        raise UsageError(f"{path}: --val-split {args.val_split} leaves no training or no "
+                         f"validation samples out of {len(X)}")
+    order = np.random.permutation(len(X))
+    train, val = order[n_val:], order[:n_val]
+    return Data(path, X[train], np.asarray(y)[train], X[val], np.asarray(y)[val], task)
+
+
+def _file_task(args, y):
+    if args.task != "auto":
+        return args.task
+    y = np.asarray(y)
+    integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(y == np.round(y)))
+    return "classification" if integral and (y.ndim == 1 or y.shape[1] == 1) else "regression"
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:  # zipfile.BadZipFile is an OSError
+        raise UsageError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def _read_csv(path):
+    """A 2-D float array from a comma-separated file; a first line that is not numbers is
+    taken as a header."""
+    try:
+        with open(path) as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({exc})") from None
+    if lines and not _numeric_row(lines[0]):
+        lines = lines[1:]
+    if not lines:
+        raise UsageError(f"{path}: no data rows")
+    try:
+        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise UsageError(f"{path}: not a table of numbers ({exc})") from None
+    return table
+
+
+def _numeric_row(line):
+    try:
+        [float(v) for v in line.split(",")]
+        return True
+    except ValueError:
+        return False
+
+
+def read_input(path):
+    """Samples for ``predict``: .npy, .npz (array X, or its only array) or .csv."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        try:
+            X = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise UsageError(f"{path}: not a readable .npy file ({exc})") from None
+    elif ext == ".npz":
+        arrays = _read_npz(path)
+        if "X" not in arrays and len(arrays) != 1:
+            raise UsageError(f"{path}: expected an array named X (it holds "
+                             f"{', '.join(sorted(arrays)) or 'nothing'})")
+        X = arrays.get("X", next(iter(arrays.values()), None))
+    elif ext in (".csv", ".txt"):
+        X = _read_csv(path)
+    else:
+        raise UsageError(f"{path}: expected a .npy, .npz or .csv file of samples")
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise UsageError(f"{path}: expected numbers, got dtype {X.dtype}")
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if X.ndim != 2:
+        raise UsageError(f"{path}: expected a 2-D array (samples x features), got shape "
+                         f"{X.shape}")
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------- model
+
+def build_model(args, data):
+    """The book's Model for ``data``: hidden Dense layers (with L1/L2 on weights and biases)
+    each followed by the activation and, with --dropout, a Dropout layer; then the output
+    layer: Softmax + categorical cross-entropy, or Linear + mean squared error."""
+    from nnfs_fast import (Accuracy_Categorical, Accuracy_Regression, Activation_Linear,
+                           Activation_ReLU, Activation_Sigmoid, Activation_Softmax,
+                           Layer_Dense, Layer_Dropout, Loss_CategoricalCrossentropy,
+                           Loss_MeanSquaredError, Model)
+    activation = {"relu": Activation_ReLU, "sigmoid": Activation_Sigmoid}[args.activation]
+    model = Model()
+    n_inputs = data.X.shape[1]
+    for width in args.hidden:
+        model.add(Layer_Dense(n_inputs, width, weight_regularizer_l1=args.l1,
+                              weight_regularizer_l2=args.l2, bias_regularizer_l1=args.l1,
+                              bias_regularizer_l2=args.l2))
+        model.add(activation())
+        if args.dropout:
+            model.add(Layer_Dropout(args.dropout))
+        n_inputs = width
+    model.add(Layer_Dense(n_inputs, data.n_outputs))
+    if data.task == "classification":
+        model.add(Activation_Softmax())
+        model.set(loss=Loss_CategoricalCrossentropy(), accuracy=Accuracy_Categorical())
+    else:
+        for layer in model.layers:  # chapter 17: regression starts from 0.1 * randn
+            if hasattr(layer, "weights"):
+                layer.weights *= np.float32(10)
+        model.add(Activation_Linear())
+        model.set(loss=Loss_MeanSquaredError(), accuracy=Accuracy_Regression())
+    model.set(optimizer=build_optimizer(args))
+    model.finalize()
+    return model
+
+
+def build_optimizer(args):
+    from nnfs_fast import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
+    kwargs = {"learning_rate": args.lr, "decay": args.decay}
+    if args.epsilon is not None:
+        if args.optimizer == "sgd":
+            raise UsageError("--epsilon does not apply to --optimizer sgd")
+        kwargs["epsilon"] = args.epsilon
+    for option, optimizer in OPTIMIZER_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            if args.optimizer != optimizer:
+                raise UsageError(f"--{option} applies to --optimizer {optimizer} only")
+            kwargs[{"beta1": "beta_1", "beta2": "beta_2"}.get(option, option)] = value
+    cls = {"sgd": Optimizer_SGD, "adagrad": Optimizer_Adagrad, "rmsprop": Optimizer_RMSprop,
+           "adam": Optimizer_Adam}[args.optimizer]
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def describe_model(model):
+    parts = []
+    for layer in model.layers:
+        name = type(layer).__name__.split("_", 1)[-1]
+        if hasattr(layer, "weights"):
+            n_in, n_out = layer.weights.shape
+            regs = [f"{k[0].upper()}{k[-2:]} {getattr(layer, k):g}" for k in (
+                "weight_regularizer_l1", "weight_regularizer_l2") if getattr(layer, k)]
+            parts.append(f"Dense({n_in}, {n_out}{''.join(', ' + r for r in regs)})")
+        elif name == "Dropout":
+            parts.append(f"Dropout({1 - layer.rate:.3g})")
+        else:
+            parts.append(name)
+    opt = model.optimizer
+    args = ", ".join(f"{k}={getattr(opt, k)!r}" for k in ("learning_rate", "decay", "momentum",
+                                                           "rho", "beta_1", "beta_2")
+                     if hasattr(opt, k))
+    loss = type(model.loss).__name__.replace("Loss_", "")
+    return f"model: {' -> '.join(parts)}; {loss}; {type(opt).__name__}({args})"
+
+
+# ---------------------------------------------------------------------------------- train
+
+def fit(model, data, args, say, history):
+    """Train epoch by epoch with Model.train, appending to ``history`` (per-epoch lists, see
+    ``new_history``); print a line every --print-every epochs. Returns the seconds spent
+    inside Model.train."""
+    epochs = args.epochs
+    print_every = args.print_every or max(1, epochs // 10)
+    steps = 1 if args.batch_size is None else math.ceil(len(data.X) / args.batch_size)
+    progress = args.progress == "on" or (args.progress == "auto" and not args.quiet
+                                         and steps > 1 and sys.stderr.isatty())
+    seconds = 0.0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        h = model.train(data.X, data.y, epochs=1, batch_size=args.batch_size,
+                        shuffle=args.shuffle, progress=progress, verbose=False)
+        seconds += time.perf_counter() - t0
+        for key in ("loss", "data_loss", "reg_loss", "acc", "lr"):
+            history[key] += h[key]
+        if epoch % print_every == 0 or epoch == epochs:
+            val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
+                                 verbose=False)
+            history["val_epoch"].append(epoch)
+            history["val_loss"].append(val["loss"])
+            history["val_acc"].append(val["acc"])
+            say(f"epoch: {epoch}, acc: {h['acc'][-1]:.3f}, loss: {h['loss'][-1]:.3f} ("
+                f"data_loss: {h['data_loss'][-1]:.3f}, reg_loss: {h['reg_loss'][-1]:.3f}), "
+                f"lr: {h['lr'][-1]}, val_acc: {val['acc']:.3f}, val_loss: {val['loss']:.3f}")
+    return seconds
+
+
+def new_history():
+    """Per-epoch training values, and validation values at the printed epochs."""
+    return {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr", "val_epoch",
+                                "val_loss", "val_acc")}
+
+
+def cmd_train(args):
+    start = time.perf_counter()
+    preset_name = _preset_name(args.data)
+    _apply_preset(args, PRESETS[preset_name])
+    _check_train_args(args)
+    import nnfs_fast
+    from nnfs_fast import datasets
+    from nnfs_fast._config import config
+    if args.threads:
+        nnfs_fast.set_num_threads(args.threads)
+    datasets.init(args.seed)
+    data = load_data(args, preset_name)
+    say = _silent if args.quiet else print
+    model = build_model(args, data)
+    cfg = config()
+    batches = ("full batch" if args.batch_size is None
+               else f"batch size {args.batch_size}{', shuffled' * args.shuffle}")
+    say(data.describe())
+    say(describe_model(model))
+    say(f"training: {args.epochs} epochs, {batches}; {cfg['threads']} thread"
+        f"{'s' * (cfg['threads'] > 1)}, {cfg['kernel_level']} kernels")
+    history = new_history()
+    try:
+        seconds = fit(model, data, args, say, history)
+    except KeyboardInterrupt:
+        print(f"{PROG} train: interrupted after {len(history['loss'])} epochs; "
+              f"nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"validation, acc: {history['val_acc'][-1]:.3f}, loss: {history['val_loss'][-1]:.3f}")
+    samples = args.epochs * len(data.X)
+    print(f"time: {seconds:.2f} s training ({samples:,} samples in {args.epochs} epochs, "
+          f"{samples / seconds:,.0f} samples/s), {time.perf_counter() - start:.2f} s in all")
+    if args.save:
+        try:
+            model.save(args.save)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--save {args.save}: {exc}") from None
+        print(f"saved the model to {args.save}")
+    if args.plot:
+        plot_training(history, model, data, args.plot)
+        print(f"saved the plot to {args.plot}")
+    return 0
+
+
+def _preset_name(source):
+    if source in PRESETS and source not in ("mnist", "file"):
+        return source
+    if source.startswith("mnist:") or os.path.isdir(source):
+        return "mnist"
+    return "file"
+
+
+def _apply_preset(args, preset):
+    """Fill the options left unset from the dataset's preset."""
+    for key, value in preset.items():
+        if key in ("lr", "decay", "optimizer", "batch_size"):
+            continue
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    same_optimizer = args.optimizer in (None, preset["optimizer"])
+    if args.optimizer is None:
+        args.optimizer = preset["optimizer"]
+    if args.lr is None:
+        args.lr = preset["lr"] if same_optimizer else DEFAULT_LR[args.optimizer]
+    if args.decay is None:
+        args.decay = preset["decay"] if same_optimizer else 0.0
+    if args.batch_size is None:
+        args.batch_size = preset["batch_size"]
+    elif args.batch_size == 0:
+        args.batch_size = None  # --batch-size 0: the whole training set in one step
+    if args.eval_batch_size is None:
+        args.eval_batch_size = args.batch_size and max(args.batch_size, 1024)
+    if args.samples is None:
+        args.samples = 1000
+
+
+def _check_train_args(args):
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size is not None and args.batch_size < 0:
+        raise UsageError(f"--batch-size must be >= 1 (or 0 for full batch), got "
+                         f"{args.batch_size}")
+    if any(width < 1 for width in args.hidden):
+        raise UsageError(f"--hidden sizes must be >= 1, got {args.hidden}")
+    if not 0 <= args.dropout < 1:
+        raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
+    for name in ("l1", "l2"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if not 0 < args.val_split < 1:
+        raise UsageError(f"--val-split must be between 0 and 1, got {args.val_split}")
+    if args.samples < 1 or args.classes < 1:
+        raise UsageError("--samples and --classes must be >= 1")
+    if args.print_every is not None and args.print_every < 1:
+        raise UsageError(f"--print-every must be >= 1, got {args.print_every}")
+    if args.save:
+        _check_writable(args.save, "--save")
+    if args.plot:
+        _check_plot(args.plot, "--plot")
+
+
+def _check_writable(path, option):
+    """Fail before the work starts if ``path`` cannot be written later."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: the folder {folder} is not writable")
+
+
+def _check_plot(path, option):
+    _check_writable(path, option)
+    if find_spec("matplotlib") is None:
+        raise UsageError(f"{option} needs matplotlib: pip install matplotlib (or "
+                         f'"nnfs_fast[plot]")')
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+        raise UsageError(f"{option} {path}: expected a .png, .svg, .pdf or .jpg file name")
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+# ----------------------------------------------------------------------------------- plots
+
+def plot_training(history, model, data, path):
+    """Loss and accuracy curves, and the decision regions (2-D classification) or the fitted
+    curve (1-D regression), in one figure written atomically to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    shown = data.X.shape[1] == 2 and data.task == "classification" or \
+        data.X.shape[1] == 1 and data.task == "regression" and data.n_outputs == 1
+    fig, axes = plt.subplots(1, 3 if shown else 2, figsize=(15 if shown else 10, 4.2))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
+        ax.plot(epochs, history[key], label=f"training {label}", lw=1)
+        ax.plot(history["val_epoch"], history[f"val_{key}"], "o-", ms=3,
+                label=f"validation {label}")
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    if shown and data.task == "classification":
+        _plot_regions(axes[2], model, data)
+    elif shown:
+        order = np.argsort(data.X_val[:, 0])
+        axes[2].plot(data.X[:, 0], data.y[:, 0], ".", ms=2, label="training data")
+        axes[2].plot(data.X_val[order, 0], model.predict(data.X_val[order])[:, 0],
+                     label="model")
+        axes[2].set_title("fit on the validation inputs")
+        axes[2].legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def _plot_regions(ax, model, data):
+    lo = np.minimum(data.X.min(axis=0), data.X_val.min(axis=0)) - 0.1
+    hi = np.maximum(data.X.max(axis=0), data.X_val.max(axis=0)) + 0.1
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
+    grid = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)
+    classes = model.output_layer_activation.predictions(model.predict(grid, batch_size=8192))
+    cmap = "tab10" if data.n_outputs <= 10 else "tab20"
+    ax.contourf(gx, gy, classes.reshape(gx.shape), levels=np.arange(data.n_outputs + 1) - 0.5,
+                cmap=cmap, alpha=0.35, vmin=0, vmax=9 if cmap == "tab10" else 19)
+    step = max(1, len(data.X) // 3000)
+    ax.scatter(data.X[::step, 0], data.X[::step, 1], c=data.y[::step], cmap=cmap, s=4,
+               vmin=0, vmax=9 if cmap == "tab10" else 19)
+    ax.set_title("decision regions and training samples")
+    ax.set_aspect("equal", adjustable="box")
+
+
+def _save_figure(fig, path):
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, format=ext, dpi=110)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write it ({exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# -------------------------------------------------------------------------------- predict
+
+def cmd_predict(args):
+    import nnfs_fast
+    from nnfs_fast import Activation_Softmax, Model
+    if args.threads:
+        nnfs_fast.set_num_threads(args.threads)
+    if args.output:
+        _check_writable(args.output, "--output")
+    model = _load_model(args.model, args.allow_pickle)
+    X = read_input(args.input)
+    n_features = model.trainable_layers[0].weights.shape[0] if model.trainable_layers else None
+    if n_features is not None and X.shape[1] != n_features:
+        hint = " (a training .csv? leave out its last column, the target)" \
+            if X.shape[1] == n_features + 1 and args.input.lower().endswith(".csv") else ""
+        raise UsageError(f"{args.input}: {X.shape[1]} features per sample, but the model "
+                         f"expects {n_features}{hint}")
+    outputs = model.predict(X, batch_size=args.batch_size)
+    classifier = isinstance(model.output_layer_activation, Activation_Softmax)
+    if classifier and not args.probabilities:
+        result = model.output_layer_activation.predictions(outputs).astype(np.int64)
+    else:
+        result = outputs
+    write_predictions(result, args.output)
+    return 0
+
+
+def _load_model(path, allow_pickle):
+    from nnfs_fast import Model
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such model file")
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder, not a model file")
+    try:
+        return Model.load(path, allow_pickle=allow_pickle)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"{path}: cannot load the model: {exc}") from None
+    except Exception as exc:  # e.g. pickle.UnpicklingError from a foreign pickle
+        raise UsageError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") \
+            from None
+
+
+def write_predictions(result, path):
+    """Print one line per sample, or write .npy / .csv (atomically)."""
+    fmt = "%d" if result.dtype.kind in "iu" else "%.9g"
+    rows = result.reshape(len(result), -1)
+    if path is None:
+        np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
+        return
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            if path.lower().endswith(".npy"):
+                np.save(f, result)
+            else:
+                np.savetxt(f, rows, fmt=fmt, delimiter=",")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"--output {path}: cannot write it ({exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------------- bench, info
+
+def cmd_bench(args):
+    from nnfs_fast import _bench
+    if args.json:
+        _check_writable(args.json, "--json")
+    if args.plot:
+        _check_plot(args.plot, "--plot")
+    if args.threads and min(args.threads) < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    result = _bench.run(suites=args.suite, threads=args.threads, quick=args.quick,
+                        repeat=args.repeat, seconds=args.seconds,
+                        frameworks=args.frameworks)
+    if args.json:
+        _bench.write_json(result, args.json)
+        print(f"\nsaved the results to {args.json}")
+    if args.plot:
+        _bench.plot(result, args.plot)
+        print(f"saved the plot to {args.plot}")
+    return 0
+
+
+def cmd_info(args):
+    import nnfs_fast
+    nnfs_fast.show_config()
+    extras = {name: "yes" if find_spec(module) else "no" for name, module in (
+        ("matplotlib", "matplotlib"), ("tqdm", "tqdm"), ("scikit-learn", "sklearn"),
+        ("Pillow", "PIL"), ("torch", "torch"), ("nnfs", "nnfs"))}
+    print(f"{'optional:':15} " + ", ".join(f"{k} {v}" for k, v in extras.items()))
+    return 0
+
+
+# --------------------------------------------------------------------------------- parser
+
+def make_parser():
+    import nnfs_fast
+    from nnfs_fast import _bench
+    parser = _Parser(prog=PROG, description="The Neural Networks from Scratch framework on "
+                     "fast kernels: train a model, predict with it, benchmark, show the build.")
+    parser.add_argument("--version", action="version",
+                        version=f"nnfs_fast {nnfs_fast.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("train", help="train a model (default: the book's spiral classifier)",
+                       description="Train the book's Model on a dataset and report validation "
+                       "accuracy, loss, time and samples per second. Options left out take "
+                       "the dataset's defaults (see docs/CLI.md).")
+    p.add_argument("--data", default="spiral", metavar="SOURCE",
+                   help="spiral (default), vertical, sine, digits (needs scikit-learn), "
+                   "mnist:DIR (IDX files or the book's train/<label>/*.png folders), or a "
+                   ".npz (X, y, optional X_test/y_test) or .csv (last column = target) file")
+    p.add_argument("--samples", type=int, help="spiral/vertical: samples per class (1000); "
+                   "sine: points (1000)")
+    p.add_argument("--classes", type=int, default=3, help="spiral/vertical: classes (3)")
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="regression (Linear + MSE) or classification (Softmax + "
+                   "cross-entropy); auto: regression for sine and real-valued file targets")
+    p.add_argument("--val-split", type=float, default=0.2, metavar="FRACTION",
+                   help="files without a test set: fraction held out for validation (0.2)")
+    p.add_argument("--hidden", type=int, nargs="+", metavar="N",
+                   help="hidden layer sizes, e.g. --hidden 128 128")
+    p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu")
+    p.add_argument("--dropout", type=float, help="dropout rate after each hidden layer")
+    p.add_argument("--l1", type=float, default=0.0, help="L1 on hidden weights and biases")
+    p.add_argument("--l2", type=float, help="L2 on hidden weights and biases")
+    p.add_argument("--optimizer", choices=("sgd", "adagrad", "rmsprop", "adam"))
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--decay", type=float, help="learning-rate decay: lr / (1 + decay * step)")
+    p.add_argument("--momentum", type=float, help="sgd momentum")
+    p.add_argument("--epsilon", type=float, help="adagrad/rmsprop/adam epsilon")
+    p.add_argument("--rho", type=float, help="rmsprop cache decay")
+    p.add_argument("--beta1", type=float, help="adam beta_1")
+    p.add_argument("--beta2", type=float, help="adam beta_2")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="samples per step; 0: the whole set")
+    p.add_argument("--eval-batch-size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--shuffle", action="store_true", help="reshuffle the samples every epoch")
+    p.add_argument("--seed", type=int, default=0, help="seed of NumPy's global RNG (0)")
+    p.add_argument("--threads", type=int, help="kernel threads (default: all)")
+    p.add_argument("--save", metavar="MODEL", help="write the trained model here at the end")
+    p.add_argument("--plot", metavar="FILE.png", help="loss/accuracy curves and decision "
+                   "regions (needs matplotlib)")
+    p.add_argument("--print-every", type=int, metavar="EPOCHS",
+                   help="print a line every EPOCHS epochs (default: 10 lines in all)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
+    p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                   help="progress bar over each epoch's steps (auto: on a terminal)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predictions of a saved model",
+                       description="Class indices (or values, for regression) of a model "
+                       "saved by 'train --save', one line per sample.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("input", metavar="INPUT", help=".npy, .npz or .csv of samples (rows)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write .npy or .csv instead")
+    p.add_argument("--probabilities", action="store_true",
+                   help="the raw outputs (softmax probabilities) instead of class indices")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also read the book's pickle files (only files you trust)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="benchmark the kernels and training steps",
+                       description=_bench.__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
+    p.add_argument("--threads", type=int, nargs="+", metavar="N",
+                   help="thread counts to run (default: all threads)")
+    p.add_argument("--suite", nargs="+", choices=("dense", "train"),
+                   default=["dense", "train"])
+    p.add_argument("--frameworks", nargs="+", choices=_bench.FRAMEWORKS,
+                   default=list(_bench.FRAMEWORKS), help="training-step contenders")
+    p.add_argument("--repeat", type=int, help="blocks per contender (15)")
+    p.add_argument("--seconds", type=float, help="length of one block")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="bar charts (needs matplotlib)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("info", help="version, compiler, OpenMP, threads, kernel path")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``nnfs-fast``; returns the exit status."""
+    try:
+        args = make_parser().parse_args(argv)
+        if getattr(args, "threads", None) is not None and not isinstance(args.threads, list) \
+                and args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        return args.func(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `nnfs-fast predict ... | head`
+        sys.stderr.close()
+        return 0
