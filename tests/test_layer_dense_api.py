@@ -176,10 +176,7 @@ def test_any_real_input_gives_the_float32_result(rng, convert, exact, n_out):
 
 @pytest.mark.parametrize("kind", [
     "F", "sliced", "negative", "readonly", "big-endian", "float64-F",
-    pytest.param("unaligned", marks=pytest.mark.xfail(strict=True, reason=(
-        "Layer_Dense._parameters32 (as_float32_2d) passes an unaligned float32 array through "
-        "unchanged; the kernel then raises 'weights: expected an aligned array' instead of "
-        "the layer converting it like any other user-assigned weights")))])
+    "unaligned"])
 def test_user_assigned_weights_of_any_layout_work(rng, kind):
     """Weights assigned by the user (or a loader) in any float layout are used or converted."""
     W = (0.3 * rng.standard_normal((6, 9))).astype(np.float32)

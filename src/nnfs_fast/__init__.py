@@ -10,6 +10,8 @@ try:
     from nnfs_fast._openmp import get_num_threads, openmp_enabled, set_num_threads
     from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
 except ImportError as exc:  # a source checkout without built extensions, or a broken build
+    if type(exc).__name__ == "UnusableLevelError":  # a mistyped NNFS_FAST_ISA: its own message
+        raise
     raise ImportError(
         f"nnfs_fast's compiled kernels could not be loaded ({exc}). Install the package with "
         "'pip install .' (or a wheel) instead of importing it from the source tree; if you "

@@ -16,15 +16,19 @@
 #         for each A micro-panel (stays in L1): for each B micro-panel: micro-kernel
 #   (packed B is capped at BP_MAX floats: a deeper B is done in several such rounds)
 #   the epilogue (bias, ReLU) runs inside the micro-kernel on the last depth block.
-# A problem whose output has fewer columns than a vector (N < NR) either takes dot products
-# along K (gemm_dot, when A's rows are contiguous) or is computed transposed (C^T = B^T A^T)
+# A forward pass of depth 0 < K <= EXACT_K (a first layer on 2-D points, the book's 3-neuron
+# layers) is summed in double per output (gemm_small_k): bit-identical to the book's float64
+# np.dot under nnfs.init(), e.g. the chapter 3-5 printouts.
+# A product whose output has fewer columns than a vector (N < NR) either takes dot products
+# along K (gemm_dot, when A's rows are contiguous) or is computed transposed (C^T = B^T A^T),
 # so the vector lanes run along the long side.
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
 # thread count. Work under PAR_FLOPS runs on the calling thread (no thread team is started).
 
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport threadid
 
 cimport numpy as cnp
+from nnfs_fast._parallel cimport run_tasks
 from nnfs_fast._view cimport View2, as_float32, empty2, view2
 
 cnp.import_array()
@@ -42,6 +46,9 @@ cdef extern from "_ukernel.h" nogil:
                        Py_ssize_t rsc, Py_ssize_t csc, int accumulate, const float* bias_col,
                        const float* bias_row, int relu)
     int NNFS_VL
+    void nnfs_small_k(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kc, const float* a, Py_ssize_t rsa,
+                      Py_ssize_t csa, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
+                      int accumulate, const float* bias_col, const float* bias_row, int relu)
     void nnfs_colsum_row(Py_ssize_t n, const float* g, const float* y, float* gm, float* db)
     void* nnfs_aligned_alloc(size_t nbytes)
     void nnfs_aligned_free(void* p)
@@ -54,6 +61,8 @@ cdef enum:
     PACK_PANELS = 8     # pack A when more B micro-panels than this reuse it
     DIRECT_B_PANELS = 2 # read B in place when at most this many A micro-panels reuse it
     DOT_ROWS = 32       # rows per task of the dot-product form
+    EXACT_K = 4         # depths up to this are summed in double (the book's float64 np.dot)
+    SMALL_K_ROWS = 256  # rows per task of the small-depth form
     PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
     COLS = 64           # columns per task in the column-sum kernel
 
@@ -85,6 +94,84 @@ cdef void pack_a(const float* A, Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t mr,
             out[k * NNFS_MR + i] = A[i * rsa + k * csa]
 
 
+cdef struct Gemm:
+    # the product, C[M, N] = A[M, K] . B[K, N] (+ C) (+ bias) (ReLU), with element strides
+    Py_ssize_t M, N, K
+    const float* A
+    Py_ssize_t rsa, csa
+    const float* B
+    Py_ssize_t rsb, csb
+    float* C
+    Py_ssize_t rsc, csc
+    bint accumulate, relu
+    const float* bias_pad     # per-column bias padded to whole panels, or NULL
+    const float* bias_row     # per-row bias, or NULL
+    # the plan
+    Py_ssize_t nkb, kcb       # depth blocks and their depth
+    Py_ssize_t n_np, npad     # B micro-panels, columns padded to whole panels
+    Py_ssize_t g0, g1         # depth blocks of the current round
+    Py_ssize_t n_mp, n_mt, mb # A micro-panels, row chunks, max rows of a chunk
+    Py_ssize_t n_nt, npt      # panel groups per row chunk, panels per group
+    bint pack_a, direct_b
+    float* Ap                 # per-thread packed A chunks (pack_a)
+    float* Bp                 # packed B of the current round
+
+
+cdef void gemm_pack_b_task(void* ctx, Py_ssize_t u) noexcept nogil:
+    """Pack micro-panel u % n_np of depth block g0 + u // n_np (unless B is read in place)."""
+    cdef Gemm* g = <Gemm*>ctx
+    cdef Py_ssize_t kb = g.g0 + u // g.n_np, q = u % g.n_np
+    cdef Py_ssize_t pc = kb * g.kcb, kc = max(0, min(g.kcb, g.K - pc))
+    if not g.direct_b or (q + 1) * NNFS_NR > g.N:
+        pack_b(g.B + pc * g.rsb + q * NNFS_NR * g.csb, g.rsb, g.csb, kc,
+               min(<Py_ssize_t>NNFS_NR, g.N - q * NNFS_NR),
+               g.Bp + (kb - g.g0) * g.kcb * g.npad + q * NNFS_NR * kc)
+
+
+cdef void gemm_task(void* ctx, Py_ssize_t t) noexcept nogil:
+    """Row chunk t // n_nt times panel group t % n_nt, for the depth blocks of this round."""
+    cdef Gemm* g = <Gemm*>ctx
+    cdef float* ap = g.Ap + threadid() * g.kcb * g.mb
+    cdef Py_ssize_t m0 = ((t // g.n_nt) * g.n_mp // g.n_mt) * NNFS_MR
+    cdef Py_ssize_t mc = min(g.M, ((t // g.n_nt + 1) * g.n_mp // g.n_mt) * NNFS_MR) - m0
+    cdef Py_ssize_t q0 = (t % g.n_nt) * g.npt, q1 = min(g.n_np, q0 + g.npt)
+    cdef Py_ssize_t nbp = max(1, NB // NNFS_NR)
+    cdef Py_ssize_t kb, pc, kc, i, ir, jg, jq, q, j, rs, cs, ldb
+    cdef const float* a
+    cdef const float* bq
+    cdef bint acc, last
+    for kb in range(g.g0, g.g1):
+        pc = kb * g.kcb
+        kc = max(0, min(g.kcb, g.K - pc))
+        acc = g.accumulate or kb > 0
+        last = kb == g.nkb - 1
+        if g.pack_a:
+            for i in range(cdiv(mc, NNFS_MR)):
+                ir = i * NNFS_MR
+                pack_a(g.A + (m0 + ir) * g.rsa + pc * g.csa, g.rsa, g.csa,
+                       min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc)
+        for jg in range(cdiv(q1 - q0, nbp)):
+            jq = q0 + jg * nbp
+            for i in range(cdiv(mc, NNFS_MR)):
+                ir = i * NNFS_MR
+                if g.pack_a:
+                    a, rs, cs = ap + ir * kc, 1, NNFS_MR
+                else:
+                    a, rs, cs = g.A + (m0 + ir) * g.rsa + pc * g.csa, g.rsa, g.csa
+                for q in range(jq, min(q1, jq + nbp)):
+                    j = q * NNFS_NR
+                    if g.direct_b and j + NNFS_NR <= g.N:
+                        bq, ldb = g.B + pc * g.rsb + j, g.rsb
+                    else:
+                        bq, ldb = g.Bp + (kb - g.g0) * g.kcb * g.npad + j * kc, NNFS_NR
+                    nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, a, rs, cs, bq, ldb,
+                                 g.C + (m0 + ir) * g.rsc + j * g.csc, g.rsc, g.csc,
+                                 min(<Py_ssize_t>NNFS_NR, g.N - j), acc,
+                                 g.bias_pad + j if last and g.bias_pad != NULL else NULL,
+                                 g.bias_row + m0 + ir if last and g.bias_row != NULL else NULL,
+                                 g.relu and last)
+
+
 cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
               const float* A, Py_ssize_t rsa, Py_ssize_t csa,
               const float* B, Py_ssize_t rsb, Py_ssize_t csb,
@@ -105,108 +192,75 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                     accumulate, bias, not bias_per_row, relu, n_threads)
 
     cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
-    cdef Py_ssize_t nkb = max(1, cdiv(K, KC))
-    cdef Py_ssize_t kcb = max(1, cdiv(K, nkb))                # balanced depth blocks
-    cdef Py_ssize_t n_np = cdiv(N, NNFS_NR)                   # B micro-panels
-    cdef Py_ssize_t npad = n_np * NNFS_NR
-    cdef Py_ssize_t kb_group = max(1, BP_MAX // (kcb * npad))  # depth blocks packed at once
-    cdef Py_ssize_t nbp = max(1, NB // NNFS_NR)                # B panels reused from L2
+    cdef Gemm g
+    cdef Py_ssize_t gi, j, kb_group
+    cdef float* bias_pad = NULL
+    g.M, g.N, g.K = M, N, K
+    g.A, g.rsa, g.csa, g.B, g.rsb, g.csb, g.C, g.rsc, g.csc = A, rsa, csa, B, rsb, csb, C, rsc, csc
+    g.accumulate, g.relu = accumulate, relu
+    g.nkb = max(1, cdiv(K, KC))
+    g.kcb = max(1, cdiv(K, g.nkb))                     # balanced depth blocks
+    g.n_np = cdiv(N, NNFS_NR)
+    g.npad = g.n_np * NNFS_NR
+    kb_group = max(1, BP_MAX // (g.kcb * g.npad))      # depth blocks packed per round
     # row chunks: a multiple of the thread count, whole micro-panels spread evenly (chunk t
     # holds panels [t*n_mp//n_mt, (t+1)*n_mp//n_mt)), at most MB rows each
-    cdef Py_ssize_t n_mp = cdiv(M, NNFS_MR)
-    cdef Py_ssize_t n_mt = min(n_mp, nt * cdiv(n_mp, nt * (MB // NNFS_MR)))
-    cdef Py_ssize_t mb = cdiv(n_mp, n_mt) * NNFS_MR
+    g.n_mp = cdiv(M, NNFS_MR)
+    g.n_mt = min(g.n_mp, nt * cdiv(g.n_mp, nt * (MB // NNFS_MR)))
+    g.mb = cdiv(g.n_mp, g.n_mt) * NNFS_MR
     # too few row chunks for the threads: also split the B panels into groups
-    cdef Py_ssize_t n_nt = 1 if n_mt >= nt else min(n_np, cdiv(nt, n_mt))
-    cdef Py_ssize_t npt = cdiv(n_np, n_nt)
+    g.n_nt = 1 if g.n_mt >= nt else min(g.n_np, cdiv(nt, g.n_mt))
+    g.npt = cdiv(g.n_np, g.n_nt)
     # A is read in place when one stride is 1, unless many B panels reuse each micro-panel:
     # then packing pays, and avoids the L1 set conflicts of rows 2^k bytes apart
-    cdef bint pack = (rsa != 1 and csa != 1) or n_np > PACK_PANELS
+    g.pack_a = (rsa != 1 and csa != 1) or g.n_np > PACK_PANELS
     # B is packed unless few A micro-panels reuse it and its rows are contiguous; a partial
     # last panel is always packed (zero padding)
-    cdef bint direct_b = csb == 1 and n_mp <= DIRECT_B_PANELS
-    cdef float* Bp = <float*>nnfs_aligned_alloc(min(nkb, kb_group) * kcb * npad * sizeof(float))
-    cdef float* Ap = <float*>nnfs_aligned_alloc((nt * kcb * mb if pack else 1) * sizeof(float))
-    cdef float* bias_pad = NULL
-    cdef Py_ssize_t gi, g0, g1, jg, u, kb, pc, kc, q, q0, q1, jq, t, m0, mc, i, ir, j
-    cdef int last, acc
-    cdef float* ap
-    cdef const float* a
-    cdef const float* bq
-    cdef Py_ssize_t rs, cs, ldb
+    g.direct_b = csb == 1 and g.n_mp <= DIRECT_B_PANELS
+    g.Bp = <float*>nnfs_aligned_alloc(min(g.nkb, kb_group) * g.kcb * g.npad * sizeof(float))
+    g.Ap = <float*>nnfs_aligned_alloc((nt * g.kcb * g.mb if g.pack_a else 1) * sizeof(float))
+    g.bias_row = bias if bias_per_row else NULL
     if bias != NULL and not bias_per_row:
-        bias_pad = <float*>nnfs_aligned_alloc(npad * sizeof(float))
+        bias_pad = <float*>nnfs_aligned_alloc(g.npad * sizeof(float))
         if bias_pad != NULL:
-            for j in range(npad):
+            for j in range(g.npad):
                 bias_pad[j] = bias[j] if j < N else 0.0
-    if Bp == NULL or Ap == NULL or (bias != NULL and not bias_per_row and bias_pad == NULL):
-        nnfs_aligned_free(Bp)
-        nnfs_aligned_free(Ap)
+    g.bias_pad = bias_pad
+    if g.Bp == NULL or g.Ap == NULL or (bias != NULL and not bias_per_row and bias_pad == NULL):
+        nnfs_aligned_free(g.Bp)
+        nnfs_aligned_free(g.Ap)
         nnfs_aligned_free(bias_pad)
         return -1
-
-    for gi in range(cdiv(nkb, kb_group)):
-        g0 = gi * kb_group
-        g1 = min(nkb, g0 + kb_group)
-        for u in prange((g1 - g0) * n_np, use_threads_if=nt > 1, num_threads=nt,
-                        schedule="static"):
-            kb = g0 + u // n_np
-            q = u % n_np
-            pc = kb * kcb
-            kc = max(0, min(kcb, K - pc))
-            if not direct_b or (q + 1) * NNFS_NR > N:
-                pack_b(B + pc * rsb + q * NNFS_NR * csb, rsb, csb, kc,
-                       min(<Py_ssize_t>NNFS_NR, N - q * NNFS_NR),
-                       Bp + (kb - g0) * kcb * npad + q * NNFS_NR * kc)
-        for t in prange(n_mt * n_nt, use_threads_if=nt > 1, num_threads=nt,
-                        schedule="static"):
-            ap = Ap + threadid() * kcb * mb
-            m0 = ((t // n_nt) * n_mp // n_mt) * NNFS_MR
-            mc = min(M, ((t // n_nt + 1) * n_mp // n_mt) * NNFS_MR) - m0
-            q0 = (t % n_nt) * npt
-            q1 = min(n_np, q0 + npt)
-            for kb in range(g0, g1):
-                pc = kb * kcb
-                kc = max(0, min(kcb, K - pc))
-                acc = accumulate or kb > 0
-                last = kb == nkb - 1
-                if pack:
-                    for i in range(cdiv(mc, NNFS_MR)):
-                        ir = i * NNFS_MR
-                        pack_a(A + (m0 + ir) * rsa + pc * csa, rsa, csa,
-                               min(<Py_ssize_t>NNFS_MR, mc - ir), kc, ap + ir * kc)
-                for jg in range(cdiv(q1 - q0, nbp)):
-                    jq = q0 + jg * nbp
-                    for i in range(cdiv(mc, NNFS_MR)):
-                        ir = i * NNFS_MR
-                        if pack:
-                            a = ap + ir * kc
-                            rs = 1
-                            cs = NNFS_MR
-                        else:
-                            a = A + (m0 + ir) * rsa + pc * csa
-                            rs = rsa
-                            cs = csa
-                        for q in range(jq, min(q1, jq + nbp)):
-                            j = q * NNFS_NR
-                            if direct_b and j + NNFS_NR <= N:
-                                bq = B + pc * rsb + j
-                                ldb = rsb
-                            else:
-                                bq = Bp + (kb - g0) * kcb * npad + j * kc
-                                ldb = NNFS_NR
-                            nnfs_ukernel(min(<Py_ssize_t>NNFS_MR, mc - ir), kc, a, rs, cs,
-                                         bq, ldb,
-                                         C + (m0 + ir) * rsc + j * csc, rsc, csc,
-                                         min(<Py_ssize_t>NNFS_NR, N - j), acc,
-                                         bias_pad + j if last and bias_pad != NULL else NULL,
-                                         bias + m0 + ir if last and bias_per_row and bias != NULL
-                                         else NULL,
-                                         relu and last)
-    nnfs_aligned_free(Bp)
-    nnfs_aligned_free(Ap)
+    for gi in range(cdiv(g.nkb, kb_group)):
+        g.g0 = gi * kb_group
+        g.g1 = min(g.nkb, g.g0 + kb_group)
+        run_tasks(gemm_pack_b_task, &g, (g.g1 - g.g0) * g.n_np, nt)
+        run_tasks(gemm_task, &g, g.n_mt * g.n_nt, nt)
+    nnfs_aligned_free(g.Bp)
+    nnfs_aligned_free(g.Ap)
     nnfs_aligned_free(bias_pad)
     return 0
+
+
+cdef struct DotRows:
+    Py_ssize_t M, N, K
+    const float* A
+    Py_ssize_t rsa
+    const float* bt
+    Py_ssize_t ldbt
+    float* C
+    Py_ssize_t rsc, csc
+    bint accumulate, relu
+    const float* bias_col
+    const float* bias_row
+
+
+cdef void dot_task(void* ctx, Py_ssize_t t) noexcept nogil:
+    cdef DotRows* d = <DotRows*>ctx
+    cdef Py_ssize_t i0 = t * DOT_ROWS
+    nnfs_dot_rows(min(<Py_ssize_t>DOT_ROWS, d.M - i0), d.N, d.K, d.A + i0 * d.rsa, d.rsa, d.bt,
+                  d.ldbt, d.C + i0 * d.rsc, d.rsc, d.csc, d.accumulate, d.bias_col,
+                  d.bias_row + i0 if d.bias_row != NULL else NULL, d.relu)
 
 
 cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t rsa,
@@ -218,10 +272,13 @@ cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_s
     B^T's rows are B's columns; they are used in place when contiguous (B = W^T in dX) and
     copied otherwise (a K x N copy, small because N < NR). Rows are split among threads.
     """
-    cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
     cdef float* Bt = NULL
-    cdef const float* bt = B
-    cdef Py_ssize_t ldbt = csb, j, k, t, i0
+    cdef Py_ssize_t j, k
+    cdef DotRows d
+    d.M, d.N, d.K, d.A, d.rsa, d.bt, d.ldbt = M, N, K, A, rsa, B, csb
+    d.C, d.rsc, d.csc, d.accumulate, d.relu = C, rsc, csc, accumulate, relu
+    d.bias_col = NULL if bias_per_row else bias
+    d.bias_row = bias if bias_per_row else NULL
     if rsb != 1:
         Bt = <float*>nnfs_aligned_alloc(N * K * sizeof(float))
         if Bt == NULL:
@@ -229,17 +286,99 @@ cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_s
         for j in range(N):
             for k in range(K):
                 Bt[j * K + k] = B[k * rsb + j * csb]
-        bt = Bt
-        ldbt = K
-    for t in prange(cdiv(M, DOT_ROWS), use_threads_if=nt > 1, num_threads=nt,
-                    schedule="static"):
-        i0 = t * DOT_ROWS
-        nnfs_dot_rows(min(<Py_ssize_t>DOT_ROWS, M - i0), N, K, A + i0 * rsa, rsa, bt, ldbt,
-                      C + i0 * rsc, rsc, csc, accumulate,
-                      NULL if bias_per_row else bias,
-                      bias + i0 if bias_per_row and bias != NULL else NULL, relu)
+        d.bt, d.ldbt = Bt, K
+    run_tasks(dot_task, &d, cdiv(M, DOT_ROWS), n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1)
     nnfs_aligned_free(Bt)
     return 0
+
+
+cdef struct SmallK:
+    Py_ssize_t M, N, K
+    const float* A
+    Py_ssize_t rsa, csa
+    const float* B            # K x N, rows contiguous
+    Py_ssize_t ldb
+    float* C                  # M x N, rows contiguous
+    Py_ssize_t ldc
+    bint accumulate, relu
+    const float* bias_col
+    const float* bias_row
+
+
+cdef void small_k_task(void* ctx, Py_ssize_t t) noexcept nogil:
+    cdef SmallK* d = <SmallK*>ctx
+    cdef Py_ssize_t i0 = t * SMALL_K_ROWS
+    nnfs_small_k(min(<Py_ssize_t>SMALL_K_ROWS, d.M - i0), d.N, d.K, d.A + i0 * d.rsa, d.rsa,
+                 d.csa, d.B, d.ldb, d.C + i0 * d.ldc, d.ldc, d.accumulate, d.bias_col,
+                 d.bias_row + i0 if d.bias_row != NULL else NULL, d.relu)
+
+
+cdef int gemm_small_k(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                      Py_ssize_t csa, const float* B, Py_ssize_t rsb, Py_ssize_t csb, float* C,
+                      Py_ssize_t rsc, Py_ssize_t csc, bint accumulate, const float* bias,
+                      bint bias_per_row, bint relu, int n_threads) noexcept nogil:
+    """gemm for K <= EXACT_K (nnfs_small_k), rows split among threads. A B whose rows are
+    not contiguous is copied (K x N, small); a C whose rows are not is done transposed."""
+    if csc != 1:
+        return gemm_small_k(N, M, K, B, csb, rsb, A, csa, rsa, C, csc, rsc, accumulate, bias,
+                            not bias_per_row, relu, n_threads)
+    cdef SmallK d
+    cdef float* Bc = NULL
+    cdef Py_ssize_t j, k
+    d.M, d.N, d.K, d.A, d.rsa, d.csa, d.B, d.ldb = M, N, K, A, rsa, csa, B, rsb
+    d.C, d.ldc, d.accumulate, d.relu = C, rsc, accumulate, relu
+    d.bias_col = NULL if bias_per_row else bias
+    d.bias_row = bias if bias_per_row else NULL
+    if csb != 1:
+        Bc = <float*>nnfs_aligned_alloc(K * N * sizeof(float))
+        if Bc == NULL:
+            return -1
+        for k in range(K):
+            for j in range(N):
+                Bc[k * N + j] = B[k * rsb + j * csb]
+        d.B, d.ldb = Bc, N
+    run_tasks(small_k_task, &d, cdiv(M, SMALL_K_ROWS),
+              n_threads if 8.0 * M * N >= PAR_FLOPS else 1)
+    nnfs_aligned_free(Bc)
+    return 0
+
+
+cdef struct ColumnSums:
+    Py_ssize_t M, N
+    const float* G
+    Py_ssize_t rsg, csg
+    const float* Y
+    Py_ssize_t rsy, csy
+    float* Gm
+    float* db
+    const float* b
+    Py_ssize_t csb
+    float l1, l2x2
+
+
+cdef void column_sums_task(void* ctx, Py_ssize_t t) noexcept nogil:
+    """Columns [t*COLS, (t+1)*COLS) of column_sums, rows summed in order."""
+    cdef ColumnSums* s = <ColumnSums*>ctx
+    cdef Py_ssize_t j0 = t * COLS, nj = min(<Py_ssize_t>COLS, s.N - t * COLS), i, j
+    cdef float g
+    cdef bint unit = s.csg == 1 and (s.Y == NULL or s.csy == 1)
+    for j in range(j0, j0 + nj):
+        s.db[j] = 0.0
+    for i in range(s.M):
+        if unit:      # the common case, written so that the compiler vectorises it
+            nnfs_colsum_row(nj, s.G + i * s.rsg + j0,
+                            s.Y + i * s.rsy + j0 if s.Y != NULL else NULL,
+                            s.Gm + i * s.N + j0 if s.Y != NULL else NULL, s.db + j0)
+        elif s.Y == NULL:
+            for j in range(j0, j0 + nj):
+                s.db[j] = s.db[j] + s.G[i * s.rsg + j * s.csg]
+        else:
+            for j in range(j0, j0 + nj):
+                g = s.G[i * s.rsg + j * s.csg] if s.Y[i * s.rsy + j * s.csy] > 0 else 0.0
+                s.Gm[i * s.N + j] = g
+                s.db[j] = s.db[j] + g
+    for j in range(j0, j0 + nj):
+        s.db[j] = s.db[j] + regularization_term(s.b[j * s.csb], s.l1, s.l2x2)
 
 
 cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg,
@@ -251,30 +390,11 @@ cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg
     With Y (the ReLU output) the masked g is also written to Gm (C-contiguous M x N).
     Each task owns COLS columns and sums its rows in order (thread-count independent).
     """
-    cdef Py_ssize_t t, i, j, j0, nj
-    cdef float g
-    cdef int nt = n_threads if M * N >= PAR_FLOPS // 4 else 1
-    cdef bint unit = csg == 1 and (Y == NULL or csy == 1)
-    for t in prange(cdiv(N, COLS), use_threads_if=nt > 1 and N > COLS, num_threads=nt,
-                    schedule="static"):
-        j0 = t * COLS
-        nj = min(<Py_ssize_t>COLS, N - j0)
-        for j in range(j0, j0 + nj):
-            db[j] = 0.0
-        for i in range(M):
-            if unit:      # the common case, written so that the compiler vectorises it
-                nnfs_colsum_row(nj, G + i * rsg + j0, Y + i * rsy + j0 if Y != NULL else NULL,
-                                Gm + i * N + j0 if Y != NULL else NULL, db + j0)
-            elif Y == NULL:
-                for j in range(j0, j0 + nj):
-                    db[j] = db[j] + G[i * rsg + j * csg]
-            else:
-                for j in range(j0, j0 + nj):
-                    g = G[i * rsg + j * csg] if Y[i * rsy + j * csy] > 0 else 0.0
-                    Gm[i * N + j] = g
-                    db[j] = db[j] + g
-        for j in range(j0, j0 + nj):
-            db[j] = db[j] + regularization_term(b[j * csb], l1, l2x2)
+    cdef ColumnSums s
+    s.M, s.N, s.G, s.rsg, s.csg, s.Y, s.rsy, s.csy = M, N, G, rsg, csg, Y, rsy, csy
+    s.Gm, s.db, s.b, s.csb, s.l1, s.l2x2 = Gm, db, b, csb, l1, l2x2
+    run_tasks(column_sums_task, &s, cdiv(N, COLS),
+              n_threads if M * N >= PAR_FLOPS // 4 else 1)
 
 
 cdef inline float regularization_term(float w, float l1, float l2x2) noexcept nogil:
@@ -283,12 +403,11 @@ cdef inline float regularization_term(float w, float l1, float l2x2) noexcept no
 
 
 cdef void regularization_grad(Py_ssize_t R, Py_ssize_t Cn, const float* W, Py_ssize_t rsw,
-                              Py_ssize_t csw, float* out, float l1, float l2x2,
-                              int n_threads) noexcept nogil:
-    """out[i, j] = regularization_term(W[i, j]) (out C-contiguous R x Cn)."""
+                              Py_ssize_t csw, float* out, float l1, float l2x2) noexcept nogil:
+    """out[i, j] = regularization_term(W[i, j]) (out C-contiguous R x Cn); weight-sized, one
+    pass on the calling thread."""
     cdef Py_ssize_t i, j
-    for i in prange(R, use_threads_if=n_threads > 1 and R * Cn >= PAR_FLOPS // 4,
-                    num_threads=n_threads, schedule="static"):
+    for i in range(R):
         for j in range(Cn):
             out[i * Cn + j] = regularization_term(W[i * rsw + j * csw], l1, l2x2)
 
@@ -325,8 +444,12 @@ def dense_forward(inputs, weights, biases, bint relu=False, int n_threads=1):
         biases = biases.copy()
         b = view2(biases, "biases")
     with nogil:
-        err = gemm(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
-                   o, w.cols, 1, False, b.data, False, relu, max(1, n_threads))
+        if 0 < x.cols <= EXACT_K:   # exact like the book's float64 np.dot
+            err = gemm_small_k(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
+                               o, w.cols, 1, False, b.data, False, relu, max(1, n_threads))
+        else:
+            err = gemm(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
+                       o, w.cols, 1, False, b.data, False, relu, max(1, n_threads))
     if err:
         raise MemoryError("dense_forward: could not allocate packing buffers")
     return out
@@ -382,7 +505,7 @@ def dense_backward(inputs, weights, biases, dvalues, relu_output=None, dvalues_m
             g.cs = 1
         if reg:
             regularization_grad(K, N, w.data, w.rs, w.cs, dW, max(weight_l1, 0),
-                                2 * max(weight_l2, 0), nt)
+                                2 * max(weight_l2, 0))
         err = gemm(K, N, M, x.data, x.cs, x.rs, g.data, g.rs, g.cs, dW, N, 1, reg, NULL,
                    False, False, nt)
         if dX != NULL and err == 0:

@@ -10,6 +10,10 @@ LEVELS = ("baseline", "avx2", "avx512")
 ENV_VAR = "NNFS_FAST_ISA"
 
 
+class UnusableLevelError(ImportError):
+    """NNFS_FAST_ISA names a level that is not built or that this CPU cannot run."""
+
+
 def built_levels():
     """Levels whose kernel module is in this installation (the target architecture's)."""
     return [lvl for lvl in LEVELS if importlib.util.find_spec(f"nnfs_fast._dense_{lvl}")]
@@ -27,7 +31,7 @@ def load(level=None):
     if level is None:
         level = usable[-1]
     elif level not in usable:
-        raise ImportError(
+        raise UnusableLevelError(
             f"{ENV_VAR}={level!r}: this level is not usable here; built: {built_levels()}, "
             f"runnable on this CPU: {usable}. Unset {ENV_VAR} or pick one of {usable}.")
     return importlib.import_module(f"nnfs_fast._dense_{level}")

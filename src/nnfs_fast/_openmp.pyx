@@ -8,6 +8,7 @@ A process forked after kernels have run (``multiprocessing`` with the fork start
 its kernels on one thread: GNU OpenMP cannot restart its thread pool in a forked child and
 would hang at the first parallel region.
 """
+import numbers
 import os
 
 from nnfs_fast._openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
@@ -41,6 +42,6 @@ def set_num_threads(n):
 
     n: int >= 1. Affects the whole OpenMP runtime of this thread (as threadpoolctl does).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
-    omp_set_num_threads(n)
+    omp_set_num_threads(int(n))

@@ -6,15 +6,16 @@ FLOAT32 = np.dtype(np.float32)
 
 
 def as_float32_2d(x, name, n_cols=None, n_rows=None):
-    """``x`` as a 2-D float32 array, without a copy when it already is one (any strides).
+    """``x`` as a 2-D float32 array, without a copy when it already is an aligned native one
+    (any strides; NumPy's aligned flag also covers strides that are not multiples of 4).
 
-    Other real dtypes are converted (one copy). Raises ValueError for other ranks or widths.
+    Anything else is converted (one copy). Raises ValueError for other ranks or widths.
     """
-    if not (isinstance(x, np.ndarray) and x.dtype == FLOAT32):
+    if not (isinstance(x, np.ndarray) and x.dtype == FLOAT32 and x.flags.aligned):
         arr = np.asarray(x)
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-        x = arr.astype(np.float32)
+        x = np.array(arr, dtype=np.float32)   # a new, aligned array
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), "
                          f"got shape {x.shape}")
@@ -22,6 +23,4 @@ def as_float32_2d(x, name, n_cols=None, n_rows=None):
         raise ValueError(f"{name}: expected {n_cols} columns, got shape {x.shape}")
     if n_rows is not None and x.shape[0] != n_rows:
         raise ValueError(f"{name}: expected {n_rows} rows, got shape {x.shape}")
-    if any(s % FLOAT32.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
     return x
