@@ -47,7 +47,7 @@ cdef extern from "_ukernel.h" nogil:
                        const float* bias_row, int relu)
     int NNFS_VL
     void nnfs_small_k(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kc, const float* a, Py_ssize_t rsa,
-                      Py_ssize_t csa, const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
+                      Py_ssize_t csa, const double* bd, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
                       int accumulate, const float* bias_col, const float* bias_row, int relu)
     void nnfs_colsum_row(Py_ssize_t n, const float* g, const float* y, float* gm, float* db)
     void* nnfs_aligned_alloc(size_t nbytes)
@@ -296,7 +296,7 @@ cdef struct SmallK:
     Py_ssize_t M, N, K
     const float* A
     Py_ssize_t rsa, csa
-    const float* B            # K x N, rows contiguous
+    const double* Bd          # K x N, B widened to double
     Py_ssize_t ldb
     float* C                  # M x N, rows contiguous
     Py_ssize_t ldc
@@ -309,7 +309,7 @@ cdef void small_k_task(void* ctx, Py_ssize_t t) noexcept nogil:
     cdef SmallK* d = <SmallK*>ctx
     cdef Py_ssize_t i0 = t * SMALL_K_ROWS
     nnfs_small_k(min(<Py_ssize_t>SMALL_K_ROWS, d.M - i0), d.N, d.K, d.A + i0 * d.rsa, d.rsa,
-                 d.csa, d.B, d.ldb, d.C + i0 * d.ldc, d.ldc, d.accumulate, d.bias_col,
+                 d.csa, d.Bd, d.ldb, d.C + i0 * d.ldc, d.ldc, d.accumulate, d.bias_col,
                  d.bias_row + i0 if d.bias_row != NULL else NULL, d.relu)
 
 
@@ -317,29 +317,26 @@ cdef int gemm_small_k(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, 
                       Py_ssize_t csa, const float* B, Py_ssize_t rsb, Py_ssize_t csb, float* C,
                       Py_ssize_t rsc, Py_ssize_t csc, bint accumulate, const float* bias,
                       bint bias_per_row, bint relu, int n_threads) noexcept nogil:
-    """gemm for K <= EXACT_K (nnfs_small_k), rows split among threads. A B whose rows are
-    not contiguous is copied (K x N, small); a C whose rows are not is done transposed."""
+    """gemm for K <= EXACT_K (nnfs_small_k), rows split among threads; B (K x N, small) is
+    widened to double once. A C whose rows are not contiguous is done transposed."""
     if csc != 1:
         return gemm_small_k(N, M, K, B, csb, rsb, A, csa, rsa, C, csc, rsc, accumulate, bias,
                             not bias_per_row, relu, n_threads)
     cdef SmallK d
-    cdef float* Bc = NULL
+    cdef double* Bd = <double*>nnfs_aligned_alloc(K * N * sizeof(double))
     cdef Py_ssize_t j, k
-    d.M, d.N, d.K, d.A, d.rsa, d.csa, d.B, d.ldb = M, N, K, A, rsa, csa, B, rsb
+    if Bd == NULL:
+        return -1
+    for k in range(K):
+        for j in range(N):
+            Bd[k * N + j] = B[k * rsb + j * csb]
+    d.M, d.N, d.K, d.A, d.rsa, d.csa, d.Bd, d.ldb = M, N, K, A, rsa, csa, Bd, N
     d.C, d.ldc, d.accumulate, d.relu = C, rsc, accumulate, relu
     d.bias_col = NULL if bias_per_row else bias
     d.bias_row = bias if bias_per_row else NULL
-    if csb != 1:
-        Bc = <float*>nnfs_aligned_alloc(K * N * sizeof(float))
-        if Bc == NULL:
-            return -1
-        for k in range(K):
-            for j in range(N):
-                Bc[k * N + j] = B[k * rsb + j * csb]
-        d.B, d.ldb = Bc, N
     run_tasks(small_k_task, &d, cdiv(M, SMALL_K_ROWS),
               n_threads if 8.0 * M * N >= PAR_FLOPS else 1)
-    nnfs_aligned_free(Bc)
+    nnfs_aligned_free(Bd)
     return 0
 
 

@@ -285,21 +285,23 @@ static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a
  * output summed in double and rounded once, as NumPy's float64 np.dot under nnfs.init() does,
  * so such layers reproduce the book's float32 numbers bit for bit. No packing, no tiling:
  * there is too little work per output for either to pay. */
-#define NNFS_SMALL_K_COLS 64
-/* out[j] for j < nj of one row: the double sums of column block b (kc x nj, row stride ldb).
- * Called with nj == NNFS_SMALL_K_COLS (a constant: straight vector code) or a tail. */
+#define NNFS_SMALL_K_COLS 32
+/* out[j] for j < nj of one row: the double sums over the column block bd (kc x nj doubles,
+ * row stride ldb). Called with nj == NNFS_SMALL_K_COLS (a constant: straight vector code)
+ * or a tail. */
 NNFS_ALWAYS_INLINE void nnfs_small_k_block(const ptrdiff_t nj, ptrdiff_t kc, const float *a,
-                                           ptrdiff_t csa, const float *NNFS_RESTRICT b,
+                                           ptrdiff_t csa, const double *NNFS_RESTRICT bd,
                                            ptrdiff_t ldb, float *NNFS_RESTRICT out,
                                            int accumulate, const float *bias, float bias_row,
                                            int relu)
 {
     double acc[NNFS_SMALL_K_COLS];
     ptrdiff_t j, k;
-    for (j = 0; j < nj; j++) acc[j] = (double)a[0] * (double)b[j];
+    const double a0 = (double)a[0];
+    for (j = 0; j < nj; j++) acc[j] = a0 * bd[j];
     for (k = 1; k < kc; k++) {
         const double ak = (double)a[k * csa];
-        for (j = 0; j < nj; j++) acc[j] += ak * (double)b[k * ldb + j];
+        for (j = 0; j < nj; j++) acc[j] += ak * bd[k * ldb + j];
     }
     for (j = 0; j < nj; j++) {
         float v = (float)acc[j];
@@ -311,20 +313,21 @@ NNFS_ALWAYS_INLINE void nnfs_small_k_block(const ptrdiff_t nj, ptrdiff_t kc, con
     }
 }
 
-/* b: kc x n (1 <= kc <= 4) with contiguous rows (row stride ldb); c: rows contiguous. */
+/* C[m x n] = A[m x kc] . B (1 <= kc <= 4), B given as doubles bd (kc x n, row stride ldb, the
+ * float32 values widened once by the caller); C rows contiguous (row stride ldc). */
 static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
-                         ptrdiff_t csa, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                         ptrdiff_t csa, const double *bd, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     ptrdiff_t i, j0;
     for (i = 0; i < m; i++) {
         const float br = bias_row ? bias_row[i] : 0.0f;
         for (j0 = 0; j0 + NNFS_SMALL_K_COLS <= n; j0 += NNFS_SMALL_K_COLS)
-            nnfs_small_k_block(NNFS_SMALL_K_COLS, kc, a + i * rsa, csa, b + j0, ldb,
+            nnfs_small_k_block(NNFS_SMALL_K_COLS, kc, a + i * rsa, csa, bd + j0, ldb,
                                c + i * ldc + j0, accumulate, bias_col ? bias_col + j0 : NULL,
                                br, relu);
         if (j0 < n)
-            nnfs_small_k_block(n - j0, kc, a + i * rsa, csa, b + j0, ldb, c + i * ldc + j0,
+            nnfs_small_k_block(n - j0, kc, a + i * rsa, csa, bd + j0, ldb, c + i * ldc + j0,
                                accumulate, bias_col ? bias_col + j0 : NULL, br, relu);
     }
 }
