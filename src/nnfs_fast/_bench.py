@@ -620,8 +620,8 @@ def _plot_train(ax, rows):
                 ax.annotate(f"{r['speedup'][fw]:.1f}x", (bar.get_x() + bar.get_width() / 2,
                             bar.get_height()), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([f"{r['title'].split(',')[0]}\n{r['threads']} thr" for r in rows],
-                       fontsize=8)
+    ax.set_xticklabels([f"{r['model']} {'-'.join(map(str, r['sizes']))}\n{r['threads']} thr"
+                        for r in rows], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("time per training step (us, log scale)")
     ax.set_title("Training step (labels: how many times slower than nnfs_fast)", fontsize=9)
@@ -629,13 +629,13 @@ def _plot_train(ax, rows):
 
 
 def _plot_dense(ax, rows):
-    labels = [f"{'x'.join(map(str, r['shape']))}\n{r['threads']} thr" for r in rows]
+    labels = [f"{'x'.join(map(str, r['shape']))}, {r['threads']} thr" for r in rows]
     xs = np.arange(len(rows))
     ax.bar(xs - 0.2, [r["fwd_speedup"] for r in rows], 0.4, label="forward")
     ax.bar(xs + 0.2, [r["bwd_speedup"] for r in rows], 0.4, label="backward")
     ax.axhline(1, color="gray", lw=0.8)
     ax.set_xticks(xs)
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=7, rotation=45, ha="right")
     ax.set_ylabel("speedup over NumPy float32")
     ax.set_title("Dense layer kernels (batch x inputs x neurons)", fontsize=9)
     ax.legend(fontsize=8)

@@ -362,27 +362,90 @@ def fit(model, data, args, say, history):
     inside Model.train."""
     epochs = args.epochs
     print_every = args.print_every or max(1, epochs // 10)
-    steps = 1 if args.batch_size is None else math.ceil(len(data.X) / args.batch_size)
-    progress = args.progress == "on" or (args.progress == "auto" and not args.quiet
-                                         and steps > 1 and sys.stderr.isatty())
+    show_bar = args.progress == "on" or (args.progress == "auto" and not args.quiet
+                                         and sys.stderr.isatty())
+    bar = _EpochBar(epochs) if show_bar else None
+    if bar is not None:
+        say = bar.wrap(say)
     seconds = 0.0
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        h = model.train(data.X, data.y, epochs=1, batch_size=args.batch_size,
-                        shuffle=args.shuffle, progress=progress, verbose=False)
-        seconds += time.perf_counter() - t0
-        for key in ("loss", "data_loss", "reg_loss", "acc", "lr"):
-            history[key] += h[key]
-        if epoch % print_every == 0 or epoch == epochs:
-            val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
-                                 verbose=False)
-            history["val_epoch"].append(epoch)
-            history["val_loss"].append(val["loss"])
-            history["val_acc"].append(val["acc"])
-            say(f"epoch: {epoch}, acc: {h['acc'][-1]:.3f}, loss: {h['loss'][-1]:.3f} ("
-                f"data_loss: {h['data_loss'][-1]:.3f}, reg_loss: {h['reg_loss'][-1]:.3f}), "
-                f"lr: {h['lr'][-1]}, val_acc: {val['acc']:.3f}, val_loss: {val['loss']:.3f}")
+    try:
+        for epoch in range(1, epochs + 1):
+            seconds += _epoch(model, data, args, say, history, epoch, print_every)
+            if bar is not None:
+                bar.update(history)
+    finally:
+        if bar is not None:
+            bar.close()
     return seconds
+
+
+def _epoch(model, data, args, say, history, epoch, print_every):
+    """One epoch of Model.train, its history, and every print_every epochs a validation pass
+    and a line; returns the seconds spent in Model.train."""
+    t0 = time.perf_counter()
+    h = model.train(data.X, data.y, epochs=1, batch_size=args.batch_size, shuffle=args.shuffle,
+                    verbose=False)
+    seconds = time.perf_counter() - t0
+    for key in ("loss", "data_loss", "reg_loss", "acc", "lr"):
+        history[key] += h[key]
+    if epoch % print_every == 0 or epoch == args.epochs:
+        val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
+                             verbose=False)
+        history["val_epoch"].append(epoch)
+        history["val_loss"].append(val["loss"])
+        history["val_acc"].append(val["acc"])
+        say(f"epoch: {epoch}, acc: {h['acc'][-1]:.3f}, loss: {h['loss'][-1]:.3f} ("
+            f"data_loss: {h['data_loss'][-1]:.3f}, reg_loss: {h['reg_loss'][-1]:.3f}), "
+            f"lr: {h['lr'][-1]}, val_acc: {val['acc']:.3f}, val_loss: {val['loss']:.3f}")
+    return seconds
+
+
+class _EpochBar:
+    """``training [#####.....] epoch/epochs acc loss`` on stderr, redrawn at most ten times a
+    second; printed lines go above it (tqdm's bar when tqdm is installed)."""
+    width = 30
+
+    def __init__(self, total):
+        self.total, self.done, self._last, self._text = total, 0, 0.0, ""
+        self._tqdm = None
+        if find_spec("tqdm"):
+            from tqdm.auto import tqdm
+            self._tqdm = tqdm(total=total, desc="training", unit="epoch", leave=False)
+
+    def wrap(self, say):
+        def say_above_bar(line):
+            if self._tqdm is not None:
+                self._tqdm.write(line)
+                return
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            say(line)
+            sys.stdout.flush()
+            self._draw()
+        return say_above_bar
+
+    def update(self, history):
+        self.done += 1
+        self._text = f"acc: {history['acc'][-1]:.3f}, loss: {history['loss'][-1]:.3f}"
+        if self._tqdm is not None:
+            self._tqdm.set_postfix_str(self._text, refresh=False)
+            self._tqdm.update(1)
+        elif time.monotonic() - self._last >= 0.1 or self.done == self.total:
+            self._draw()
+
+    def _draw(self):
+        self._last = time.monotonic()
+        filled = self.width * self.done // max(self.total, 1)
+        sys.stderr.write(f"\rtraining [{'#' * filled}{'.' * (self.width - filled)}] "
+                         f"{self.done}/{self.total} {self._text}")
+        sys.stderr.flush()
+
+    def close(self):
+        if self._tqdm is not None:
+            self._tqdm.close()
+        else:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def new_history():
@@ -585,7 +648,7 @@ def _save_figure(fig, path):
 
 def cmd_predict(args):
     import nnfs_fast
-    from nnfs_fast import Activation_Softmax, Model
+    from nnfs_fast import Activation_Softmax
     if args.threads:
         nnfs_fast.set_num_threads(args.threads)
     if args.output:
@@ -719,7 +782,7 @@ def make_parser():
     p.add_argument("--rho", type=float, help="rmsprop cache decay")
     p.add_argument("--beta1", type=float, help="adam beta_1")
     p.add_argument("--beta2", type=float, help="adam beta_2")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int, help="passes over the training data")
     p.add_argument("--batch-size", type=int, help="samples per step; 0: the whole set")
     p.add_argument("--eval-batch-size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the samples every epoch")
@@ -732,7 +795,7 @@ def make_parser():
                    help="print a line every EPOCHS epochs (default: 10 lines in all)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                   help="progress bar over each epoch's steps (auto: on a terminal)")
+                   help="progress bar over the epochs on stderr (auto: on a terminal)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="predictions of a saved model",
