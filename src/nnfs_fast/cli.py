@@ -813,7 +813,11 @@ def make_parser():
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="benchmark the kernels and training steps",
-                       description=_bench.__doc__.split("\n\n")[0])
+                       description="Time the dense-layer kernels against NumPy, and one "
+                       "training step of the book's chapter 10 and chapter 19 models against "
+                       "the book's code in NumPy (also under nnfs.init() when nnfs is "
+                       "installed) and PyTorch (when installed). Blocks of calls alternate "
+                       "between contenders; medians are reported.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
     p.add_argument("--threads", type=int, nargs="+", metavar="N",
                    help="thread counts to run (default: all threads)")
