@@ -34,8 +34,12 @@ class Accuracy:
         return f"{type(self).__name__}()"
 
     def calculate(self, predictions, y):
-        """Accuracy of one batch; also adds it to the accumulated totals."""
+        """Accuracy of one batch; also adds it to the accumulated totals. An empty batch is
+        refused (its mean is undefined; NumPy would warn and return nan)."""
         comparisons = self.compare(predictions, y)
+        if not len(comparisons):
+            raise ValueError(f"{type(self).__name__}.calculate: the batch is empty "
+                             "(0 predictions)")
         accuracy = np.mean(comparisons)
         self.accumulated_sum += np.sum(comparisons)
         self.accumulated_count += len(comparisons)

@@ -69,10 +69,17 @@ class Model:
 
     def add(self, layer):
         """Append a layer (Dense, Dropout, an activation, ...)."""
+        if isinstance(layer, type) or not callable(getattr(layer, "forward", None)):
+            raise TypeError(f"Model.add: layer must be a layer object with a forward method "
+                            f"(e.g. Layer_Dense(2, 64)), got {_what(layer)}")
         self.layers.append(layer)
 
     def set(self, *, loss=None, optimizer=None, accuracy=None):
         """Assign the loss, optimizer and accuracy objects; arguments left None are unchanged."""
+        for name, value in (("loss", loss), ("optimizer", optimizer), ("accuracy", accuracy)):
+            if isinstance(value, type):
+                raise TypeError(f"Model.set: {name} must be an instance, e.g. "
+                                f"{value.__name__}(), got the class {value.__name__}")
         if loss is not None:
             self.loss = loss
         if optimizer is not None:
@@ -181,6 +188,8 @@ class Model:
         """
         self._require_ready("train", need=("loss", "optimizer", "accuracy"))
         n_samples = _check_xy(X, y, "train")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"train: epochs must be an int >= 0, got {epochs!r}")
         train_steps = _n_steps(n_samples, batch_size, "train")
         if isinstance(print_every, bool) or not isinstance(print_every, (int, np.integer)) \
                 or print_every < 1:
@@ -275,7 +284,8 @@ class Model:
         """Outputs of the last layer for X (no dropout), stacked over batches: (n_samples,
         n_outputs). Class indices: ``model.output_layer_activation.predictions(output)``."""
         self._require_ready("predict")
-        steps = _n_steps(len(X), batch_size, "predict")
+        # an empty X gives an empty (0, n_outputs) result: one step over no rows
+        steps = max(1, _n_steps(_n_samples(X, "X", "predict"), batch_size, "predict"))
         output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
                   for step in range(steps)]
         return np.vstack(output)
@@ -301,7 +311,11 @@ class Model:
         Shapes are checked against the layers before anything is assigned; float32
         C-contiguous arrays are assigned as they are (no copy), others are converted."""
         self._require_ready("set_parameters")
-        parameters = list(parameters)
+        try:
+            parameters = list(parameters)
+        except TypeError:
+            raise TypeError(f"set_parameters: expected a list of (weights, biases) pairs, one "
+                            f"per trainable layer, got {_what(parameters)}") from None
         if len(parameters) != len(self.trainable_layers):
             raise ValueError(f"set_parameters: expected {len(self.trainable_layers)} "
                              f"(weights, biases) pairs, one per trainable layer, got "
@@ -310,9 +324,9 @@ class Model:
         for i, (layer, pair) in enumerate(zip(self.trainable_layers, parameters)):
             where = (f"trainable layer {i} (model.layers[{self.layers.index(layer)}], "
                      f"{layer!r})")
-            if len(pair) != 2:
+            if not hasattr(pair, "__len__") or isinstance(pair, (str, bytes)) or len(pair) != 2:
                 raise ValueError(f"set_parameters: {where}: expected a (weights, biases) "
-                                 f"pair, got {len(pair)} items")
+                                 f"pair, got {_what(pair)}")
             arrays = []
             for name, current, new in zip(("weights", "biases"), layer.get_parameters(), pair):
                 new = np.asarray(new)
@@ -383,11 +397,35 @@ def _forward_steps(steps, training):
             relu.inputs = relu.output = layer.output
 
 
+def _what(value):
+    """A short description of an unexpected argument, for error messages."""
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return type(value).__name__ + (f" of shape {value.shape}" if isinstance(value, np.ndarray)
+                                   else "")
+
+
+def _n_samples(a, name, method):
+    """len(a): the number of samples of an array (or list) of them."""
+    if (isinstance(a, np.ndarray) and a.ndim == 0) or isinstance(a, (str, bytes)) \
+            or not hasattr(a, "__len__"):
+        raise TypeError(f"{method}: {name} must be an array of samples, got {_what(a)}")
+    return len(a)
+
+
 def _check_xy(X, y, method):
-    """len(X), after checking that y has one row per sample."""
-    if len(X) != len(y):
-        raise ValueError(f"{method}: X has {len(X)} samples but y has {len(y)}")
-    return len(X)
+    """The number of samples, after checking that X is not empty and y has one row per
+    sample (losses and accuracies are means over the samples: an empty batch has none)."""
+    n_samples = _n_samples(X, "X", method)
+    n_labels = _n_samples(y, "y", method)
+    if n_samples != n_labels:
+        raise ValueError(f"{method}: X has {n_samples} samples but y has {n_labels}")
+    if n_samples == 0:
+        raise ValueError(f"{method}: X and y are empty (0 samples); the loss and the "
+                         "accuracy are means over at least one sample")
+    return n_samples
 
 
 def _n_steps(n_samples, batch_size, method):
