@@ -94,6 +94,7 @@ _SLOTS = {"layers": ("Layer_", "Activation_"), "loss": ("Loss_",),
 
 def save_model(model, path):
     """Write ``model`` (a Model) to ``path``; see the module docstring for the format."""
+    path = _path(path, "Model.save")
     if not model.layers:
         raise ValueError("Model.save: the model has no layers")
     meta, arrays = _describe_model(model, "Model.save")
@@ -104,6 +105,7 @@ def save_model(model, path):
 def load_model(path, model_cls, *, allow_pickle=False):
     """A finalized ``model_cls`` read from ``path`` (our format; the book's pickle when
     ``allow_pickle``)."""
+    path = _path(path, "Model.load")
     if _is_zip(path, "Model.load", allow_pickle):
         meta, arrays = _read_archive(path, "model")
         return _build_model(meta, arrays, model_cls, path)
@@ -120,6 +122,7 @@ def load_model(path, model_cls, *, allow_pickle=False):
 
 def save_parameters(parameters, path):
     """Write a list of (weights, biases) pairs to ``path``."""
+    path = _path(path, "save_parameters")
     parameters = list(parameters)
     arrays = {}
     for i, pair in enumerate(parameters):
@@ -131,6 +134,7 @@ def save_parameters(parameters, path):
 
 def load_parameters(path, *, allow_pickle=False):
     """The list of (weights, biases) float32 pairs stored in ``path``."""
+    path = _path(path, "load_parameters")
     if _is_zip(path, "load_parameters", allow_pickle):
         meta, arrays = _read_archive(path, "parameters")
         n = meta.get("n_layers")
@@ -148,6 +152,15 @@ def load_parameters(path, *, allow_pickle=False):
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: not a parameter list from the book's save_parameters: "
                          f"{exc}") from None
+
+
+def _path(path, where):
+    """``path`` as a str or bytes file name (an int would be taken by ``open`` as a file
+    descriptor)."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fspath(path)
+    raise TypeError(f"{where}: path must be a file name (str or os.PathLike), got "
+                    f"{type(path).__name__}")
 
 
 # --------------------------------------------------------------------- describe and rebuild

@@ -25,7 +25,11 @@ def init(seed=0):
 
     Unlike ``nnfs.init()`` it patches nothing: NumPy keeps its float64 defaults.
     """
-    np.random.seed(seed)
+    try:
+        np.random.seed(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"init: seed must be None or an int in [0, 2**32 - 1], got {seed!r} "
+                        f"({exc})") from None
 
 
 def spiral_data(samples, classes):
