@@ -598,6 +598,9 @@ def plot_training(history, model, data, path):
                 label=f"validation {label}")
         ax.set_xlabel("epoch")
         ax.set_title(label)
+        values = np.asarray(history[key] + history[f"val_{key}"])
+        if key == "loss" and values.min() > 0 and values.max() > 100 * values.min():
+            ax.set_yscale("log")
         ax.legend()
         ax.grid(alpha=0.3)
     if shown and data.task == "classification":
