@@ -149,6 +149,7 @@ def _installed(module):
 def test_argument_errors(tmp_path):
     assert_usage_error(cli("train", "--activation", "tanh"), "--activation", "'tanh'")
     assert_usage_error(cli("train", "--epochs", "0"), "--epochs")
+    assert_usage_error(cli("train", "--classes", "300"), "at most 256")
     assert_usage_error(cli("train", "--optimizer", "adam", "--momentum", "0.9"),
                        "--momentum applies to --optimizer sgd only")
     assert_usage_error(cli("train", "--save", tmp_path / "nope" / "m.model"), "does not exist")

@@ -464,8 +464,11 @@ def cmd_train(args):
     from nnfs_fast._config import config
     if args.threads:
         nnfs_fast.set_num_threads(args.threads)
-    datasets.init(args.seed)
-    data = load_data(args, preset_name)
+    try:
+        datasets.init(args.seed)
+        data = load_data(args, preset_name)
+    except (TypeError, ValueError) as exc:  # e.g. --classes 300: labels are uint8
+        raise UsageError(f"--data {args.data}: {exc}") from None
     say = _silent if args.quiet else print
     model = build_model(args, data)
     cfg = config()
