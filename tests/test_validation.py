@@ -95,7 +95,6 @@ def case(id, call, error, message, gap=None):
 
 
 # ------------------------------------------------------------------------------ Layer_Dense
-LAYERS_PY = "nnfs_fast/layers.py (lead): Layer_Dense.__init__ should check "
 case("dense.forward 1-D", lambda: dense().forward(np.ones(2)),
      ValueError, r"inputs: expected a 2-D array.*got shape \(2,\)")
 case("dense.forward 3-D", lambda: dense().forward(np.ones((4, 2, 1))),
@@ -120,31 +119,19 @@ case("dense.backward columns", lambda: forwarded(dense(), X6).backward(np.ones((
 case("dense.backward 1-D", lambda: forwarded(dense(), X6).backward(np.ones(3)),
      ValueError, r"dvalues: expected a 2-D array.*got shape \(3,\)")
 case("dense(n_inputs=-1)", lambda: Layer_Dense(-1, 3),
-     ValueError, r"n_inputs.*-1",
-     gap=LAYERS_PY + "n_inputs/n_neurons are ints >= 0 (today NumPy's 'negative dimensions "
-                     "are not allowed' names neither)")
+     ValueError, r"n_inputs.*-1")
 case("dense(n_neurons=2.5)", lambda: Layer_Dense(2, 2.5),
-     TypeError, r"n_neurons.*2\.5",
-     gap=LAYERS_PY + "n_inputs/n_neurons are ints (today NumPy's \"'float' object cannot be "
-                     "interpreted as an integer\")")
+     TypeError, r"n_neurons.*2\.5")
 for reg, bad, error in zip(REGULARIZERS, (-0.1, math.nan, math.inf, "1e-4"),
                           (ValueError, ValueError, ValueError, TypeError)):
     case(f"dense({reg}={bad!r})", lambda reg=reg, bad=bad: Layer_Dense(2, 3, **{reg: bad}),
-         error, rf"{reg}.*{bad}",
-         gap=LAYERS_PY + "each regularizer is a finite real >= 0 (today negative and NaN "
-                         "strengths are silently ignored by the `> 0` tests, inf makes infinite "
-                         "gradients, a str fails later in backward)")
+         error, rf"{reg}.*{bad}")
 case("dense.set_parameters biases width",
      lambda: dense(2, 3).set_parameters(np.ones((2, 3)), np.ones((1, 7))),
-     ValueError, r"biases.*\(1, 7\)",
-     gap="nnfs_fast/layers.py (lead): Layer_Dense.set_parameters assigns anything; it should "
-         "check weights 2-D real and biases (1, n_neurons) when called, not leave it to the "
-         "next forward ('biases: expected 3 columns')")
+     ValueError, r"biases.*\(1, 7\)")
 case("dense.set_parameters 1-D weights",
      lambda: dense(2, 3).set_parameters(np.ones(6), np.ones((1, 3))),
-     ValueError, r"weights.*2-D.*\(6,\)",
-     gap="nnfs_fast/layers.py (lead): Layer_Dense.set_parameters should check the shapes "
-         "when called")
+     ValueError, r"weights.*2-D.*\(6,\)")
 
 # ------------------------------------------------------------------------------ activations
 for cls in ACTIVATIONS:

@@ -1,5 +1,8 @@
 """Input checks shared by the public classes: run before any kernel, with messages that name
 the argument, what was expected and what arrived."""
+import math
+import numbers
+
 import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
@@ -24,3 +27,21 @@ def as_float32_2d(x, name, n_cols=None, n_rows=None):
     if n_rows is not None and x.shape[0] != n_rows:
         raise ValueError(f"{name}: expected {n_rows} rows, got shape {x.shape}")
     return x
+
+
+def check_size(value, name):
+    """A layer size: an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    return int(value)
+
+
+def check_strength(value, name):
+    """A regularization strength or similar hyper-parameter: a finite real >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a finite real >= 0, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite real >= 0, got {value!r}")
+    return value
