@@ -7,7 +7,7 @@ import numpy as np
 from nnfs_fast import _dropout
 from nnfs_fast._dispatch import kernels
 from nnfs_fast._openmp import get_num_threads
-from nnfs_fast._validation import as_float32_2d
+from nnfs_fast._validation import as_float32_2d, check_size, check_strength
 
 _F32 = np.float32
 
@@ -30,6 +30,13 @@ class Layer_Dense:
 
     def __init__(self, n_inputs, n_neurons, weight_regularizer_l1=0, weight_regularizer_l2=0,
                  bias_regularizer_l1=0, bias_regularizer_l2=0):
+        check_size(n_inputs, "n_inputs")
+        check_size(n_neurons, "n_neurons")
+        for name, value in (("weight_regularizer_l1", weight_regularizer_l1),
+                            ("weight_regularizer_l2", weight_regularizer_l2),
+                            ("bias_regularizer_l1", bias_regularizer_l1),
+                            ("bias_regularizer_l2", bias_regularizer_l2)):
+            check_strength(value, name)
         self.weights = _F32(0.01) * np.asarray(np.random.randn(n_inputs, n_neurons), dtype=_F32)
         self.biases = np.zeros((1, n_neurons), dtype=_F32)
         self.weight_regularizer_l1 = weight_regularizer_l1
@@ -91,14 +98,23 @@ class Layer_Dense:
         return self.weights, self.biases
 
     def set_parameters(self, weights, biases):
-        """Assign weights (n_inputs, n_neurons) and biases (1, n_neurons)."""
+        """Assign weights (n_inputs, n_neurons) and biases (1, n_neurons) (the objects
+        themselves, as the book does; their shapes are checked first)."""
+        w_shape, b_shape = np.shape(weights), np.shape(biases)
+        if len(w_shape) != 2:
+            raise ValueError(f"weights: expected a 2-D array (n_inputs, n_neurons), got shape "
+                             f"{w_shape}")
+        if b_shape not in ((1, w_shape[1]), (w_shape[1],)):
+            raise ValueError(f"biases: expected shape (1, {w_shape[1]}) to match weights "
+                             f"{w_shape}, got {b_shape}")
         self.weights = weights
         self.biases = biases
 
 
 def _as_float32_c(x, name):
     """``x`` as a C-contiguous float32 array of any shape (one copy if it is not one)."""
-    if not (isinstance(x, np.ndarray) and x.dtype == _F32 and x.flags.c_contiguous):
+    if not (isinstance(x, np.ndarray) and x.dtype == _F32 and x.flags.c_contiguous
+            and x.flags.aligned):
         arr = np.asarray(x)
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
