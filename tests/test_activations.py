@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 from threadpoolctl import threadpool_limits
 
 import nnfs_fast
-from conftest import LAYOUTS, THREAD_COUNTS, Guarded, layout
+from conftest import LAYOUTS, THREAD_COUNTS, layout
 from nnfs_fast import _activations, reference
 from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
                                    Activation_Softmax)
@@ -329,19 +329,26 @@ KERNELS_2 = ["relu_backward", "sigmoid_backward", "softmax_backward"]
 
 
 @pytest.mark.parametrize("kernel", KERNELS_1 + KERNELS_2)
-def test_kernels_check_shapes_and_stay_in_bounds(rng, kernel):
-    """Called directly, a kernel refuses mismatched shapes and writes only its output."""
+def test_kernels_check_shapes_and_allocate_their_output(rng, kernel):
+    """Called directly, a kernel refuses mismatched shapes, leaves its inputs alone and returns
+    a new C-contiguous float32 output, the same for any thread count."""
     f = getattr(_activations, kernel)
     X = data(rng, (7, 5))
     args = (X,) if kernel in KERNELS_1 else (X, data(rng, (7, 5)))
-    with pytest.raises(ValueError, match=r"expected shape \(7, 5\), got \(7, 4\)"):
-        f(*args, np.empty((7, 4), np.float32), 1)
+    kept = [a.copy() for a in args]
+    with pytest.raises(ValueError, match=r"expected a 2-D array .* got shape \(35,\)"):
+        f(X.reshape(-1), *args[1:], 1)
     if len(args) == 2:
-        with pytest.raises(ValueError, match=r"expected shape \(7, 5\), got \(6, 5\)"):
-            f(X, data(rng, (6, 5)), np.empty((7, 5), np.float32), 1)
+        with pytest.raises(ValueError, match=r"dvalues: expected 5 columns, got shape \(7, 4\)"):
+            f(X, data(rng, (7, 4)), 1)
+        with pytest.raises(ValueError, match=r"dvalues: expected 7 rows, got shape \(6, 5\)"):
+            f(X, data(rng, (6, 5)), 1)
+    first = f(*args, 1)
     for n_threads in (1, 4):
-        out = Guarded((7, 5))
-        f(*args, out.array, n_threads)
-        assert np.isfinite(out.check(kernel)).all()
-    with pytest.raises(ValueError, match="read-only"):
-        f(*args, layout(np.empty((7, 5)), "readonly"), 1)
+        out = f(*args, n_threads)
+        assert out is not first and out.shape == (7, 5) and out.dtype == np.float32
+        assert out.flags.c_contiguous and out.flags.writeable and out.base is None
+        assert np.isfinite(out).all()
+        np.testing.assert_array_equal(out, first)
+    for a, k in zip(args, kept):
+        np.testing.assert_array_equal(a, k)

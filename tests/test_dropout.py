@@ -130,18 +130,19 @@ def test_thread_counts_give_identical_results(restore_threads):
 @pytest.mark.parametrize("n", [1, 15, 32767, 32768, 32769, 100003])
 @pytest.mark.parametrize("n_threads", [1, 2, 3, 4])
 def test_thread_blocks_cover_exactly_the_array(n, n_threads):
-    """Every element written once, nothing written outside (guard zones on both sides)."""
-    guard, sentinel = 32, np.float32(-7.25e33)
-    raws = [np.full(n + 2 * guard, sentinel, dtype=np.float32) for _ in range(3)]
-    mask, out, dinputs = (raw[guard:guard + n] for raw in raws)
+    """Every element written, by any thread count, for draws of any integer dtype (read in
+    place); the outputs are new arrays of the inputs' shape. (That no block writes past its end
+    is checked on the optimizers, which share the block splitting and update in place.)"""
+    X = np.full(n, 3, np.float32)
     draws = np.arange(n, dtype=np.int64) % 2
-    _dropout.dropout_forward(draws, np.full(n, 3, np.float32), mask, out, 0.5, n_threads)
-    _dropout.dropout_backward(np.ones(n, np.float32), mask, dinputs, n_threads)
-    np.testing.assert_array_equal(mask, 2.0 * draws)
-    np.testing.assert_array_equal(out, 6.0 * draws)
-    np.testing.assert_array_equal(dinputs, 2.0 * draws)
-    for raw in raws:
-        assert (raw[:guard] == sentinel).all() and (raw[guard + n:] == sentinel).all()
+    for dtype in (np.int64, np.int32, np.uint8, np.int16, np.uint64):
+        mask, out = _dropout.dropout_forward(draws.astype(dtype), X, 0.5, n_threads)
+        dinputs = _dropout.dropout_backward(np.ones(n, np.float32), mask, n_threads)
+        for a in (mask, out, dinputs):
+            assert a.shape == (n,) and a.dtype == np.float32 and a.flags.c_contiguous
+        np.testing.assert_array_equal(mask, 2.0 * draws)
+        np.testing.assert_array_equal(out, 6.0 * draws)
+        np.testing.assert_array_equal(dinputs, 2.0 * draws)
 
 
 def test_backward_with_a_float64_mask_from_the_book():
@@ -191,20 +192,26 @@ def test_forward_rejects_non_numbers():
         Layer_Dropout(0.1).forward(np.array(["x", "y"]))
 
 
-def test_kernels_check_sizes():
+def test_kernels_check_arguments():
     d = np.zeros(4, dtype=np.int64)
     f4, f3 = np.zeros(4, dtype=np.float32), np.zeros(3, dtype=np.float32)
-    with pytest.raises(ValueError, match="inputs: expected 4 elements, got 3"):
-        _dropout.dropout_forward(d, f3, f4, f4, 0.9)
-    with pytest.raises(ValueError, match="output: expected 4 elements"):
-        _dropout.dropout_forward(d, f4, f4, f3, 0.9)
+    with pytest.raises(ValueError, match=r"draws: expected an array of shape \(3,\) \(the "
+                                         r"inputs'\), got \(4,\)"):
+        _dropout.dropout_forward(d, f3, 0.9)
+    with pytest.raises(TypeError, match="draws: expected integers, got dtype float32"):
+        _dropout.dropout_forward(f4, f4, 0.9)
+    with pytest.raises(ValueError, match="inputs: expected an aligned C-contiguous array"):
+        _dropout.dropout_forward(d, np.zeros(8, np.float32)[::2], 0.9)
+    with pytest.raises(TypeError, match="inputs: expected a native float32 array"):
+        _dropout.dropout_forward(d, d, 0.9)
     for keep in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"keep: expected a probability in \(0, 1\]"):
-            _dropout.dropout_forward(d, f4, f4, f4, keep)
-    with pytest.raises(ValueError, match="dinputs: expected 4 elements"):
-        _dropout.dropout_backward(f4, f4, f3)
-
-
+            _dropout.dropout_forward(d, f4, keep)
+    with pytest.raises(ValueError, match=r"dvalues: expected shape \(3,\) \(the "
+                                         r"binary_mask's\), got \(4,\)"):
+        _dropout.dropout_backward(f4, f3)
+    with pytest.raises(ValueError, match="draws: expected a C-contiguous array"):
+        _dropout.dropout_forward(np.zeros(8, np.int64)[::2], f4, 0.5)
 def test_layer_input_passes_the_same_object():
     X = random_inputs((3, 2))
     layer = Layer_Input()

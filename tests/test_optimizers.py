@@ -427,14 +427,21 @@ def test_kernels_check_shapes():
         _optimizers.cache_update(a, a, b, 0.1, 0.9, 0.1, 1e-7)
     with pytest.raises(ValueError, match="cache: expected shape"):
         _optimizers.adam_update(a, a, a, b, 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
-    with pytest.raises(TypeError, match="'cache' must not be None"):
+    with pytest.raises(TypeError, match="cache: expected a numpy.ndarray, got NoneType"):
         _optimizers.cache_update(a, a, None, 0.1, 0.9, 0.1, 1e-7)
-    with pytest.raises(TypeError, match="'param' must not be None"):
+    with pytest.raises(TypeError, match="param: expected a numpy.ndarray, got NoneType"):
         _optimizers.sgd_update(None, a, 0.1)
+    with pytest.raises(TypeError, match="grad: expected a native float32 array, got dtype "
+                                        "float64"):
+        _optimizers.sgd_update(a, a.astype(np.float64), 0.1)
+    with pytest.raises(ValueError, match="momentums: expected a C-contiguous array"):
+        _optimizers.sgd_momentum_update(a, a, np.zeros((2, 5), np.float32).T, 0.1, 0.9)
     readonly = a.copy()
     readonly.flags.writeable = False
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(ValueError, match="param: expected a writable array"):
         _optimizers.sgd_update(readonly, a, 0.1)
+    with pytest.raises(ValueError, match="cache: expected a writable array"):
+        _optimizers.cache_update(a, a, readonly, 0.1, 0.9, 0.1, 1e-7)
     _optimizers.sgd_update(a, readonly, 0.1)                  # gradients may be read-only
 
 

@@ -1,13 +1,17 @@
 # Row routines shared by the activation kernels (_activations.pyx) and the loss kernels
 # (_losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers with
-# element strides.
+# element strides; and what their entry points share: the argument checks (float32_array,
+# matrix, with the messages of _validation.as_float32_2d) and the elementwise map.
 #
 # Every routine does the book's float32 NumPy operations in the book's order. Sums use
 # NumPy's pairwise order (8 running sums per 128-element block, blocks halved recursively),
 # so a row sum equals np.sum(row) bit for bit. exp is our own (below): libm's expf is a call
 # per element, which stops the compiler from vectorizing the loops around it.
-from cython.parallel cimport prange
+cimport numpy as cnp
 from libc.math cimport fabsf, logf
+
+from nnfs_fast._parallel cimport run_range
+from nnfs_fast._view cimport View2, as_float32, empty2, view2
 
 cdef extern from *:
     """
@@ -93,9 +97,8 @@ cdef extern from *:
 
 cdef enum:
     PW_BLOCK = 128    # NumPy's pairwise-summation block
-    PAR_WORK = 32768  # below this much work a kernel runs on the calling thread (benchmarks/)
+    PAR_WORK = 32768  # a kernel goes parallel from this much work (benchmarks/)
     EXP_COST = 8      # work units of one exp or log (an add, compare or copy is 1)
-    CHUNK = 4096      # elements per task of an elementwise kernel
 
 # what pairwise_sum adds up, term(kind, p, y):
 cdef enum Term:
@@ -181,17 +184,27 @@ cdef inline void softmax_row(const float* x, Py_ssize_t cs, float* out,
         out[j] = out[j] / s
 
 
-cdef inline Py_ssize_t elem_stride(Py_ssize_t nbytes, str name) except? -1:
-    """A memoryview stride in bytes as a stride in float32 elements."""
-    if nbytes % <Py_ssize_t>sizeof(float):
-        raise ValueError(f"{name}: strides must be multiples of 4 bytes, got {nbytes}")
-    return nbytes // <Py_ssize_t>sizeof(float)
+cdef inline object float32_array(object a, str name):
+    """``a`` as a float32 ndarray: itself when it is an aligned native float32 one (any
+    layout), else a float32 copy; non-real data is a TypeError naming the argument."""
+    if not cnp.PyArray_Check(a):
+        a = cnp.PyArray_FROM_O(a)   # np.asarray: the data's own dtype
+    return as_float32(a, name)
 
 
-cdef inline int check_shape(str name, tuple got, tuple want) except -1:
-    if got != want:
-        raise ValueError(f"{name}: expected shape {want}, got {got}")
-    return 0
+cdef inline View2 matrix(object a, str name, Py_ssize_t rows=-1,
+                         Py_ssize_t cols=-1) except *:
+    """View of ``a`` (a float32 array from float32_array), checked to be 2-D with ``cols``
+    columns and ``rows`` rows (-1: any)."""
+    cdef cnp.ndarray arr = <cnp.ndarray?>a
+    if cnp.PyArray_NDIM(arr) != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), "
+                         f"got shape {a.shape}")
+    if cols >= 0 and cnp.PyArray_DIM(arr, 1) != cols:
+        raise ValueError(f"{name}: expected {cols} columns, got shape {a.shape}")
+    if rows >= 0 and cnp.PyArray_DIM(arr, 0) != rows:
+        raise ValueError(f"{name}: expected {rows} rows, got shape {a.shape}")
+    return view2(a, name)
 
 
 # out[j] = f(a[j * ca], b[j * cb]) for j < n, with scalars s1, s2: one elementwise operation
@@ -199,34 +212,49 @@ ctypedef void (*row_map)(const float* a, Py_ssize_t ca, const float* b, Py_ssize
                          float* out, Py_ssize_t n, float s1, float s2) noexcept nogil
 
 
-cdef inline int map_elements(row_map f, Py_ssize_t cost, str a_name, const float[:, :] a,
-                             str b_name, const float[:, :] b, float[:, ::1] out, float s1,
-                             float s2, int n_threads) except -1:
-    """out = f(a, b) elementwise over (N, C) arrays (b may be a; out C-contiguous).
+cdef struct MapArgs:
+    row_map f
+    View2 a, b
+    float* out        # C-contiguous, a's shape
+    float s1, s2
+
+
+cdef inline void map_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Elements [start, end) of the map, in C order: f on each piece of a row."""
+    cdef MapArgs* m = <MapArgs*>ctx
+    cdef Py_ssize_t k = start, i, j, n, C = m.a.cols
+    while k < end:
+        i = k // C
+        j = k - i * C
+        n = min(C - j, end - k)
+        m.f(m.a.data + i * m.a.rs + j * m.a.cs, m.a.cs, m.b.data + i * m.b.rs + j * m.b.cs,
+            m.b.cs, m.out + k, n, m.s1, m.s2)
+        k += n
+
+
+cdef inline Py_ssize_t min_per_thread(Py_ssize_t cost) noexcept nogil:
+    """Items (elements, rows) a thread must get, for items of ``cost`` work units each: a
+    kernel goes parallel from PAR_WORK units (on two threads, more as the work grows)."""
+    return max(1, PAR_WORK // (2 * max(1, cost)))
+
+
+cdef inline object map_elements(row_map f, Py_ssize_t cost, View2 a, View2 b, float s1,
+                                float s2, int n_threads):
+    """A new C-contiguous float32 array out = f(a, b) elementwise, of a's shape (b: the same
+    shape, or a itself). cost: work units per element (see min_per_thread).
 
     Rows that follow each other in memory (C-ordered a and b) are walked as one long row, so
-    narrow arrays (N, 1) run one vectorized loop instead of N short ones. The work is cut into
-    tasks of CHUNK elements of a row; cost: work units per element (for PAR_WORK).
+    narrow arrays (N, 1) run one vectorized loop instead of N short ones.
     """
-    cdef Py_ssize_t N = a.shape[0], C = a.shape[1], t
-    check_shape(b_name, (b.shape[0], b.shape[1]), (N, C))
-    check_shape("output", (out.shape[0], out.shape[1]), (N, C))
-    if N == 0 or C == 0:
-        return 0
-    cdef Py_ssize_t ra = elem_stride(a.strides[0], a_name), ca = elem_stride(a.strides[1], a_name)
-    cdef Py_ssize_t rb = elem_stride(b.strides[0], b_name), cb = elem_stride(b.strides[1], b_name)
-    if (ra == C * ca or N == 1) and (rb == C * cb or N == 1):
-        C = N * C
-        N = 1
-    cdef Py_ssize_t per_row = (C + CHUNK - 1) // CHUNK
-    cdef const float* pa = &a[0, 0]
-    cdef const float* pb = &b[0, 0]
-    cdef float* po = &out[0, 0]
-    cdef int nt = max(1, n_threads)
-    for t in prange(N * per_row, nogil=True, use_threads_if=nt > 1 and N * C * cost >= PAR_WORK,
-                    num_threads=nt, schedule="static"):
-        f(pa + (t // per_row) * ra + (t % per_row) * CHUNK * ca, ca,
-          pb + (t // per_row) * rb + (t % per_row) * CHUNK * cb, cb,
-          po + (t // per_row) * C + (t % per_row) * CHUNK,
-          min(<Py_ssize_t>CHUNK, C - (t % per_row) * CHUNK), s1, s2)
-    return 0
+    out = empty2(a.rows, a.cols)
+    cdef MapArgs m
+    if a.rows * a.cols == 0:
+        return out
+    if (a.rs == a.cols * a.cs or a.rows == 1) and (b.rs == b.cols * b.cs or b.rows == 1):
+        a.cols = b.cols = a.rows * a.cols
+        a.rows = b.rows = 1
+    m.f, m.a, m.b, m.s1, m.s2 = f, a, b, s1, s2
+    m.out = <float*>cnp.PyArray_DATA(out)
+    with nogil:
+        run_range(map_range, &m, a.rows * a.cols, n_threads, min_per_thread(cost))
+    return out

@@ -2,11 +2,12 @@
 #
 # Design
 # ------
-# One pass per call; each output row (or chunk of one, see map_elements) is written by one
-# thread, so results do not depend on the thread count, and work under PAR_WORK (see
-# _activations.pxd) stays on the calling thread. Inputs may have any element strides
-# (F-ordered, sliced, negative: the wrapper passes float32 arrays in place); outputs are
-# C-contiguous and written exactly once.
+# Entry points take ndarrays (checked as in _view.pxd; inputs of any real dtype are converted
+# to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are read in
+# place), allocate their C-contiguous float32 output and make one pass over it. Each output
+# row (or block of elements, see map_elements) is written by one thread, so results do not
+# depend on the thread count; work under PAR_WORK (see _activations.pxd) stays on the calling
+# thread without entering OpenMP (_parallel.pxd's run_range).
 #
 #   relu_forward      out = x if not x < 0 else 0           (np.maximum(0, x); NaN stays NaN)
 #   relu_backward     dx  = 0 if x <= 0 else d              (zero counts as inactive)
@@ -23,9 +24,15 @@
 # (pairwise row sum). exp is the vectorizable one of _activations.pxd (<= 1 ulp; 1 ulp from
 # libm's expf for ~0.85% of inputs), so softmax and sigmoid agree with the book to ~1 ulp.
 
-# (PAR_WORK, EXP_COST, map_elements, sigmoid, softmax_row, check_shape, elem_stride: see
+# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_row: see
 # _activations.pxd)
-from cython.parallel cimport prange
+cimport numpy as cnp
+
+from nnfs_fast._parallel cimport run_range
+from nnfs_fast._view cimport View2, empty2
+
+cnp.import_array()
+
 
 cdef void relu_row(const float* x, Py_ssize_t cx, const float* unused, Py_ssize_t cu,
                    float* out, Py_ssize_t n, float s1, float s2) noexcept nogil:
@@ -58,55 +65,66 @@ cdef void sigmoid_grad_row(const float* y, Py_ssize_t cy, const float* d, Py_ssi
         out[j] = d[j * cd] * (one - y[j * cy]) * y[j * cy]
 
 
-def relu_forward(const float[:, :] inputs,        # IN  (N, C) any strides
-                 float[:, ::1] output,             # OUT (N, C)
-                 int n_threads=1):
-    """output = max(0, inputs) (NaN propagates); float32."""
-    map_elements(relu_row, 1, "inputs", inputs, "inputs", inputs, output, 0, 0, n_threads)
+def relu_forward(inputs, int n_threads=1):
+    """inputs (N, C), any real dtype and layout -> max(0, inputs) (NaN propagates), a new
+    C-contiguous float32 (N, C) array."""
+    X = float32_array(inputs, "inputs")
+    cdef View2 x = matrix(X, "inputs")
+    return map_elements(relu_row, 1, x, x, 0, 0, n_threads)
 
 
-def relu_backward(const float[:, :] inputs,       # IN  (N, C) the forward inputs
-                  const float[:, :] dvalues,       # IN  (N, C)
-                  float[:, ::1] dinputs,           # OUT (N, C)
-                  int n_threads=1):
-    """dinputs = dvalues, zeroed where inputs <= 0; float32."""
-    map_elements(relu_grad_row, 1, "inputs", inputs, "dvalues", dvalues, dinputs, 0, 0,
-                 n_threads)
+def relu_backward(inputs, dvalues, int n_threads=1):
+    """inputs: the forward inputs, dvalues: (N, C) -> dvalues zeroed where inputs <= 0 (new
+    float32 array)."""
+    X = float32_array(inputs, "inputs")
+    cdef View2 x = matrix(X, "inputs")
+    D = float32_array(dvalues, "dvalues")
+    cdef View2 d = matrix(D, "dvalues", x.rows, x.cols)
+    return map_elements(relu_grad_row, 1, x, d, 0, 0, n_threads)
 
 
-def sigmoid_forward(const float[:, :] inputs,     # IN  (N, C) any strides
-                    float[:, ::1] output,          # OUT (N, C)
-                    int n_threads=1):
-    """output = 1 / (1 + exp(-inputs)), computed without overflow; float32."""
-    map_elements(sigmoid_row, EXP_COST, "inputs", inputs, "inputs", inputs, output, 0, 0,
-                 n_threads)
+def sigmoid_forward(inputs, int n_threads=1):
+    """inputs (N, C) -> 1 / (1 + exp(-inputs)), computed without overflow (new float32
+    array)."""
+    X = float32_array(inputs, "inputs")
+    cdef View2 x = matrix(X, "inputs")
+    return map_elements(sigmoid_row, EXP_COST, x, x, 0, 0, n_threads)
 
 
-def sigmoid_backward(const float[:, :] output,    # IN  (N, C) the forward output
-                     const float[:, :] dvalues,    # IN  (N, C)
-                     float[:, ::1] dinputs,        # OUT (N, C)
-                     int n_threads=1):
-    """dinputs = dvalues * (1 - output) * output; float32."""
-    map_elements(sigmoid_grad_row, 2, "output", output, "dvalues", dvalues, dinputs, 0, 0,
-                 n_threads)
+def sigmoid_backward(output, dvalues, int n_threads=1):
+    """output: the forward output, dvalues: (N, C) -> dvalues * (1 - output) * output (new
+    float32 array)."""
+    Y = float32_array(output, "output")
+    cdef View2 y = matrix(Y, "output")
+    D = float32_array(dvalues, "dvalues")
+    cdef View2 d = matrix(D, "dvalues", y.rows, y.cols)
+    return map_elements(sigmoid_grad_row, 2, y, d, 0, 0, n_threads)
 
 
-def softmax_forward(const float[:, :] inputs,     # IN  (N, C) any strides
-                    float[:, ::1] output,          # OUT (N, C)
-                    int n_threads=1):
-    """Row-wise output = exp(inputs - rowmax) / rowsum(exp(inputs - rowmax)); float32."""
-    cdef Py_ssize_t N = inputs.shape[0], C = inputs.shape[1], i
-    check_shape("output", (output.shape[0], output.shape[1]), (N, C))
-    if N == 0 or C == 0:
-        return
-    cdef Py_ssize_t rs = elem_stride(inputs.strides[0], "inputs")
-    cdef Py_ssize_t cs = elem_stride(inputs.strides[1], "inputs")
-    cdef const float* x = &inputs[0, 0]
-    cdef float* out = &output[0, 0]
-    cdef int nt = max(1, n_threads)
-    for i in prange(N, nogil=True, use_threads_if=nt > 1 and N * C * EXP_COST >= PAR_WORK,
-                    num_threads=nt, schedule="static"):
-        softmax_row(x + i * rs, cs, out + i * C, C)
+cdef struct RowArgs:
+    View2 a, b        # the kernel's inputs (b unused by softmax_forward)
+    float* out        # C-contiguous, a's shape
+
+
+cdef void softmax_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef RowArgs* r = <RowArgs*>ctx
+    cdef Py_ssize_t i
+    for i in range(start, end):
+        softmax_row(r.a.data + i * r.a.rs, r.a.cs, r.out + i * r.a.cols, r.a.cols)
+
+
+def softmax_forward(inputs, int n_threads=1):
+    """inputs (N, C) -> row-wise exp(inputs - rowmax) / rowsum(exp(inputs - rowmax)) (new
+    float32 array)."""
+    X = float32_array(inputs, "inputs")
+    cdef RowArgs r
+    r.a = matrix(X, "inputs")
+    out = empty2(r.a.rows, r.a.cols)
+    r.out = <float*>cnp.PyArray_DATA(out)
+    with nogil:
+        run_range(softmax_range, &r, r.a.rows, n_threads,
+                  min_per_thread(EXP_COST * r.a.cols))
+    return out
 
 
 cdef inline void softmax_grad_row(const float* s, Py_ssize_t ss, const float* d,
@@ -120,24 +138,25 @@ cdef inline void softmax_grad_row(const float* s, Py_ssize_t ss, const float* d,
         out[j] = <float>(s[j * ss] * (<double>d[j * ds] - dot))
 
 
-def softmax_backward(const float[:, :] output,    # IN  (N, C) the forward output s
-                     const float[:, :] dvalues,    # IN  (N, C) d
-                     float[:, ::1] dinputs,        # OUT (N, C)
-                     int n_threads=1):
-    """dinputs[i] = (diag(s_i) - s_i s_i^T) . d_i = s_i * (d_i - s_i . d_i) for every row i."""
-    cdef Py_ssize_t N = output.shape[0], C = output.shape[1], i
-    check_shape("dvalues", (dvalues.shape[0], dvalues.shape[1]), (N, C))
-    check_shape("dinputs", (dinputs.shape[0], dinputs.shape[1]), (N, C))
-    if N == 0 or C == 0:
-        return
-    cdef Py_ssize_t rs = elem_stride(output.strides[0], "output")
-    cdef Py_ssize_t cs = elem_stride(output.strides[1], "output")
-    cdef Py_ssize_t rd = elem_stride(dvalues.strides[0], "dvalues")
-    cdef Py_ssize_t cd = elem_stride(dvalues.strides[1], "dvalues")
-    cdef const float* s = &output[0, 0]
-    cdef const float* d = &dvalues[0, 0]
-    cdef float* out = &dinputs[0, 0]
-    cdef int nt = max(1, n_threads)
-    for i in prange(N, nogil=True, use_threads_if=nt > 1 and N * C * 4 >= PAR_WORK,
-                    num_threads=nt, schedule="static"):
-        softmax_grad_row(s + i * rs, cs, d + i * rd, cd, out + i * C, C)
+cdef void softmax_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef RowArgs* r = <RowArgs*>ctx
+    cdef Py_ssize_t i
+    for i in range(start, end):
+        softmax_grad_row(r.a.data + i * r.a.rs, r.a.cs, r.b.data + i * r.b.rs, r.b.cs,
+                         r.out + i * r.a.cols, r.a.cols)
+
+
+def softmax_backward(output, dvalues, int n_threads=1):
+    """output s: the forward output, dvalues d: (N, C) -> dinputs[i] = (diag(s_i) - s_i s_i^T)
+    . d_i = s_i * (d_i - s_i . d_i) for every row i (new float32 array)."""
+    S = float32_array(output, "output")
+    cdef RowArgs r
+    r.a = matrix(S, "output")
+    D = float32_array(dvalues, "dvalues")
+    r.b = matrix(D, "dvalues", r.a.rows, r.a.cols)
+    out = empty2(r.a.rows, r.a.cols)
+    r.out = <float*>cnp.PyArray_DATA(out)
+    with nogil:
+        run_range(softmax_grad_range, &r, r.a.rows, n_threads,
+                  min_per_thread(4 * r.a.cols))
+    return out

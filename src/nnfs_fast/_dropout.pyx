@@ -10,44 +10,49 @@
 #   binary_mask[i] = draws[i] ? float32(1 / keep) : 0      (= float32(draws[i] / keep))
 #   output[i]      = inputs[i] * binary_mask[i]            (float32 product)
 #
-# and dropout_backward computes dinputs[i] = dvalues[i] * binary_mask[i].
-# Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime
-# (a prange with use_threads_if=False still costs about 1.5 us); larger work is split into one
-# contiguous, cache-line-aligned block per thread. Each element is written by one thread, so
-# results do not depend on the thread count.
+# and dropout_backward computes dinputs[i] = dvalues[i] * binary_mask[i]. Both allocate their
+# outputs (the inputs' shape). The draws are read in place whatever their integer dtype (int64,
+# int32 on Windows with NumPy 1): the type is switched on once per range, outside the loop.
+# Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime;
+# larger work is split into one contiguous, cache-line-aligned block per thread
+# (_parallel.pxd's run_range). Each element is written by one thread, so results do not
+# depend on the thread count.
 
-from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+cimport numpy as cnp
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t)
+
+from nnfs_fast._parallel cimport run_range
+from nnfs_fast._view cimport I8, I16, I32, I64, U8, U16, U32, Ints, as_native, int_view
+
+cnp.import_array()
 
 cdef enum:
-    PAR_ELEMS = 32768   # below this many elements a pass runs on one thread (benchmarks/)
-    ALIGN = 16          # floats per 64-byte cache line: per-thread blocks start on one
+    PAR_ELEMS = 32768   # a pass goes parallel from this many elements (benchmarks/)
 
 
 cdef struct Args:
-    const int64_t* draws    # IN   Bernoulli(keep) draws, 0 or 1
+    Ints draws              # IN   Bernoulli(keep) draws, 0 or 1
     const float* values     # IN   inputs (forward) or dvalues (backward)
     const float* mask       # IN   binary_mask (backward)
     float* binary_mask      # OUT  binary_mask (forward)
     float* out              # OUT  output (forward) or dinputs (backward)
     float scale             # float32(1 / keep)
 
-ctypedef void (*RangeFn)(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil
+
+ctypedef fused draw_t:
+    int8_t
+    uint8_t
+    int16_t
+    uint16_t
+    int32_t
+    uint32_t
+    int64_t
+    uint64_t
 
 
-cdef void parallel_for(RangeFn fn, const Args* a, Py_ssize_t n, int n_threads) noexcept nogil:
-    """fn(a, start, end) over [0, n): serially, or one aligned block per thread."""
-    cdef Py_ssize_t t, block
-    if n_threads <= 1 or n < PAR_ELEMS:
-        fn(a, 0, n)
-        return
-    block = ((n + n_threads - 1) // n_threads + ALIGN - 1) // ALIGN * ALIGN
-    for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        fn(a, min(n, t * block), min(n, (t + 1) * block))
-
-
-cdef void forward_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const int64_t* draws = a.draws
+cdef inline void mask_loop(const draw_t* draws, const Args* a, Py_ssize_t start,
+                           Py_ssize_t end) noexcept nogil:
     cdef const float* inputs = a.values
     cdef float* binary_mask = a.binary_mask
     cdef float* output = a.out
@@ -59,7 +64,29 @@ cdef void forward_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcep
         output[i] = inputs[i] * m
 
 
-cdef void backward_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
+    cdef const void* d = a.draws.data
+    if a.draws.code == I64:
+        mask_loop(<const int64_t*>d, a, start, end)
+    elif a.draws.code == I32:
+        mask_loop(<const int32_t*>d, a, start, end)
+    elif a.draws.code == U8:
+        mask_loop(<const uint8_t*>d, a, start, end)
+    elif a.draws.code == I8:
+        mask_loop(<const int8_t*>d, a, start, end)
+    elif a.draws.code == U32:
+        mask_loop(<const uint32_t*>d, a, start, end)
+    elif a.draws.code == I16:
+        mask_loop(<const int16_t*>d, a, start, end)
+    elif a.draws.code == U16:
+        mask_loop(<const uint16_t*>d, a, start, end)
+    else:
+        mask_loop(<const uint64_t*>d, a, start, end)
+
+
+cdef void backward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
     cdef const float* dvalues = a.values
     cdef const float* binary_mask = a.mask
     cdef float* dinputs = a.out
@@ -68,44 +95,58 @@ cdef void backward_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexce
         dinputs[i] = dvalues[i] * binary_mask[i]
 
 
-cdef int check_size(str name, Py_ssize_t got, Py_ssize_t n) except -1:
-    if got != n:
-        raise ValueError(f"{name}: expected {n} elements, got {got}")
-    return 0
+cdef const float* contiguous(object a, str name) except? NULL:
+    """The data of ``a``, an aligned C-contiguous native float32 ndarray."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise TypeError(f"{name}: expected a native float32 array, got dtype {a.dtype}")
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
+        raise ValueError(f"{name}: expected an aligned C-contiguous array")
+    return <const float*>cnp.PyArray_DATA(arr)
 
 
-def dropout_forward(const int64_t[::1] draws,     # IN   np.random.binomial(1, keep, ...)
-                    const float[::1] inputs,      # IN
-                    float[::1] binary_mask,       # OUT  draws / keep
-                    float[::1] output,            # OUT  inputs * binary_mask
-                    double keep, int n_threads=1):
-    """Scale the 0/1 draws into binary_mask and mask the inputs; flat arrays of one size."""
-    cdef Py_ssize_t n = draws.shape[0]
-    check_size("inputs", inputs.shape[0], n)
-    check_size("binary_mask", binary_mask.shape[0], n)
-    check_size("output", output.shape[0], n)
+cdef cnp.ndarray empty_like(object a):
+    """A new C-contiguous float32 array of the shape of the ndarray ``a``."""
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(arr), cnp.PyArray_DIMS(arr), cnp.NPY_FLOAT32, 0)
+
+
+def dropout_forward(draws, inputs, double keep, int n_threads=1):
+    """draws: np.random.binomial(1, keep, size=inputs.shape), any integer dtype; inputs: a
+    C-contiguous float32 array -> (binary_mask, output), new float32 arrays of inputs' shape:
+    binary_mask = draws / keep (float32(1 / keep) or 0), output = inputs * binary_mask."""
+    cdef Args a
+    a.values = contiguous(inputs, "inputs")
     if not 0 < keep <= 1:
         raise ValueError(f"keep: expected a probability in (0, 1], got {keep}")
-    if n == 0:
-        return
-    cdef Args a
-    a.draws, a.values, a.binary_mask, a.out = &draws[0], &inputs[0], &binary_mask[0], &output[0]
+    D = as_native(draws)
+    if not cnp.PyArray_Check(D) or D.shape != inputs.shape:
+        raise ValueError(f"draws: expected an array of shape {inputs.shape} (the inputs'), got "
+                         f"{getattr(D, 'shape', type(D).__name__)}")
+    a.draws = int_view(D, "draws", True)
     a.scale = <float>(1.0 / keep)
+    binary_mask, output = empty_like(inputs), empty_like(inputs)
+    a.binary_mask = <float*>cnp.PyArray_DATA(binary_mask)
+    a.out = <float*>cnp.PyArray_DATA(output)
     with nogil:
-        parallel_for(forward_range, &a, n, n_threads)
+        run_range(forward_range, &a, a.draws.n, n_threads, PAR_ELEMS // 2)
+    return binary_mask, output
 
 
-def dropout_backward(const float[::1] dvalues,     # IN
-                     const float[::1] binary_mask,  # IN
-                     float[::1] dinputs,            # OUT  dvalues * binary_mask
-                     int n_threads=1):
-    """dinputs = dvalues * binary_mask; flat arrays of one size."""
-    cdef Py_ssize_t n = dvalues.shape[0]
-    check_size("binary_mask", binary_mask.shape[0], n)
-    check_size("dinputs", dinputs.shape[0], n)
-    if n == 0:
-        return
+def dropout_backward(dvalues, binary_mask, int n_threads=1):
+    """dvalues, binary_mask: C-contiguous float32 arrays of one shape -> dinputs = dvalues *
+    binary_mask, a new float32 array of that shape."""
     cdef Args a
-    a.values, a.mask, a.out = &dvalues[0], &binary_mask[0], &dinputs[0]
+    a.mask = contiguous(binary_mask, "binary_mask")
+    a.values = contiguous(dvalues, "dvalues")
+    if dvalues.shape != binary_mask.shape:
+        raise ValueError(f"dvalues: expected shape {binary_mask.shape} (the binary_mask's), "
+                         f"got {dvalues.shape}")
+    dinputs = empty_like(binary_mask)
+    a.out = <float*>cnp.PyArray_DATA(dinputs)
     with nogil:
-        parallel_for(backward_range, &a, n, n_threads)
+        run_range(backward_range, &a, cnp.PyArray_SIZE(<cnp.ndarray>dinputs), n_threads,
+                  PAR_ELEMS // 2)
+    return dinputs

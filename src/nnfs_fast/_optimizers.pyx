@@ -20,21 +20,26 @@
 # NumPy's weak-scalar rule does in the book's expressions. Without FMA contraction the results
 # equal the book's float32 NumPy expressions bit for bit.
 #
-# Each kernel fills an Args record and hands a range function to parallel_for, which runs it
-# over [0, n) on the calling thread, or split into one contiguous, cache-line-aligned block per
-# thread when n >= PAR_ELEMS. (A prange with use_threads_if=False still enters the OpenMP
-# runtime, about 1.5 us per call; biases are updated every step, so small arrays skip it.)
-# Each element is written by one thread: results do not depend on the thread count.
+# Entry points take the ndarrays (checked as in _view.pxd: float32, C-contiguous, the
+# parameter's shape, writable where written), fill an Args record and hand a range function to
+# _parallel.pxd's run_range: on the calling thread without entering OpenMP (biases are updated
+# every step, so small arrays must cost next to nothing), or split into one contiguous,
+# cache-line-aligned block per thread from PAR_ELEMS elements on. Each element is written by
+# one thread: results do not depend on the thread count.
 # The range loops vectorize; the ones with sqrtf only when compiled with -fno-math-errno
 # (otherwise sqrtf must be able to set errno for a negative argument, which gcc does with a
 # branch per element).
 
-from cython.parallel cimport prange
+cimport numpy as cnp
 from libc.math cimport sqrtf
 
+from nnfs_fast._parallel cimport run_range
+from nnfs_fast._view cimport View2, view2
+
+cnp.import_array()
+
 cdef enum:
-    PAR_ELEMS = 32768   # below this many elements an update runs on one thread (benchmarks/)
-    ALIGN = 16          # floats per 64-byte cache line: per-thread blocks start on one
+    PAR_ELEMS = 32768   # an update goes parallel from this many elements (benchmarks/)
 
 
 cdef struct Args:
@@ -45,24 +50,11 @@ cdef struct Args:
     float lr, momentum, rho, one_minus_rho, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2
     float momentum_correction, cache_correction, epsilon
 
-ctypedef void (*RangeFn)(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil
-
-
-cdef void parallel_for(RangeFn fn, const Args* a, Py_ssize_t n, int n_threads) noexcept nogil:
-    """fn(a, start, end) over [0, n): serially, or one aligned block per thread."""
-    cdef Py_ssize_t t, block
-    if n_threads <= 1 or n < PAR_ELEMS:
-        fn(a, 0, n)
-        return
-    block = ((n + n_threads - 1) // n_threads + ALIGN - 1) // ALIGN * ALIGN
-    for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        fn(a, min(n, t * block), min(n, (t + 1) * block))
-
-
 # The range functions copy the record into locals first: a float store through param could
 # otherwise alias the float fields of *a, which would keep the loop from being vectorized.
 
-cdef void sgd_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void sgd_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
     cdef float* param = a.param
     cdef const float* grad = a.grad
     cdef float neg_lr = -a.lr
@@ -71,7 +63,8 @@ cdef void sgd_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept no
         param[i] = param[i] + neg_lr * grad[i]
 
 
-cdef void sgd_momentum_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void sgd_momentum_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
     cdef float* param = a.param
     cdef const float* grad = a.grad
     cdef float* momentums = a.momentums
@@ -83,7 +76,8 @@ cdef void sgd_momentum_range(const Args* a, Py_ssize_t start, Py_ssize_t end) no
         param[i] = param[i] + u
 
 
-cdef void cache_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void cache_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
     cdef float* param = a.param
     cdef const float* grad = a.grad
     cdef float* cache = a.cache
@@ -97,7 +91,8 @@ cdef void cache_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept 
         param[i] = param[i] + neg_lr * g / (sqrtf(c) + epsilon)
 
 
-cdef void adam_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void adam_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef const Args* a = <const Args*>ctx
     cdef float* param = a.param
     cdef const float* grad = a.grad
     cdef float* momentums = a.momentums
@@ -117,81 +112,70 @@ cdef void adam_range(const Args* a, Py_ssize_t start, Py_ssize_t end) noexcept n
             sqrtf(v / cache_correction) + epsilon)
 
 
-cdef int check_shape(str name, Py_ssize_t r, Py_ssize_t c, Py_ssize_t r0,
-                     Py_ssize_t c0) except -1:
-    if r != r0 or c != c0:
-        raise ValueError(f"{name}: expected shape {(r0, c0)} (the parameter's), got {(r, c)}")
-    return 0
+cdef float* state(object a, str name, const View2* p, bint writable) except? NULL:
+    """The data of ``a``, a C-contiguous float32 array of the parameter's shape."""
+    cdef View2 v = view2(a, name, -1, -1, writable, True)
+    if v.rows != p.rows or v.cols != p.cols:
+        raise ValueError(f"{name}: expected shape {(p.rows, p.cols)} (the parameter's), "
+                         f"got {(v.rows, v.cols)}")
+    return v.data
 
 
-cdef Args arrays(float[:, ::1] param, const float[:, ::1] grad, float[:, ::1] momentums,
-                 float[:, ::1] cache, Py_ssize_t* n) except *:
-    """Args with the array pointers (NULL for None), after checking every array has the
-    parameter's shape; n = its number of elements."""
+cdef View2 parameter(object param, object grad, Args* a) except *:
+    """Fill a.param and a.grad after checking them (param writable, grad of its shape);
+    returns the parameter's view."""
+    cdef View2 p = view2(param, "param", -1, -1, True, True)
+    a.param = p.data
+    a.grad = state(grad, "grad", &p, False)
+    return p
+
+
+def sgd_update(param, grad, float learning_rate, int n_threads=1):
+    """SGD step without momentum, in place: param (weights or biases, written) and grad (their
+    gradient), float32 C-contiguous arrays of one 2-D shape."""
     cdef Args a
-    cdef Py_ssize_t r = param.shape[0], c = param.shape[1]
-    check_shape("grad", grad.shape[0], grad.shape[1], r, c)
-    if momentums is not None:
-        check_shape("momentums", momentums.shape[0], momentums.shape[1], r, c)
-    if cache is not None:
-        check_shape("cache", cache.shape[0], cache.shape[1], r, c)
-    n[0] = r * c
-    a.param = &param[0, 0] if n[0] else NULL
-    a.grad = &grad[0, 0] if n[0] else NULL
-    a.momentums = &momentums[0, 0] if n[0] and momentums is not None else NULL
-    a.cache = &cache[0, 0] if n[0] and cache is not None else NULL
-    return a
-
-
-def sgd_update(float[:, ::1] param not None,              # IN/OUT  weights or biases
-               const float[:, ::1] grad not None,         # IN      their gradient
-               float learning_rate, int n_threads=1):
-    """SGD step without momentum, in place; float32 C-contiguous arrays of one shape."""
-    cdef Py_ssize_t n
-    cdef Args a = arrays(param, grad, None, None, &n)
+    cdef View2 p = parameter(param, grad, &a)
     a.lr = learning_rate
     with nogil:
-        parallel_for(sgd_range, &a, n, n_threads)
+        run_range(sgd_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
 
 
-def sgd_momentum_update(float[:, ::1] param not None,     # IN/OUT  weights or biases
-                        const float[:, ::1] grad not None,  # IN    their gradient
-                        float[:, ::1] momentums not None,   # IN/OUT
-                        float learning_rate, float momentum, int n_threads=1):
-    """SGD step with momentum, in place."""
-    cdef Py_ssize_t n
-    cdef Args a = arrays(param, grad, momentums, None, &n)
+def sgd_momentum_update(param, grad, momentums, float learning_rate, float momentum,
+                        int n_threads=1):
+    """SGD step with momentum, in place (param and momentums written)."""
+    cdef Args a
+    cdef View2 p = parameter(param, grad, &a)
+    a.momentums = state(momentums, "momentums", &p, True)
     a.lr, a.momentum = learning_rate, momentum
     with nogil:
-        parallel_for(sgd_momentum_range, &a, n, n_threads)
+        run_range(sgd_momentum_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
 
 
-def cache_update(float[:, ::1] param not None,            # IN/OUT  weights or biases
-                 const float[:, ::1] grad not None,       # IN      their gradient
-                 float[:, ::1] cache not None,            # IN/OUT  weight_cache or bias_cache
-                 float learning_rate, float rho, float one_minus_rho, float epsilon,
-                 int n_threads=1):
-    """RMSprop (or, with rho = one_minus_rho = 1, Adagrad) step, in place."""
-    cdef Py_ssize_t n
-    cdef Args a = arrays(param, grad, None, cache, &n)
+def cache_update(param, grad, cache, float learning_rate, float rho, float one_minus_rho,
+                 float epsilon, int n_threads=1):
+    """RMSprop (or, with rho = one_minus_rho = 1, Adagrad) step, in place (param and cache, the
+    weight_cache or bias_cache, written)."""
+    cdef Args a
+    cdef View2 p = parameter(param, grad, &a)
+    a.cache = state(cache, "cache", &p, True)
     a.lr, a.rho, a.one_minus_rho, a.epsilon = learning_rate, rho, one_minus_rho, epsilon
     with nogil:
-        parallel_for(cache_range, &a, n, n_threads)
+        run_range(cache_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
 
 
-def adam_update(float[:, ::1] param not None,             # IN/OUT  weights or biases
-                const float[:, ::1] grad not None,        # IN      their gradient
-                float[:, ::1] momentums not None,         # IN/OUT  first moment m
-                float[:, ::1] cache not None,             # IN/OUT  second moment v
-                float learning_rate, float beta_1, float one_minus_beta_1, float beta_2,
-                float one_minus_beta_2, float momentum_correction, float cache_correction,
-                float epsilon, int n_threads=1):
-    """Adam step, in place; the corrections are 1 - beta**(iterations + 1)."""
-    cdef Py_ssize_t n
-    cdef Args a = arrays(param, grad, momentums, cache, &n)
+def adam_update(param, grad, momentums, cache, float learning_rate, float beta_1,
+                float one_minus_beta_1, float beta_2, float one_minus_beta_2,
+                float momentum_correction, float cache_correction, float epsilon,
+                int n_threads=1):
+    """Adam step, in place (param, momentums = first moment m and cache = second moment v
+    written); the corrections are 1 - beta**(iterations + 1)."""
+    cdef Args a
+    cdef View2 p = parameter(param, grad, &a)
+    a.momentums = state(momentums, "momentums", &p, True)
+    a.cache = state(cache, "cache", &p, True)
     a.lr, a.epsilon = learning_rate, epsilon
     a.beta_1, a.one_minus_beta_1, a.beta_2, a.one_minus_beta_2 = \
         beta_1, one_minus_beta_1, beta_2, one_minus_beta_2
     a.momentum_correction, a.cache_correction = momentum_correction, cache_correction
     with nogil:
-        parallel_for(adam_range, &a, n, n_threads)
+        run_range(adam_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)

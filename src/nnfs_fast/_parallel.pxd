@@ -19,3 +19,37 @@ cdef inline void run_tasks(TaskFn fn, void* ctx, Py_ssize_t n_tasks,
     else:
         for t in prange(n_tasks, num_threads=n_threads, schedule="static"):
             fn(ctx, t)
+
+
+# Flat work: fn(ctx, start, end) over the half-open range [start, end) of [0, n).
+ctypedef void (*RangeFn)(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
+
+cdef enum:
+    BLOCK_ALIGN = 16    # range blocks start on multiples of this (64 bytes of float32)
+
+ctypedef struct _Ranges:
+    RangeFn fn
+    void* ctx
+    Py_ssize_t n, block
+
+
+cdef inline void _range_task(void* ranges, Py_ssize_t t) noexcept nogil:
+    cdef _Ranges* r = <_Ranges*>ranges
+    r.fn(r.ctx, min(r.n, t * r.block), min(r.n, (t + 1) * r.block))
+
+
+cdef inline void run_range(RangeFn fn, void* ctx, Py_ssize_t n, int n_threads,
+                           Py_ssize_t min_per_thread) noexcept nogil:
+    """fn over [0, n): on the calling thread (no OpenMP) unless at least two threads get
+    min_per_thread items each; then one contiguous block per thread, each starting on a
+    multiple of BLOCK_ALIGN (whole cache lines of float32 outputs per thread)."""
+    cdef Py_ssize_t nt = n // max(<Py_ssize_t>1, min_per_thread)
+    cdef _Ranges r
+    if nt > n_threads:
+        nt = n_threads
+    if nt <= 1:
+        fn(ctx, 0, n)
+        return
+    r.fn, r.ctx, r.n = fn, ctx, n
+    r.block = ((n + nt - 1) // nt + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
+    run_tasks(_range_task, &r, (n + r.block - 1) // r.block, <int>nt)

@@ -67,3 +67,79 @@ cdef inline cnp.ndarray empty2(Py_ssize_t rows, Py_ssize_t cols):
     dims[0] = rows
     dims[1] = cols
     return cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+
+
+# Integer arrays (class labels, dropout draws) of any integer dtype, read in place: the kernel
+# switches on the element type instead of converting the array.
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cdef enum IntCode:      # 2 * itemsize + 1 if unsigned
+    I8 = 2
+    U8 = 3
+    I16 = 4
+    U16 = 5
+    I32 = 8
+    U32 = 9
+    I64 = 16
+    U64 = 17
+
+ctypedef struct Ints:
+    const char* data
+    Py_ssize_t n        # elements
+    Py_ssize_t stride   # bytes from one element to the next
+    int code            # IntCode of the element type
+
+
+cdef inline object as_native(object a):
+    """``a`` itself, or for an ndarray in non-native byte order or misaligned, a native,
+    aligned copy of the same type (so that int_view can read it)."""
+    if cnp.PyArray_Check(a) and not (cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+                                     and cnp.PyArray_ISALIGNED(<cnp.ndarray>a)):
+        return a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
+cdef inline Ints int_view(object a, str name, bint flat=False) except *:
+    """View of an aligned native integer ndarray (any integer dtype, see as_native): 1-D with
+    any stride, or with flat a C-contiguous array of any rank, element by element."""
+    cdef Ints v
+    cdef cnp.ndarray arr
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
+    arr = <cnp.ndarray>a
+    if not cnp.PyArray_ISINTEGER(arr):
+        raise TypeError(f"{name}: expected integers, got dtype {a.dtype}")
+    if not (cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_ISALIGNED(arr)):
+        raise ValueError(f"{name}: expected an aligned array in native byte order")
+    v.code = 2 * cnp.PyArray_ITEMSIZE(arr) + cnp.PyArray_ISUNSIGNED(arr)
+    v.data = <const char*>cnp.PyArray_DATA(arr)
+    v.n = cnp.PyArray_SIZE(arr)
+    if flat:
+        if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            raise ValueError(f"{name}: expected a C-contiguous array")
+        v.stride = cnp.PyArray_ITEMSIZE(arr)
+    else:
+        if cnp.PyArray_NDIM(arr) != 1:
+            raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
+        v.stride = cnp.PyArray_STRIDE(arr, 0)
+    return v
+
+
+cdef inline int64_t int_at(const Ints* v, Py_ssize_t i) noexcept nogil:
+    """Element i of v (uint64 values above the int64 range come out negative)."""
+    cdef const char* p = v.data + i * v.stride
+    if v.code == I64:
+        return (<const int64_t*>p)[0]
+    if v.code == I32:
+        return (<const int32_t*>p)[0]
+    if v.code == U8:
+        return (<const uint8_t*>p)[0]
+    if v.code == I8:
+        return (<const int8_t*>p)[0]
+    if v.code == U32:
+        return (<const uint32_t*>p)[0]
+    if v.code == I16:
+        return (<const int16_t*>p)[0]
+    if v.code == U16:
+        return (<const uint16_t*>p)[0]
+    return <int64_t>(<const uint64_t*>p)[0]

@@ -2,33 +2,16 @@
 
 Each class has the book's surface: ``forward(inputs)`` or ``forward(inputs, training)`` sets
 ``self.inputs`` and ``self.output``, ``backward(dvalues)`` sets ``self.dinputs``, and
-``predictions(outputs)`` turns outputs into predictions. Inputs of any real dtype are converted
-to float32 once (float32 arrays of any layout are read in place); every ``output`` and
-``dinputs`` is a new C-contiguous float32 array, so references kept from earlier calls stay
-valid. Results do not depend on the thread count.
+``predictions(outputs)`` turns outputs into predictions. The kernels check and convert their
+arguments: inputs of any real dtype are converted to float32 once (float32 arrays of any layout
+are read in place); every ``output`` and ``dinputs`` is a new C-contiguous float32 array, so
+references kept from earlier calls stay valid. Results do not depend on the thread count.
 """
 import numpy as np
 
 from nnfs_fast import _activations as _k
 from nnfs_fast._openmp import get_num_threads
 from nnfs_fast._validation import as_float32_2d
-
-_F32 = np.float32
-
-
-def _apply(kernel, a, b=None):
-    """A new (N, C) float32 array filled by ``kernel(a, [b,] out, n_threads)``."""
-    out = np.empty(a.shape, dtype=_F32)
-    if b is None:
-        kernel(a, out, get_num_threads())
-    else:
-        kernel(a, b, out, get_num_threads())
-    return out
-
-
-def _dvalues(dvalues, like):
-    """dvalues as float32 with the shape of ``like`` (the stored inputs or output)."""
-    return as_float32_2d(dvalues, "dvalues", like.shape[1], like.shape[0])
 
 
 class Activation_ReLU:
@@ -44,12 +27,11 @@ class Activation_ReLU:
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_units) -> self.output, same shape, float32."""
         self.inputs = inputs
-        self.output = _apply(_k.relu_forward, as_float32_2d(inputs, "inputs"))
+        self.output = _k.relu_forward(inputs, get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_units) -> self.dinputs."""
-        X = as_float32_2d(self.inputs, "inputs")
-        self.dinputs = _apply(_k.relu_backward, X, _dvalues(dvalues, X))
+        self.dinputs = _k.relu_backward(self.inputs, dvalues, get_num_threads())
 
     def predictions(self, outputs):
         """The outputs themselves."""
@@ -70,12 +52,11 @@ class Activation_Softmax:
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_classes) logits -> self.output, rows summing to 1."""
         self.inputs = inputs
-        self.output = _apply(_k.softmax_forward, as_float32_2d(inputs, "inputs"))
+        self.output = _k.softmax_forward(inputs, get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_classes) -> self.dinputs."""
-        S = as_float32_2d(self.output, "output")
-        self.dinputs = _apply(_k.softmax_backward, S, _dvalues(dvalues, S))
+        self.dinputs = _k.softmax_backward(self.output, dvalues, get_num_threads())
 
     def predictions(self, outputs):
         """Class indices: ``np.argmax(outputs, axis=1)``."""
@@ -96,12 +77,11 @@ class Activation_Sigmoid:
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_outputs) -> self.output in [0, 1]."""
         self.inputs = inputs
-        self.output = _apply(_k.sigmoid_forward, as_float32_2d(inputs, "inputs"))
+        self.output = _k.sigmoid_forward(inputs, get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_outputs) -> self.dinputs."""
-        Y = as_float32_2d(self.output, "output")
-        self.dinputs = _apply(_k.sigmoid_backward, Y, _dvalues(dvalues, Y))
+        self.dinputs = _k.sigmoid_backward(self.output, dvalues, get_num_threads())
 
     def predictions(self, outputs):
         """``(outputs > 0.5) * 1``: an int array of outputs' shape."""

@@ -164,11 +164,8 @@ class Layer_Dropout:
             self.output = X.copy() if X is inputs else X
             return
         draws = np.random.binomial(1, self.rate, size=X.shape)  # int32 on Windows + NumPy 1
-        self.binary_mask = np.empty(X.shape, dtype=_F32)
-        self.output = np.empty(X.shape, dtype=_F32)
-        _dropout.dropout_forward(draws.astype(np.int64, copy=False).reshape(-1), X.reshape(-1),
-                                 self.binary_mask.reshape(-1), self.output.reshape(-1),
-                                 self.rate, get_num_threads())
+        self.binary_mask, self.output = _dropout.dropout_forward(draws, X, self.rate,
+                                                                 get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: the output's shape -> self.dinputs = dvalues * binary_mask, float32."""
@@ -176,13 +173,8 @@ class Layer_Dropout:
             raise AttributeError("Layer_Dropout.backward: no binary_mask yet; call "
                                  "forward(inputs, training=True) first")
         mask = self.binary_mask = _as_float32_c(self.binary_mask, "binary_mask")
-        G = _as_float32_c(dvalues, "dvalues")
-        if G.shape != mask.shape:
-            raise ValueError(f"dvalues: expected shape {mask.shape} (the binary_mask's), "
-                             f"got {G.shape}")
-        self.dinputs = np.empty(mask.shape, dtype=_F32)
-        _dropout.dropout_backward(G.reshape(-1), mask.reshape(-1), self.dinputs.reshape(-1),
-                                  get_num_threads())
+        self.dinputs = _dropout.dropout_backward(_as_float32_c(dvalues, "dvalues"), mask,
+                                                 get_num_threads())
 
 
 class Layer_Input:

@@ -15,44 +15,7 @@ import numpy as np
 
 from nnfs_fast import _losses as _k
 from nnfs_fast._openmp import get_num_threads
-from nnfs_fast._validation import as_float32_2d
 from nnfs_fast.activations import Activation_Softmax
-
-_F32 = np.float32
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _labels(y_true, shape, as_indices=False):
-    """Class labels for predictions of ``shape`` (N, n_classes): ``(indices, None)`` for sparse
-    labels (intp, C-contiguous) or ``(None, one_hot)`` for one-hot rows (float32); with
-    ``as_indices`` one-hot rows are turned into indices by argmax (the book's combined
-    backward). The range 0 <= index < n_classes is checked by the kernels."""
-    n_samples, n_classes = shape
-    y = np.asarray(y_true)
-    if y.ndim == 2:
-        if y.shape != shape:
-            raise ValueError(f"y_true: expected one-hot labels of shape {shape}, got {y.shape}")
-        if as_indices:
-            return np.argmax(y, axis=1), None
-        return None, as_float32_2d(y, "y_true", n_classes, n_samples)
-    if y.ndim != 1:
-        raise ValueError(f"y_true: expected class indices of shape ({n_samples},) or one-hot "
-                         f"labels of shape {shape}, got shape {y.shape}")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"y_true: class indices must be integers, got dtype {y.dtype}")
-    if y.shape[0] != n_samples:
-        raise ValueError(f"y_true: expected {n_samples} class indices (one per sample), got "
-                         f"shape {y.shape}")
-    return np.ascontiguousarray(y, dtype=np.intp), None
-
-
-def _targets(y_true, like):
-    """Per-output targets as float32 of the shape of ``like`` (the predictions)."""
-    if np.ndim(y_true) != 2:
-        raise ValueError(f"y_true: expected targets of shape {like.shape}, like the "
-                         f"predictions, got shape {np.shape(y_true)} (1-D labels need "
-                         f"y.reshape(-1, 1), as in the book)")
-    return as_float32_2d(y_true, "y_true", like.shape[1], like.shape[0])
 
 
 class Loss:
@@ -108,14 +71,14 @@ class Loss:
 
         For callers that already have them (the fused softmax + cross-entropy forward).
         """
-        sample_losses = np.asarray(sample_losses)
-        count = len(sample_losses)
+        sums = _k.sum_and_mean(sample_losses)  # np.sum and np.mean of float32 losses, bit for bit
+        if sums is None:  # other dtypes (a user's subclass): NumPy
+            sample_losses = np.asarray(sample_losses)
+            sums = np.add.reduce(sample_losses), None, len(sample_losses)
+        total, data_loss, count = sums
         if count == 0:
             raise ValueError("calculate: the batch is empty (0 samples)")
-        total = np.add.reduce(sample_losses)  # what np.sum and np.mean add up, bit for bit
-        if sample_losses.dtype in _FLOATS:
-            data_loss = total / sample_losses.dtype.type(count)  # = np.mean, without its overhead
-        else:
+        if data_loss is None:
             data_loss = np.mean(sample_losses)
         self.accumulated_sum += total
         self.accumulated_count += count
@@ -150,19 +113,11 @@ class Loss_CategoricalCrossentropy(Loss):
 
     def forward(self, y_pred, y_true):
         """-> per-sample losses, float32 (N,)."""
-        P = as_float32_2d(y_pred, "y_pred")
-        labels, one_hot = _labels(y_true, P.shape)
-        sample_losses = np.empty(P.shape[0], dtype=_F32)
-        _k.crossentropy_forward(P, labels, one_hot, sample_losses, get_num_threads())
-        return sample_losses
+        return _k.crossentropy_forward(y_pred, y_true, get_num_threads())
 
     def backward(self, dvalues, y_true):
         """dvalues: (N, n_classes) predicted probabilities -> self.dinputs."""
-        G = as_float32_2d(dvalues, "dvalues")
-        labels, one_hot = _labels(y_true, G.shape)
-        dinputs = np.empty(G.shape, dtype=_F32)
-        _k.crossentropy_backward(G, labels, one_hot, dinputs, get_num_threads())
-        self.dinputs = dinputs
+        self.dinputs = _k.crossentropy_backward(dvalues, y_true, get_num_threads())
 
 
 def softmax_crossentropy_forward(inputs, y_true):
@@ -175,13 +130,7 @@ def softmax_crossentropy_forward(inputs, y_true):
     categorical cross-entropy, then ``loss._calculate(sample_losses, include_regularization)``
     for the mean and the accumulation. y_true: (N,) integer class indices or (N, n_classes).
     """
-    X = as_float32_2d(inputs, "inputs")
-    labels, one_hot = _labels(y_true, X.shape)
-    output = np.empty(X.shape, dtype=_F32)
-    sample_losses = np.empty(X.shape[0], dtype=_F32)
-    _k.softmax_crossentropy_forward(X, labels, one_hot, output, sample_losses,
-                                    get_num_threads())
-    return output, sample_losses
+    return _k.softmax_crossentropy_forward(inputs, y_true, get_num_threads())
 
 
 class Activation_Softmax_Loss_CategoricalCrossentropy:
@@ -215,11 +164,7 @@ class Activation_Softmax_Loss_CategoricalCrossentropy:
 
     def backward(self, dvalues, y_true):
         """dvalues: (N, n_classes) softmax outputs -> self.dinputs."""
-        G = as_float32_2d(dvalues, "dvalues")
-        labels, _ = _labels(y_true, G.shape, as_indices=True)
-        dinputs = np.empty(G.shape, dtype=_F32)
-        _k.softmax_crossentropy_backward(G, labels, dinputs, get_num_threads())
-        self.dinputs = dinputs
+        self.dinputs = _k.softmax_crossentropy_backward(dvalues, y_true, get_num_threads())
 
 
 class _MeanOverOutputsLoss(Loss):
@@ -232,17 +177,11 @@ class _MeanOverOutputsLoss(Loss):
 
     def forward(self, y_pred, y_true):
         """-> per-sample losses, float32 (N,)."""
-        P = as_float32_2d(y_pred, "y_pred")
-        sample_losses = np.empty(P.shape[0], dtype=_F32)
-        _k.sample_losses(self._kind, P, _targets(y_true, P), sample_losses, get_num_threads())
-        return sample_losses
+        return _k.sample_losses(self._kind, y_pred, y_true, get_num_threads())
 
     def backward(self, dvalues, y_true):
         """dvalues: (N, n_outputs) predictions -> self.dinputs."""
-        G = as_float32_2d(dvalues, "dvalues")
-        dinputs = np.empty(G.shape, dtype=_F32)
-        _k.mean_loss_backward(self._kind, G, _targets(y_true, G), dinputs, get_num_threads())
-        self.dinputs = dinputs
+        self.dinputs = _k.mean_loss_backward(self._kind, dvalues, y_true, get_num_threads())
 
 
 class Loss_BinaryCrossentropy(_MeanOverOutputsLoss):
