@@ -19,7 +19,7 @@
 # A forward pass of depth 0 < K <= EXACT_K (a first layer on 2-D points, the book's 3-neuron
 # layers) is summed in double per output (gemm_small_k): bit-identical to the book's float64
 # np.dot under nnfs.init(), e.g. the chapter 3-5 printouts.
-# A product whose output has fewer columns than a vector (N < NR) either takes dot products
+# A product whose output has fewer columns than half a tile (2N < NR) either takes dot products
 # along K (gemm_dot, when A's rows are contiguous) or is computed transposed (C^T = B^T A^T),
 # so the vector lanes run along the long side.
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
@@ -184,7 +184,7 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     """
     if M <= 0 or N <= 0:
         return 0
-    if N < NNFS_NR and M > N:
+    if 2 * N < NNFS_NR and M > N:   # under half the lanes of a tile would be used
         if csa == 1 and K >= NNFS_VL:
             return gemm_dot(M, N, K, A, rsa, B, rsb, csb, C, rsc, csc, accumulate, bias,
                             bias_per_row, relu, n_threads)

@@ -76,22 +76,24 @@ class Layer_Dense:
         """dvalues: (n_samples, n_neurons) -> dweights, dbiases, dinputs."""
         self._backward(dvalues, None, None)
 
-    def _backward(self, dvalues, relu_output, dvalues_masked):
+    def _backward(self, dvalues, relu_output, dvalues_masked, want_dinputs=True):
         """Gradients; with relu_output (a fused ReLU's output) dvalues are masked first, into
-        dvalues_masked (allocated when None), which is returned."""
+        dvalues_masked (allocated when None), which is returned. Without want_dinputs (a
+        model's first layer, whose input gradient nothing reads) dinputs is set to None."""
         try:
-            grads = self._gradients(dvalues, relu_output, dvalues_masked)
+            grads = self._gradients(dvalues, relu_output, dvalues_masked, want_dinputs)
         except (TypeError, ValueError):
             self._parameters32()
-            grads = self._gradients(dvalues, relu_output, dvalues_masked)
+            grads = self._gradients(dvalues, relu_output, dvalues_masked, want_dinputs)
         self.dweights, self.dbiases, self.dinputs, dvalues_masked = grads
         return dvalues_masked
 
-    def _gradients(self, dvalues, relu_output, dvalues_masked):
+    def _gradients(self, dvalues, relu_output, dvalues_masked, want_dinputs):
         return kernels.dense_backward(
             self.inputs, self.weights, self.biases, dvalues, relu_output, dvalues_masked,
             self.weight_regularizer_l1, self.weight_regularizer_l2,
-            self.bias_regularizer_l1, self.bias_regularizer_l2, True, get_num_threads())
+            self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
+            get_num_threads())
 
     def get_parameters(self):
         """(weights, biases): the live arrays."""

@@ -14,6 +14,10 @@ identical numbers):
   ``evaluate`` compute the softmax output and the per-sample losses in one kernel pass
   (``losses.softmax_crossentropy_forward``); ``forward``/``predict`` (no labels) run the
   softmax layer alone.
+
+``backward`` does not compute the input gradient of a first ``Layer_Dense`` (its ``dinputs``
+is None): nothing reads it, and it is a third of that layer's backward work (the book computes
+and discards it).
 """
 import math
 import signal
@@ -152,15 +156,24 @@ class Model:
         if not self.fuse:
             for layer in reversed(self.layers):
                 if layer is not skip:
-                    layer.backward(layer.next.dinputs)
+                    self._layer_backward(layer, layer.next.dinputs)
             return
         for layer, relu in reversed(self._fused_steps):
             if relu is None:
                 if layer is not skip:
-                    layer.backward(layer.next.dinputs)
+                    self._layer_backward(layer, layer.next.dinputs)
             else:
                 relu.dinputs = np.empty(relu.output.shape, dtype=np.float32)
-                layer._backward(relu.next.dinputs, relu.output, relu.dinputs)
+                layer._backward(relu.next.dinputs, relu.output, relu.dinputs,
+                                want_dinputs=layer.prev is not self.input_layer)
+
+    def _layer_backward(self, layer, dvalues):
+        """layer.backward(dvalues), except that a first Layer_Dense skips its input gradient
+        (dinputs is None: nothing reads it, and it is a third of the layer's work)."""
+        if type(layer) is Layer_Dense and layer.prev is self.input_layer:
+            layer._backward(dvalues, None, None, want_dinputs=False)
+        else:
+            layer.backward(dvalues)
 
     # ------------------------------------------------------------------- train / evaluate
 
