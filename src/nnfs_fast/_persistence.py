@@ -13,7 +13,10 @@ Format (``FORMAT`` version ``VERSION``): a zip archive readable by ``np.load`` h
 
 Loading parses JSON and reads arrays with ``allow_pickle=False``: nothing in the file is
 executed, and a truncated, corrupted or foreign file raises ValueError naming the file and the
-problem. Writing goes to a temporary file in the target's directory, is fsync'ed, then
+problem. Members must be stored as written (uncompressed, unencrypted, unique names), and each
+.npy header is checked against its member's size before an array is allocated, so a file can
+never make loading allocate more than its own size; restored attributes and the chain of
+Dense widths are checked as well. Writing goes to a temporary file in the target's directory, is fsync'ed, then
 renamed over the target with ``os.replace``, so an interrupted save leaves the old file whole.
 
 The book's files (``pickle.dump`` of a Model whose classes live in ``__main__``, or of a list of
@@ -25,6 +28,7 @@ and the model is then rebuilt from those attributes exactly as from the safe for
 import contextlib
 import io
 import json
+import math
 import os
 import pickle
 import secrets
@@ -221,8 +225,15 @@ def _build_model(meta, arrays, model_cls, path):
     rng_state = np.random.get_state()
     try:
         model = model_cls(fuse=bool(meta.get("fuse", True)))
+        width = None  # outputs of the last Dense layer so far
         for i, layer in enumerate(_sequence(meta.get("layers"), "layers")):
             model.add(_build(layer, f"layers/{i}", "layers", arrays))
+            if isinstance(model.layers[-1], layers.Layer_Dense):
+                n_inputs, n_neurons = model.layers[-1].weights.shape
+                if width is not None and n_inputs != width:
+                    raise ValueError(f"layers/{i} (Layer_Dense): {n_inputs} inputs, but the "
+                                     f"Dense layer before it has {width} outputs")
+                width = n_neurons
         model.set(**{slot: _build(meta.get(slot), slot, slot, arrays)
                      for slot in ("loss", "optimizer", "accuracy")})
         model.finalize()
@@ -258,6 +269,8 @@ def _build(desc, key, slot, arrays):
         stored["biases"] = biases.reshape(1, -1)
     obj = kind.cls(**args)
     for a, value in attrs.items():
+        if not _ATTR_CHECKS[a][0](value):
+            raise ValueError(f"{key} ({name}): {a} must be {_ATTR_CHECKS[a][1]}, got {value!r}")
         setattr(obj, a, value)
     for a, value in stored.items():
         if value is not None:
@@ -267,6 +280,21 @@ def _build(desc, key, slot, arrays):
                                  f"{reference.shape}")
             setattr(obj, a, value)
     return obj
+
+
+def _real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+# attributes restored after the constructor (which checks its own arguments)
+_ATTR_CHECKS = {
+    "rate": (lambda v: _real(v) and 0 < v <= 1, "the keep probability, in (0, 1]"),
+    "current_learning_rate": (lambda v: _real(v) and v >= 0, "a finite number >= 0"),
+    "iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                   "an int >= 0"),
+    "precision": (lambda v: v is None or (_real(v) and v >= 0), "None or a finite number >= 0"),
+}
 
 
 def _scalars(values, allowed, key):
@@ -362,6 +390,7 @@ def _read_archive(path, kind):
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            _check_members(archive, path)
             if META not in names:
                 raise ValueError(f"{path}: a zip archive but not an nnfs_fast file (no {META} "
                                  "entry)")
@@ -382,11 +411,11 @@ def _read_archive(path, kind):
             arrays = {}
             for member in sorted(names - {META}):
                 if member.endswith(".npy"):
-                    data = io.BytesIO(archive.read(member))
-                    array = np.lib.format.read_array(data, allow_pickle=False)
-                    arrays[member[:-4]] = _float32(array, member)
+                    arrays[member[:-4]] = _read_npy(archive.read(member), member)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError,
-            json.JSONDecodeError, TypeError) as exc:
+            json.JSONDecodeError, TypeError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError, RuntimeError: zip features zipfile cannot read (a newer zip
+        # version, encryption); RuntimeError also covers RecursionError (deeply nested JSON)
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
         raise ValueError(f"{path}: truncated or corrupted nnfs_fast file ({exc})") from None
@@ -395,6 +424,44 @@ def _read_archive(path, kind):
             raise
         raise ValueError(f"{path}: truncated or corrupted nnfs_fast file ({exc})") from None
     return meta, arrays
+
+
+def _check_members(archive, path):
+    """Refuse zip features that nnfs_fast never writes (compression, encryption, patch data):
+    reading stored members needs no decompressor, and no member can expand beyond its size
+    in the file. Duplicate names are refused too (zip readers differ on which one counts)."""
+    infos = archive.infolist()
+    if len({info.filename for info in infos}) != len(infos):
+        raise ValueError(f"{path}: corrupted nnfs_fast file: duplicate member names")
+    for info in infos:
+        if info.flag_bits & _ZIP_UNSUPPORTED_FLAGS or info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"{path}: not an nnfs_fast file: member {info.filename!r} is "
+                             f"compressed or encrypted (method {info.compress_type}, flags "
+                             f"{info.flag_bits:#x}); nnfs_fast stores members uncompressed")
+
+
+def _read_npy(data, member):
+    """The float32 array stored in the bytes of one .npy member. The header is checked
+    against the member's size before anything is allocated: a header may claim any shape."""
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version not in _NPY_HEADER_READERS:
+        raise ValueError(f"{member}: .npy format version {version} is not one nnfs_fast writes")
+    shape, _, dtype = _NPY_HEADER_READERS[version](stream)
+    if dtype.hasobject:
+        raise ValueError(f"{member}: holds Python objects, which only a pickle can restore "
+                         "(refused: allow_pickle=False)")
+    expected, present = math.prod(shape) * dtype.itemsize, len(data) - stream.tell()
+    if expected != present:
+        raise ValueError(f"{member}: the header says shape {shape} of {dtype} ({expected} bytes), "
+                         f"but {present} bytes follow")
+    stream.seek(0)
+    return _float32(np.lib.format.read_array(stream, allow_pickle=False), member)
+
+
+_ZIP_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40   # encrypted, compressed patch data, strong encryption
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
 
 
 # -------------------------------------------------------------------- the book's pickles
