@@ -8,7 +8,7 @@
 # so a row sum equals np.sum(row) bit for bit. exp is our own (below): libm's expf is a call
 # per element, which stops the compiler from vectorizing the loops around it.
 cimport numpy as cnp
-from libc.math cimport fabsf, logf
+from libc.math cimport fabsf
 
 from nnfs_fast._parallel cimport run_range
 from nnfs_fast._view cimport View2, as_float32, empty2, view2
@@ -90,13 +90,50 @@ cdef extern from *:
         memcpy(&p, &pb, 4);
         return p;
     }
+    /* log(p) for a clipped probability: p a normal positive float32 (clip_prob's range) or
+       NaN (passed through), without a call or a table, so that loops over it vectorize.
+       p = 2^k m with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(s), s = (m - 1) / (m + 1),
+       |s| < 0.172, by its series to s^17 (truncation < 4e-14 relative), all in double, so the
+       result is rounded once: the correctly rounded log except within ~1e-13 of a halfway
+       case (libm's logf is within 0.82 ulp). */
+    static inline float nnfs_log_prob(float p) {
+        uint32_t pb, mb, rb, nan;
+        int32_t k;
+        float m, r;
+        double f, s, z, q;
+        memcpy(&pb, &p, 4);
+        nan = 0u - (uint32_t)((pb & 0x7FFFFFFFu) > 0x7F800000u);
+        mb = pb + (0x3F800000u - 0x3F3504F3u);
+        k = (int32_t)(mb >> 23) - 127;
+        mb = (mb & 0x007FFFFFu) + 0x3F3504F3u;
+        memcpy(&m, &mb, 4);
+        f = (double)m - 1.0;
+        s = f / (2.0 + f);
+        z = s * s;
+        q = 1.0 / 17;
+        q = q * z + 1.0 / 15;
+        q = q * z + 1.0 / 13;
+        q = q * z + 1.0 / 11;
+        q = q * z + 1.0 / 9;
+        q = q * z + 1.0 / 7;
+        q = q * z + 1.0 / 5;
+        q = q * z + 1.0 / 3;
+        q = q * z + 1.0;
+        r = (float)((double)k * 0.69314718055994530942 + 2.0 * s * q);
+        memcpy(&rb, &r, 4);
+        rb = (rb & ~nan) | (pb & nan);
+        memcpy(&r, &rb, 4);
+        return r;
+    }
     """
     float exp_nonpos "nnfs_exp_nonpos"(float x) noexcept nogil
     float clip_prob "nnfs_clip_prob"(float p) noexcept nogil
+    float log_prob "nnfs_log_prob"(float p) noexcept nogil
     float sigmoid "nnfs_sigmoid"(float x) noexcept nogil
 
 cdef enum:
     PW_BLOCK = 128    # NumPy's pairwise-summation block
+    ROW_BLOCK = 32    # rows softmax_block computes together
     PAR_WORK = 32768  # a kernel goes parallel from this much work (benchmarks/)
     EXP_COST = 8      # work units of one exp or log (an add, compare or copy is 1)
 
@@ -121,7 +158,7 @@ cdef inline float term(int kind, float p, float y) noexcept nogil:
     if kind == ABSOLUTE_ERROR:
         return fabsf(d)
     c = clip_prob(p)
-    return -(y * logf(c) + (one - y) * logf(one - c))
+    return -(y * log_prob(c) + (one - y) * log_prob(one - c))
 
 
 cdef inline float pairwise_sum(int kind, const float* p, Py_ssize_t ps, const float* y,
@@ -182,6 +219,78 @@ cdef inline void softmax_row(const float* x, Py_ssize_t cs, float* out,
     s = pairwise_sum(SUM, out, 1, out, 1, n)
     for j in range(n):
         out[j] = out[j] / s
+
+
+cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, float* out,
+                               Py_ssize_t R, Py_ssize_t C) noexcept nogil:
+    """softmax_row for R <= ROW_BLOCK rows of C <= PW_BLOCK columns (out C-contiguous), with
+    the vector lanes running across the rows: the block is transposed into a buffer, where
+    each step of softmax_row -- max, exp, the pairwise sum (for C <= PW_BLOCK its 8 running
+    sums, or one below 8 terms), the division -- is one loop over the rows, in the same order
+    per row, so the results are softmax_row's bit for bit."""
+    cdef float t[PW_BLOCK * ROW_BLOCK]   # t[j * ROW_BLOCK + r] = row r, column j
+    cdef float m[ROW_BLOCK]
+    cdef float acc[8 * ROW_BLOCK]        # the pairwise sum's running sums, then the sum
+    cdef Py_ssize_t r, j, k, n8 = C - C % 8
+    cdef float v
+    for r in range(R):
+        for j in range(C):
+            t[j * ROW_BLOCK + r] = x[r * rs + j * cs]
+    for r in range(R):
+        m[r] = t[r]
+    for j in range(1, C):
+        for r in range(R):
+            v = t[j * ROW_BLOCK + r]
+            m[r] = v if v > m[r] else m[r]
+    for j in range(C):
+        for r in range(R):
+            t[j * ROW_BLOCK + r] = exp_nonpos(t[j * ROW_BLOCK + r] - m[r])
+    if C < 8:
+        for r in range(R):
+            acc[r] = -0.0
+        for j in range(C):
+            for r in range(R):
+                acc[r] = acc[r] + t[j * ROW_BLOCK + r]
+    else:
+        for k in range(8):
+            for r in range(R):
+                acc[k * ROW_BLOCK + r] = t[k * ROW_BLOCK + r]
+        for j in range(8, n8, 8):
+            for k in range(8):
+                for r in range(R):
+                    acc[k * ROW_BLOCK + r] = acc[k * ROW_BLOCK + r] + t[(j + k) * ROW_BLOCK + r]
+        for r in range(R):
+            acc[r] = (((acc[r] + acc[ROW_BLOCK + r]) + (acc[2 * ROW_BLOCK + r]
+                                                       + acc[3 * ROW_BLOCK + r]))
+                      + ((acc[4 * ROW_BLOCK + r] + acc[5 * ROW_BLOCK + r])
+                         + (acc[6 * ROW_BLOCK + r] + acc[7 * ROW_BLOCK + r])))
+        for j in range(n8, C):
+            for r in range(R):
+                acc[r] = acc[r] + t[j * ROW_BLOCK + r]
+    for j in range(C):
+        for r in range(R):
+            t[j * ROW_BLOCK + r] = t[j * ROW_BLOCK + r] / acc[r]
+    for r in range(R):
+        for j in range(C):
+            out[r * C + j] = t[j * ROW_BLOCK + r]
+
+
+cdef inline void softmax_rows(const float* x, Py_ssize_t rs, Py_ssize_t cs, float* out,
+                              Py_ssize_t n_rows, Py_ssize_t C) noexcept nogil:
+    """softmax_row for n_rows rows (out C-contiguous): ROW_BLOCK rows at a time when they
+    have at most PW_BLOCK columns (softmax_block; a short row has no vector work of its own),
+    longer ones row by row."""
+    cdef Py_ssize_t i
+    if C == 0:
+        return
+    if C > PW_BLOCK:
+        for i in range(n_rows):
+            softmax_row(x + i * rs, cs, out + i * C, C)
+        return
+    i = 0
+    while i < n_rows:
+        softmax_block(x + i * rs, rs, cs, out + i * C, min(<Py_ssize_t>ROW_BLOCK, n_rows - i), C)
+        i += ROW_BLOCK
 
 
 cdef inline object float32_array(object a, str name):

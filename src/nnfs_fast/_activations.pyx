@@ -24,7 +24,7 @@
 # (pairwise row sum). exp is the vectorizable one of _activations.pxd (<= 1 ulp; 1 ulp from
 # libm's expf for ~0.85% of inputs), so softmax and sigmoid agree with the book to ~1 ulp.
 
-# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_row: see
+# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_rows: see
 # _activations.pxd)
 cimport numpy as cnp
 
@@ -108,9 +108,8 @@ cdef struct RowArgs:
 
 cdef void softmax_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     cdef RowArgs* r = <RowArgs*>ctx
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        softmax_row(r.a.data + i * r.a.rs, r.a.cs, r.out + i * r.a.cols, r.a.cols)
+    softmax_rows(r.a.data + start * r.a.rs, r.a.rs, r.a.cs, r.out + start * r.a.cols,
+                 end - start, r.a.cols)
 
 
 def softmax_forward(inputs, int n_threads=1):

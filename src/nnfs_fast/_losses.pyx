@@ -29,14 +29,15 @@
 # uses the exp of _activations.pxd (~1 ulp, see there).
 
 cimport numpy as cnp
+from libc.float cimport FLT_MAX, FLT_MIN
 from libc.math cimport logf
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 
 from nnfs_fast._activations cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EXP_COST,
-                                     SQUARED_ERROR, SUM, clip_prob, float32_array,
-                                     map_elements, matrix, min_per_thread, pairwise_sum,
-                                     row_map, softmax_row)
+                                     ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, float32_array,
+                                     log_prob, map_elements, matrix, min_per_thread,
+                                     pairwise_sum, row_map, softmax_rows)
 from nnfs_fast._parallel cimport run_range
 from nnfs_fast._view cimport (I8, I16, I32, I64, U8, U16, U32, Ints, View2, as_float32,
                               as_native, empty2, int_at, int_view, view2)
@@ -155,30 +156,57 @@ cdef object labels(object y_true, Py_ssize_t N, Py_ssize_t C, bint as_indices,
 
 # ---------------------------------------------------------------------- categorical CE
 
+cdef enum:
+    CROSSENTROPY = 100          # RowArgs.kind of the categorical gradients
+    SOFTMAX_CROSSENTROPY = 101
+
+
 cdef struct RowArgs:
     View2 p           # predictions (logits for the fused forward)
     Labels t
     View2 q           # sample_losses: targets
-    int kind          # sample_losses: the term
+    int kind          # sample_losses: the term; sparse_grad_range: which gradient
     float* out        # (N, C) output: softmax (fused forward) or gradient; C-contiguous
     float* losses     # (N,)
 
 
-cdef inline float crossentropy_row(const float* p, Py_ssize_t cs, Py_ssize_t C,
-                                   const Labels* t, Py_ssize_t i) noexcept nogil:
-    """-log of the clipped confidence of row i in its true class: p[y_i], or with one-hot
-    targets sum_j clip(p_j) t_ij."""
-    if t.sparse.data != NULL:
-        return -logf(clip_prob(p[int_at(&t.sparse, i) * cs]))
-    return -logf(pairwise_sum(CLIPPED_PROD, p, cs, t.onehot.data + i * t.onehot.rs,
-                              t.onehot.cs, C))
+cdef inline float log_of_sum(float v) noexcept nogil:
+    """log of a one-hot-weighted sum of clipped probabilities: log_prob where it applies (a
+    positive normal float or NaN, as for every true one-hot row, so sparse and one-hot labels
+    agree bit for bit), libm's logf for what targets of any real values can make (0, a
+    negative, a subnormal or an infinite sum)."""
+    if FLT_MIN <= v <= FLT_MAX or v != v:
+        return log_prob(v)
+    return logf(v)
+
+
+cdef inline void crossentropy_rows(const float* p, Py_ssize_t rs, Py_ssize_t cs, Py_ssize_t C,
+                                   const Labels* t, Py_ssize_t i0, Py_ssize_t R,
+                                   float* losses) noexcept nogil:
+    """losses[r] = -log of the clipped confidence of row i0 + r (p points at row i0) in its
+    true class, for r < R <= ROW_BLOCK: p[y] (sparse), or sum_j clip(p_j) t_j (one-hot). The
+    sparse logs are one loop over the block (vectorized)."""
+    cdef float g[ROW_BLOCK]
+    cdef Py_ssize_t r
+    cdef View2 o = t.onehot
+    if t.sparse.data == NULL:
+        for r in range(R):
+            losses[r] = -log_of_sum(pairwise_sum(CLIPPED_PROD, p + r * rs, cs,
+                                                 o.data + (i0 + r) * o.rs, o.cs, C))
+        return
+    for r in range(R):
+        g[r] = p[r * rs + int_at(&t.sparse, i0 + r) * cs]
+    for r in range(R):
+        losses[r] = -log_prob(clip_prob(g[r]))
 
 
 cdef void crossentropy_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     cdef RowArgs* r = <RowArgs*>ctx
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        r.losses[i] = crossentropy_row(r.p.data + i * r.p.rs, r.p.cs, r.p.cols, &r.t, i)
+    cdef Py_ssize_t i = start
+    while i < end:
+        crossentropy_rows(r.p.data + i * r.p.rs, r.p.rs, r.p.cs, r.p.cols, &r.t, i,
+                          min(<Py_ssize_t>ROW_BLOCK, end - i), r.losses + i)
+        i += ROW_BLOCK
 
 
 def crossentropy_forward(y_pred, y_true, int n_threads=1):
@@ -198,11 +226,14 @@ def crossentropy_forward(y_pred, y_true, int n_threads=1):
 
 cdef void softmax_crossentropy_range(void* ctx, Py_ssize_t start,
                                      Py_ssize_t end) noexcept nogil:
+    """Rows [start, end) in blocks of ROW_BLOCK: softmax, then the losses while in cache."""
     cdef RowArgs* r = <RowArgs*>ctx
-    cdef Py_ssize_t i, C = r.p.cols
-    for i in range(start, end):
-        softmax_row(r.p.data + i * r.p.rs, r.p.cs, r.out + i * C, C)
-        r.losses[i] = crossentropy_row(r.out + i * C, 1, C, &r.t, i)
+    cdef Py_ssize_t i = start, n, C = r.p.cols
+    while i < end:
+        n = min(<Py_ssize_t>ROW_BLOCK, end - i)
+        softmax_rows(r.p.data + i * r.p.rs, r.p.rs, r.p.cs, r.out + i * C, n, C)
+        crossentropy_rows(r.out + i * C, C, 1, C, &r.t, i, n, r.losses + i)
+        i += n
 
 
 def softmax_crossentropy_forward(inputs, y_true, int n_threads=1):
@@ -222,62 +253,72 @@ def softmax_crossentropy_forward(inputs, y_true, int n_threads=1):
     return output, losses
 
 
-cdef void crossentropy_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+cdef void sparse_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Rows [start, end) of a gradient with sparse labels, as the book's array operations:
+    dinputs = p (a copy), or -0 / p (crossentropy: -t / p where t = 0); then the true class
+    of each row: p - 1, or -1 / p; then dinputs / N. The whole-block passes are flat loops
+    over the C-contiguous output (vectorized), so the labels cost one access per row."""
     cdef RowArgs* r = <RowArgs*>ctx
-    cdef Py_ssize_t i, j, y, C = r.p.cols
-    cdef float n = r.p.rows, t, zero = 0, one = 1
-    cdef View2 p = r.p, o = r.t.onehot
+    cdef View2 p = r.p
+    cdef Py_ssize_t i, j, k, y, C = p.cols, m = (end - start) * C
+    cdef float* out = r.out + start * C
+    cdef float n = p.rows, v, one = 1, zero = 0
+    cdef float neg_zero = -zero
+    cdef bint crossentropy = r.kind == CROSSENTROPY
+    if p.cs == 1 and p.rs == C:
+        for k in range(m):
+            out[k] = p.data[start * C + k]
+    else:
+        for i in range(end - start):
+            for j in range(C):
+                out[i * C + j] = p.data[(start + i) * p.rs + j * p.cs]
+    if crossentropy:
+        for k in range(m):
+            out[k] = neg_zero / out[k]
     for i in range(start, end):
-        y = int_at(&r.t.sparse, i) if r.t.sparse.data != NULL else -1
-        for j in range(C):
-            t = o.data[i * o.rs + j * o.cs] if o.data != NULL else (one if j == y else zero)
-            r.out[i * C + j] = -t / p.data[i * p.rs + j * p.cs] / n
+        y = int_at(&r.t.sparse, i)
+        v = p.data[i * p.rs + y * p.cs]
+        out[(i - start) * C + y] = -one / v if crossentropy else v - one
+    for k in range(m):
+        out[k] = out[k] / n
+
+
+cdef void onehot_grad_row(const float* p, Py_ssize_t cp, const float* t, Py_ssize_t ct,
+                          float* out, Py_ssize_t m, float n, float unused) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = -t[j * ct] / p[j * cp] / n
+
+
+cdef object sparse_grad(int kind, object dvalues, object y_true, bint as_indices,
+                        int n_threads):
+    """The gradient of crossentropy (kind CROSSENTROPY) or of the combined softmax +
+    crossentropy (SOFTMAX_CROSSENTROPY, one-hot labels as_indices) with respect to dvalues."""
+    D = float32_array(dvalues, "dvalues")
+    cdef RowArgs r
+    r.p = matrix(D, "dvalues")
+    r.kind = kind
+    Y = labels(y_true, r.p.rows, r.p.cols, as_indices, &r.t)
+    if r.t.sparse.data == NULL:     # one-hot targets t: -t / p / N elementwise
+        return map_elements(onehot_grad_row, 3, r.p, r.t.onehot, r.p.rows, 0, n_threads)
+    dinputs = empty2(r.p.rows, r.p.cols)
+    r.out = <float*>cnp.PyArray_DATA(dinputs)
+    with nogil:
+        run_range(sparse_grad_range, &r, r.p.rows, n_threads, min_per_thread(3 * r.p.cols))
+    return dinputs
 
 
 def crossentropy_backward(dvalues, y_true, int n_threads=1):
     """dvalues (N, C) predicted probabilities, y_true as for crossentropy_forward -> dinputs
     (N, C) = -t / dvalues / N with t the one-hot targets (sparse labels: t_ij = [j == y_i])."""
-    D = float32_array(dvalues, "dvalues")
-    cdef RowArgs r
-    r.p = matrix(D, "dvalues")
-    Y = labels(y_true, r.p.rows, r.p.cols, False, &r.t)
-    dinputs = empty2(r.p.rows, r.p.cols)
-    r.out = <float*>cnp.PyArray_DATA(dinputs)
-    with nogil:
-        run_range(crossentropy_grad_range, &r, r.p.rows, n_threads,
-                  min_per_thread(2 * r.p.cols))
-    return dinputs
-
-
-cdef void softmax_crossentropy_grad_range(void* ctx, Py_ssize_t start,
-                                          Py_ssize_t end) noexcept nogil:
-    cdef RowArgs* r = <RowArgs*>ctx
-    cdef Py_ssize_t i, j, y, C = r.p.cols
-    cdef float n = r.p.rows, v
-    cdef View2 p = r.p
-    for i in range(start, end):
-        y = int_at(&r.t.sparse, i)
-        for j in range(C):
-            v = p.data[i * p.rs + j * p.cs]
-            if j == y:
-                v = v - 1
-            r.out[i * C + j] = v / n
+    return sparse_grad(CROSSENTROPY, dvalues, y_true, False, n_threads)
 
 
 def softmax_crossentropy_backward(dvalues, y_true, int n_threads=1):
     """dvalues (N, C) softmax outputs, y_true (N,) class indices or (N, C) one-hot (argmax is
     used) -> dinputs (N, C) = (dvalues - onehot(y_true)) / N, as the book's copy,
     ``[range(N), y] -= 1``, ``/ N``."""
-    D = float32_array(dvalues, "dvalues")
-    cdef RowArgs r
-    r.p = matrix(D, "dvalues")
-    Y = labels(y_true, r.p.rows, r.p.cols, True, &r.t)
-    dinputs = empty2(r.p.rows, r.p.cols)
-    r.out = <float*>cnp.PyArray_DATA(dinputs)
-    with nogil:
-        run_range(softmax_crossentropy_grad_range, &r, r.p.rows, n_threads,
-                  min_per_thread(2 * r.p.cols))
-    return dinputs
+    return sparse_grad(SOFTMAX_CROSSENTROPY, dvalues, y_true, True, n_threads)
 
 
 # ------------------------------------------------------------- per-output (regression) losses
