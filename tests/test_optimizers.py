@@ -279,8 +279,8 @@ def test_thread_blocks_cover_exactly_the_array(n, n_threads):
     param[...] = 0
     grad = np.ones((1, n), dtype=np.float32)
     momentums = np.zeros((1, n), dtype=np.float32)
-    _optimizers.sgd_momentum_update(param, grad, momentums, 0.5, 0.9, n_threads)
-    _optimizers.sgd_update(param, grad, 0.25, n_threads)
+    _optimizers.sgd_momentum_update((param, grad, momentums), 0.5, 0.9, n_threads)
+    _optimizers.sgd_update((param, grad), 0.25, n_threads)
     np.testing.assert_array_equal(param, -0.75)
     np.testing.assert_array_equal(momentums, -0.5)
     assert (raw[:guard] == sentinel).all() and (raw[guard + n:] == sentinel).all()
@@ -420,29 +420,37 @@ def test_kernels_check_shapes():
     a, b = np.zeros((5, 2), dtype=np.float32), np.zeros((2, 5), dtype=np.float32)
     with pytest.raises(ValueError, match=r"grad: expected shape \(5, 2\) \(the parameter's\), "
                                          r"got \(2, 5\)"):
-        _optimizers.sgd_update(a, b, 0.1)
+        _optimizers.sgd_update((a, b), 0.1)
     with pytest.raises(ValueError, match="momentums: expected shape"):
-        _optimizers.sgd_momentum_update(a, a, b, 0.1, 0.9)
+        _optimizers.sgd_momentum_update((a, a, b), 0.1, 0.9)
     with pytest.raises(ValueError, match="cache: expected shape"):
-        _optimizers.cache_update(a, a, b, 0.1, 0.9, 0.1, 1e-7)
+        _optimizers.cache_update((a, a, b), 0.1, 0.9, 0.1, 1e-7)
     with pytest.raises(ValueError, match="cache: expected shape"):
-        _optimizers.adam_update(a, a, a, b, 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
+        _optimizers.adam_update((a, a, a, b), 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
+    with pytest.raises(ValueError, match=r"arrays: expected 4 arrays \(param, grad, momentums, "
+                                         r"cache\) per parameter, got 7"):
+        _optimizers.adam_update((a,) * 7, 0.1, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-7)
     with pytest.raises(TypeError, match="cache: expected a numpy.ndarray, got NoneType"):
-        _optimizers.cache_update(a, a, None, 0.1, 0.9, 0.1, 1e-7)
+        _optimizers.cache_update((a, a, None), 0.1, 0.9, 0.1, 1e-7)
     with pytest.raises(TypeError, match="param: expected a numpy.ndarray, got NoneType"):
-        _optimizers.sgd_update(None, a, 0.1)
+        _optimizers.sgd_update((None, a), 0.1)
     with pytest.raises(TypeError, match="grad: expected a native float32 array, got dtype "
                                         "float64"):
-        _optimizers.sgd_update(a, a.astype(np.float64), 0.1)
+        _optimizers.sgd_update((a, a.astype(np.float64)), 0.1)
     with pytest.raises(ValueError, match="momentums: expected a C-contiguous array"):
-        _optimizers.sgd_momentum_update(a, a, np.zeros((2, 5), np.float32).T, 0.1, 0.9)
+        _optimizers.sgd_momentum_update((a, a, np.zeros((2, 5), np.float32).T), 0.1, 0.9)
     readonly = a.copy()
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="param: expected a writable array"):
-        _optimizers.sgd_update(readonly, a, 0.1)
+        _optimizers.sgd_update((readonly, a), 0.1)
     with pytest.raises(ValueError, match="cache: expected a writable array"):
-        _optimizers.cache_update(a, a, readonly, 0.1, 0.9, 0.1, 1e-7)
-    _optimizers.sgd_update(a, readonly, 0.1)                  # gradients may be read-only
+        _optimizers.cache_update((a, a, readonly), 0.1, 0.9, 0.1, 1e-7)
+    _optimizers.sgd_update((a, readonly), 0.1)                # gradients may be read-only
+    # every parameter is checked before any is updated: a refusal changes nothing
+    w, g = np.ones((5, 2), np.float32), np.ones((5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"grad: expected shape \(5, 2\)"):
+        _optimizers.sgd_update((w, g, a, b), 0.5)
+    np.testing.assert_array_equal(w, 1)
 
 
 def test_parameters_must_be_2d(rng):

@@ -20,20 +20,23 @@
 # NumPy's weak-scalar rule does in the book's expressions. Without FMA contraction the results
 # equal the book's float32 NumPy expressions bit for bit.
 #
-# Entry points take the ndarrays (checked as in _view.pxd: float32, C-contiguous, the
-# parameter's shape, writable where written), fill an Args record and hand a range function to
-# _parallel.pxd's run_range: on the calling thread without entering OpenMP (biases are updated
-# every step, so small arrays must cost next to nothing), or split into one contiguous,
-# cache-line-aligned block per thread from PAR_ELEMS elements on. Each element is written by
-# one thread: results do not depend on the thread count.
+# An entry point updates all the parameters of a layer (weights and biases) in one call: it
+# takes their arrays as one tuple (checked as in _view.pxd: float32, C-contiguous, the
+# parameter's shape, writable where written; all before any update), fills an Args record per
+# parameter and hands a range function to _parallel.pxd's run_range: on the calling thread
+# without entering OpenMP (biases are updated every step, so small arrays must cost next to
+# nothing), or split into one contiguous, cache-line-aligned block per thread from PAR_ELEMS
+# elements on. Each element is written by one thread: results do not depend on the thread
+# count.
 # The range loops vectorize; the ones with sqrtf only when compiled with -fno-math-errno
 # (otherwise sqrtf must be able to set errno for a negative argument, which gcc does with a
 # branch per element).
 
 cimport numpy as cnp
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport sqrtf
 
-from nnfs_fast._parallel cimport run_range
+from nnfs_fast._parallel cimport RangeFn, run_range
 from nnfs_fast._view cimport View2, view2
 
 cnp.import_array()
@@ -47,6 +50,7 @@ cdef struct Args:
     const float* grad       # IN      their gradient
     float* momentums        # IN/OUT  SGD momentums or Adam's first moment
     float* cache            # IN/OUT  RMSprop/Adagrad cache or Adam's second moment
+    Py_ssize_t n            # elements of each
     float lr, momentum, rho, one_minus_rho, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2
     float momentum_correction, cache_correction, epsilon
 
@@ -121,61 +125,73 @@ cdef float* state(object a, str name, const View2* p, bint writable) except? NUL
     return v.data
 
 
-cdef View2 parameter(object param, object grad, Args* a) except *:
-    """Fill a.param and a.grad after checking them (param writable, grad of its shape);
-    returns the parameter's view."""
-    cdef View2 p = view2(param, "param", -1, -1, True, True)
-    a.param = p.data
-    a.grad = state(grad, "grad", &p, False)
-    return p
+cdef int update(RangeFn fn, tuple arrays, bint momentums, bint cache, const Args* hyper,
+                int n_threads) except -1:
+    """fn over every parameter in ``arrays`` = (param, grad[, momentums][, cache]) for each
+    parameter (a layer's weights, then its biases), with the scalars of ``hyper``. Every array
+    is checked before any parameter is updated, so a refusal changes nothing."""
+    cdef Py_ssize_t size = 2 + momentums + cache, n_params = len(arrays) // size, i
+    cdef View2 p
+    if n_params * size != len(arrays):
+        raise ValueError(f"arrays: expected {size} arrays (param, grad"
+                         f"{', momentums' if momentums else ''}{', cache' if cache else ''}) "
+                         f"per parameter, got {len(arrays)}")
+    cdef Args* a = <Args*>PyMem_Malloc(n_params * sizeof(Args) + 1)
+    if a == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n_params):
+            a[i] = hyper[0]
+            p = view2(arrays[i * size], "param", -1, -1, True, True)
+            a[i].param, a[i].n = p.data, p.rows * p.cols
+            a[i].grad = state(arrays[i * size + 1], "grad", &p, False)
+            if momentums:
+                a[i].momentums = state(arrays[i * size + 2], "momentums", &p, True)
+            if cache:
+                a[i].cache = state(arrays[i * size + 2 + momentums], "cache", &p, True)
+        with nogil:
+            for i in range(n_params):
+                run_range(fn, &a[i], a[i].n, n_threads, PAR_ELEMS // 2)
+    finally:
+        PyMem_Free(a)
+    return 0
 
 
-def sgd_update(param, grad, float learning_rate, int n_threads=1):
-    """SGD step without momentum, in place: param (weights or biases, written) and grad (their
-    gradient), float32 C-contiguous arrays of one 2-D shape."""
+def sgd_update(tuple arrays, float learning_rate, int n_threads=1):
+    """SGD step without momentum, in place. arrays: (param, grad) per parameter; param
+    (weights or biases, written) and grad (their gradient): float32 C-contiguous 2-D arrays
+    of one shape."""
     cdef Args a
-    cdef View2 p = parameter(param, grad, &a)
     a.lr = learning_rate
-    with nogil:
-        run_range(sgd_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
+    update(sgd_range, arrays, False, False, &a, n_threads)
 
 
-def sgd_momentum_update(param, grad, momentums, float learning_rate, float momentum,
-                        int n_threads=1):
-    """SGD step with momentum, in place (param and momentums written)."""
+def sgd_momentum_update(tuple arrays, float learning_rate, float momentum, int n_threads=1):
+    """SGD step with momentum, in place. arrays: (param, grad, momentums) per parameter
+    (param and momentums written)."""
     cdef Args a
-    cdef View2 p = parameter(param, grad, &a)
-    a.momentums = state(momentums, "momentums", &p, True)
     a.lr, a.momentum = learning_rate, momentum
-    with nogil:
-        run_range(sgd_momentum_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
+    update(sgd_momentum_range, arrays, True, False, &a, n_threads)
 
 
-def cache_update(param, grad, cache, float learning_rate, float rho, float one_minus_rho,
+def cache_update(tuple arrays, float learning_rate, float rho, float one_minus_rho,
                  float epsilon, int n_threads=1):
-    """RMSprop (or, with rho = one_minus_rho = 1, Adagrad) step, in place (param and cache, the
-    weight_cache or bias_cache, written)."""
+    """RMSprop (or, with rho = one_minus_rho = 1, Adagrad) step, in place. arrays: (param,
+    grad, cache) per parameter (param and cache, the weight_cache or bias_cache, written)."""
     cdef Args a
-    cdef View2 p = parameter(param, grad, &a)
-    a.cache = state(cache, "cache", &p, True)
     a.lr, a.rho, a.one_minus_rho, a.epsilon = learning_rate, rho, one_minus_rho, epsilon
-    with nogil:
-        run_range(cache_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
+    update(cache_range, arrays, False, True, &a, n_threads)
 
 
-def adam_update(param, grad, momentums, cache, float learning_rate, float beta_1,
-                float one_minus_beta_1, float beta_2, float one_minus_beta_2,
-                float momentum_correction, float cache_correction, float epsilon,
-                int n_threads=1):
-    """Adam step, in place (param, momentums = first moment m and cache = second moment v
-    written); the corrections are 1 - beta**(iterations + 1)."""
+def adam_update(tuple arrays, float learning_rate, float beta_1, float one_minus_beta_1,
+                float beta_2, float one_minus_beta_2, float momentum_correction,
+                float cache_correction, float epsilon, int n_threads=1):
+    """Adam step, in place. arrays: (param, grad, momentums, cache) per parameter (param,
+    momentums = first moment m and cache = second moment v written); the corrections are
+    1 - beta**(iterations + 1)."""
     cdef Args a
-    cdef View2 p = parameter(param, grad, &a)
-    a.momentums = state(momentums, "momentums", &p, True)
-    a.cache = state(cache, "cache", &p, True)
     a.lr, a.epsilon = learning_rate, epsilon
     a.beta_1, a.one_minus_beta_1, a.beta_2, a.one_minus_beta_2 = \
         beta_1, one_minus_beta_1, beta_2, one_minus_beta_2
     a.momentum_correction, a.cache_correction = momentum_correction, cache_correction
-    with nogil:
-        run_range(adam_range, &a, p.rows * p.cols, n_threads, PAR_ELEMS // 2)
+    update(adam_range, arrays, True, True, &a, n_threads)

@@ -64,11 +64,12 @@ def _float32_attr(layer, name, shape=None, of=None, store=True):
 
 
 def _slots(*state):
-    """For the weights and the biases: the attribute names (parameter, gradient, *state) and
-    an attrgetter that fetches them in one call. ``state`` holds weight/bias name pairs."""
-    return tuple((names, attrgetter(*names)) for names in (
-        ("weights", "dweights", *[w for w, _ in state]),
-        ("biases", "dbiases", *[b for _, b in state])))
+    """The attribute names of the weights and of the biases, each (parameter, gradient,
+    *state), and an attrgetter that fetches them all in that order (a kernel's ``arrays``).
+    ``state`` holds weight/bias name pairs."""
+    names = (("weights", "dweights", *[w for w, _ in state]),
+             ("biases", "dbiases", *[b for _, b in state]))
+    return names, attrgetter(*names[0], *names[1])
 
 
 _NO_STATE = _slots()
@@ -79,28 +80,31 @@ _MOMENTUMS_AND_CACHE = _slots(("weight_momentums", "bias_momentums"),
 
 
 def _update(layer, slots, created_when_missing, kernel, *scalars):
-    """``kernel(param, grad, *state, *scalars)`` for the weights, then for the biases.
+    """``kernel(arrays, *scalars)`` with the weights' and the biases' arrays named in
+    ``slots`` (parameter, gradient, *state): one call updates both.
 
-    The state attributes named in ``slots`` are created as float32 zeros when the layer lacks
+    The state attributes are created as float32 zeros when the layer lacks
     ``created_when_missing`` (the book's rule). Fast path: the layer's arrays are already
     writable 2-D C-contiguous float32 of one shape (what Layer_Dense and this module make), and
     the kernel takes them as they are. Anything else makes the kernel refuse before it writes;
     then each array is checked and converted (``_float32_attr``), which either fixes it or
     raises an error that names the attribute.
     """
+    names, get = slots
     if created_when_missing and not hasattr(layer, created_when_missing):
-        for (param, _, *state), _ in slots:
+        for param, _, *state in names:
             like = _float32_attr(layer, param)
             for name in state:
                 setattr(layer, name, np.zeros_like(like))
-    for names, get in slots:
-        try:
-            kernel(*get(layer), *scalars)
-        except (AttributeError, TypeError, ValueError):
-            param, grad, *state = names
+    try:
+        kernel(get(layer), *scalars)
+    except (AttributeError, TypeError, ValueError):
+        arrays = []
+        for param, grad, *state in names:
             p = _float32_attr(layer, param)
-            kernel(p, _float32_attr(layer, grad, p.shape, param, store=False),
-                   *[_float32_attr(layer, name, p.shape, param) for name in state], *scalars)
+            arrays += [p, _float32_attr(layer, grad, p.shape, param, store=False),
+                       *[_float32_attr(layer, name, p.shape, param) for name in state]]
+        kernel(tuple(arrays), *scalars)
 
 
 class _Optimizer:
