@@ -5,8 +5,9 @@
 #
 # Every routine does the book's float32 NumPy operations in the book's order. Sums use
 # NumPy's pairwise order (8 running sums per 128-element block, blocks halved recursively),
-# so a row sum equals np.sum(row) bit for bit. exp is our own (below): libm's expf is a call
-# per element, which stops the compiler from vectorizing the loops around it.
+# so a row sum equals np.sum(row) bit for bit. exp and the log of a clipped probability are our
+# own (below): libm's expf/logf are a call per element, which stops the compiler from
+# vectorizing the loops around them.
 cimport numpy as cnp
 from libc.math cimport fabsf
 
