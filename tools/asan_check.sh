@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# AddressSanitizer check of the compiled kernels (docs/GUARANTEES.md).
+#
+# Copies the package sources and tests to a temporary directory, builds every extension there
+# with gcc -fsanitize=address (the checkout's own build is left alone), then runs the kernel
+# tests against that build with libasan preloaded into Python. Any out-of-bounds read or
+# write, use after free or double free in a kernel aborts the run with ASan's report.
+# Leak detection is off: CPython keeps objects alive until exit by design.
+#
+# usage: tools/asan_check.sh [extra pytest arguments]
+#   PYTHON  interpreter with the build and test dependencies (default: python3)
+#   ASAN_TESTS  test files to run (default: the kernel tests and the training tests below)
+# Exit status: pytest's (0: clean), 2 when gcc's libasan is not available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+CC="${CC:-gcc}"
+ASAN_TESTS="${ASAN_TESTS:-tests/test_dense.py tests/test_activations.py tests/test_losses.py
+            tests/test_optimizers.py tests/test_dropout.py tests/test_layer_dense_api.py
+            tests/test_model.py tests/test_numerics.py tests/test_validation.py}"
+
+libasan="$("$CC" -print-file-name=libasan.so 2>/dev/null || true)"
+if [ -z "$libasan" ] || [ ! -e "$libasan" ]; then
+    echo "asan_check: $CC has no libasan.so (install gcc with AddressSanitizer)" >&2
+    exit 2
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/nnfs-fast-asan.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/src"
+cp setup.py pyproject.toml "$work/"
+cp -r tests "$work/tests"
+cp -r src/nnfs_fast "$work/src/nnfs_fast"
+rm -f "$work"/src/nnfs_fast/*.so "$work"/src/nnfs_fast/*.c   # rebuilt from the .pyx
+rm -rf "$work"/tests/__pycache__ "$work"/src/nnfs_fast/__pycache__
+
+echo "== asan_check: building with -fsanitize=address in $work"
+start=$SECONDS
+(
+    cd "$work"
+    CC="$CC" CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
+        LDFLAGS="-fsanitize=address" NNFS_FAST_CYTHON_JOBS=2 \
+        "$PYTHON" setup.py build_ext --inplace -j 2 > build.log 2>&1
+) || { tail -40 "$work/build.log"; echo "asan_check: build failed" >&2; exit 1; }
+if ! grep -q __asan_report "$work"/src/nnfs_fast/_dense_baseline*.so; then
+    echo "asan_check: the extensions were built without AddressSanitizer" >&2
+    exit 1
+fi
+echo "   built in $((SECONDS - start)) s"
+
+export LD_PRELOAD="$libasan"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:${ASAN_OPTIONS:-}"
+export PYTHONMALLOC=malloc PYTHONPATH="$work/src"
+
+# canary: an overflow must be reported, or the run below would prove nothing
+if ("$PYTHON" -c 'import ctypes; libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+ctypes.string_at(libc.malloc(8), 64)') > /dev/null 2>&1; then
+    echo "asan_check: AddressSanitizer is not active (an 8-byte overflow went unreported)" >&2
+    exit 1
+fi
+echo "   canary: an 8-byte heap overflow is reported"
+
+echo "== asan_check: $ASAN_TESTS"
+start=$SECONDS
+cd "$work"
+status=0
+# shellcheck disable=SC2086  # ASAN_TESTS is a list of paths
+"$PYTHON" -m pytest -x -q -p no:cacheprovider $ASAN_TESTS "$@" || status=$?
+echo "   tests ran in $((SECONDS - start)) s; exit status $status"
+exit "$status"
