@@ -138,7 +138,7 @@ cdef enum:
     PAR_WORK = 32768  # a kernel goes parallel from this much work (benchmarks/)
     EXP_COST = 8      # work units of one exp or log (an add, compare or copy is 1)
 
-# what pairwise_sum adds up, term(kind, p, y):
+# what pairwise_sum adds up: the terms of a kind, of p[i] and y[i]
 cdef enum Term:
     SUM = 0           # p
     CLIPPED_PROD = 1  # clip(p) * y                                      (one-hot CCE)
@@ -147,61 +147,61 @@ cdef enum Term:
     BINARY_CE = 4     # -(y * log(clip(p)) + (1 - y) * log(1 - clip(p)))  (BCE)
 
 
-cdef inline float term(int kind, float p, float y) noexcept nogil:
+cdef inline void terms(int kind, const float* p, Py_ssize_t ps, const float* y, Py_ssize_t ys,
+                       Py_ssize_t n, float* out) noexcept nogil:
+    """out[i] = the term of ``kind`` of p[i*ps] and y[i*ys], for i < n: one loop per kind,
+    so that each vectorizes."""
+    cdef Py_ssize_t i
     cdef float c, d, one = 1   # a float 1: a literal 1 would make Cython compute in double
     if kind == SUM:
-        return p
-    if kind == CLIPPED_PROD:
-        return clip_prob(p) * y
-    d = y - p
-    if kind == SQUARED_ERROR:
-        return d * d
-    if kind == ABSOLUTE_ERROR:
-        return fabsf(d)
-    c = clip_prob(p)
-    return -(y * log_prob(c) + (one - y) * log_prob(one - c))
+        for i in range(n):
+            out[i] = p[i * ps]
+    elif kind == CLIPPED_PROD:
+        for i in range(n):
+            out[i] = clip_prob(p[i * ps]) * y[i * ys]
+    elif kind == SQUARED_ERROR:
+        for i in range(n):
+            d = y[i * ys] - p[i * ps]
+            out[i] = d * d
+    elif kind == ABSOLUTE_ERROR:
+        for i in range(n):
+            out[i] = fabsf(y[i * ys] - p[i * ps])
+    else:
+        for i in range(n):
+            c = clip_prob(p[i * ps])
+            out[i] = -(y[i * ys] * log_prob(c) + (one - y[i * ys]) * log_prob(one - c))
 
 
 cdef inline float pairwise_sum(int kind, const float* p, Py_ssize_t ps, const float* y,
                                Py_ssize_t ys, Py_ssize_t n) noexcept nogil:
-    """sum_i term(kind, p[i*ps], y[i*ys]) for i < n, in NumPy's pairwise order.
-
-    y is read only by the kinds that use it (pass p for SUM).
-    """
-    cdef float r0, r1, r2, r3, r4, r5, r6, r7, res
-    cdef Py_ssize_t i, n8, half
+    """The sum of the terms of ``kind`` (see terms) for i < n, in NumPy's pairwise order:
+    halves down to blocks of at most PW_BLOCK terms, each summed with 8 running sums (a
+    single one below 8 terms). y is read only by the kinds that use it (pass p for SUM)."""
+    cdef float t[PW_BLOCK]
+    cdef float r[8]
+    cdef float res
+    cdef Py_ssize_t i, k, n8, half
+    if n > PW_BLOCK:
+        half = n // 2
+        half -= half % 8
+        return (pairwise_sum(kind, p, ps, y, ys, half)
+                + pairwise_sum(kind, p + half * ps, ps, y + half * ys, ys, n - half))
+    terms(kind, p, ps, y, ys, n, t)
     if n < 8:
         res = -0.0
         for i in range(n):
-            res = res + term(kind, p[i * ps], y[i * ys])
+            res = res + t[i]
         return res
-    if n <= PW_BLOCK:
-        r0 = term(kind, p[0], y[0])
-        r1 = term(kind, p[ps], y[ys])
-        r2 = term(kind, p[2 * ps], y[2 * ys])
-        r3 = term(kind, p[3 * ps], y[3 * ys])
-        r4 = term(kind, p[4 * ps], y[4 * ys])
-        r5 = term(kind, p[5 * ps], y[5 * ys])
-        r6 = term(kind, p[6 * ps], y[6 * ys])
-        r7 = term(kind, p[7 * ps], y[7 * ys])
-        n8 = n - n % 8
-        for i in range(8, n8, 8):
-            r0 = r0 + term(kind, p[i * ps], y[i * ys])
-            r1 = r1 + term(kind, p[(i + 1) * ps], y[(i + 1) * ys])
-            r2 = r2 + term(kind, p[(i + 2) * ps], y[(i + 2) * ys])
-            r3 = r3 + term(kind, p[(i + 3) * ps], y[(i + 3) * ys])
-            r4 = r4 + term(kind, p[(i + 4) * ps], y[(i + 4) * ys])
-            r5 = r5 + term(kind, p[(i + 5) * ps], y[(i + 5) * ys])
-            r6 = r6 + term(kind, p[(i + 6) * ps], y[(i + 6) * ys])
-            r7 = r7 + term(kind, p[(i + 7) * ps], y[(i + 7) * ys])
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for i in range(n8, n):
-            res = res + term(kind, p[i * ps], y[i * ys])
-        return res
-    half = n // 2
-    half -= half % 8
-    return (pairwise_sum(kind, p, ps, y, ys, half)
-            + pairwise_sum(kind, p + half * ps, ps, y + half * ys, ys, n - half))
+    for k in range(8):
+        r[k] = t[k]
+    n8 = n - n % 8
+    for i in range(8, n8, 8):
+        for k in range(8):
+            r[k] = r[k] + t[i + k]
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(n8, n):
+        res = res + t[i]
+    return res
 
 
 cdef inline void softmax_row(const float* x, Py_ssize_t cs, float* out,

@@ -12,23 +12,23 @@
 #
 # and dropout_backward computes dinputs[i] = dvalues[i] * binary_mask[i]. Both allocate their
 # outputs (the inputs' shape). The draws are read in place whatever their integer dtype (int64,
-# int32 on Windows with NumPy 1): the type is switched on once per range, outside the loop.
+# int32 on Windows with NumPy 1): the type is switched on once per chunk, outside the loop.
 # Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime;
 # larger work is split into one contiguous, cache-line-aligned block per thread
 # (_parallel.pxd's run_range). Each element is written by one thread, so results do not
 # depend on the thread count.
 
 cimport numpy as cnp
-from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
-                          uint64_t)
+from libc.stdint cimport int64_t
 
 from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport I8, I16, I32, I64, U8, U16, U32, Ints, as_native, int_view
+from nnfs_fast._view cimport Ints, as_native, int_view, load_ints
 
 cnp.import_array()
 
 cdef enum:
     PAR_ELEMS = 32768   # a pass goes parallel from this many elements (benchmarks/)
+    CHUNK = 256         # draws converted at a time (forward_range)
 
 
 cdef struct Args:
@@ -40,49 +40,24 @@ cdef struct Args:
     float scale             # float32(1 / keep)
 
 
-ctypedef fused draw_t:
-    int8_t
-    uint8_t
-    int16_t
-    uint16_t
-    int32_t
-    uint32_t
-    int64_t
-    uint64_t
-
-
-cdef inline void mask_loop(const draw_t* draws, const Args* a, Py_ssize_t start,
-                           Py_ssize_t end) noexcept nogil:
+cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Elements [start, end), CHUNK at a time: the draws as int64 (load_ints), then the
+    mask and the masked inputs (one vectorized loop)."""
+    cdef const Args* a = <const Args*>ctx
+    cdef int64_t draws[CHUNK]
     cdef const float* inputs = a.values
     cdef float* binary_mask = a.binary_mask
     cdef float* output = a.out
     cdef float scale = a.scale, m
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        m = scale if draws[i] != 0 else 0
-        binary_mask[i] = m
-        output[i] = inputs[i] * m
-
-
-cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const Args* a = <const Args*>ctx
-    cdef const void* d = a.draws.data
-    if a.draws.code == I64:
-        mask_loop(<const int64_t*>d, a, start, end)
-    elif a.draws.code == I32:
-        mask_loop(<const int32_t*>d, a, start, end)
-    elif a.draws.code == U8:
-        mask_loop(<const uint8_t*>d, a, start, end)
-    elif a.draws.code == I8:
-        mask_loop(<const int8_t*>d, a, start, end)
-    elif a.draws.code == U32:
-        mask_loop(<const uint32_t*>d, a, start, end)
-    elif a.draws.code == I16:
-        mask_loop(<const int16_t*>d, a, start, end)
-    elif a.draws.code == U16:
-        mask_loop(<const uint16_t*>d, a, start, end)
-    else:
-        mask_loop(<const uint64_t*>d, a, start, end)
+    cdef Py_ssize_t i = start, k, n
+    while i < end:
+        n = min(<Py_ssize_t>CHUNK, end - i)
+        load_ints(&a.draws, i, n, draws)
+        for k in range(n):
+            m = scale if draws[k] != 0 else 0
+            binary_mask[i + k] = m
+            output[i + k] = inputs[i + k] * m
+        i += n
 
 
 cdef void backward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:

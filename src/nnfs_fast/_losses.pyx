@@ -18,7 +18,7 @@
 #                                  the same numbers as Activation_Softmax.forward followed by
 #                                  Loss_CategoricalCrossentropy.forward, in one pass
 #   softmax_crossentropy_backward  dx_ij  = (s_ij - [j == y_i]) / N
-#   sample_losses (kind)           loss_i = (sum_j term(kind, p_ij, y_ij)) / K, kind one of
+#   sample_losses (kind)           loss_i = (sum_j term_kind(p_ij, y_ij)) / K, kind one of
 #                                  BINARY_CROSSENTROPY, SQUARED_ERROR, ABSOLUTE_ERROR
 #   mean_loss_backward (kind)      BCE: -(y / c - (1 - y) / (1 - c)) / K / N, c = clip(p)
 #                                  MSE: -2 * (y - p) / K / N;  MAE: sign(y - p) / K / N
@@ -32,16 +32,15 @@
 cimport numpy as cnp
 from libc.float cimport FLT_MAX, FLT_MIN
 from libc.math cimport logf
-from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
-                          uint64_t)
+from libc.stdint cimport int64_t, uint64_t
 
 from nnfs_fast._activations cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EXP_COST,
                                      ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, float32_array,
                                      log_prob, map_elements, matrix, min_per_thread,
                                      pairwise_sum, row_map, softmax_rows)
 from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport (I8, I16, I32, I64, U8, U16, U32, Ints, View2, as_float32,
-                              as_native, empty2, int_at, int_view, view2)
+from nnfs_fast._view cimport (Ints, View2, as_float32, as_native, empty2, int_view, load_ints,
+                              view2)
 
 cnp.import_array()
 
@@ -72,50 +71,23 @@ cdef struct Labels:
     View2 onehot      # one-hot rows (onehot.data NULL when sparse)
 
 
-ctypedef fused index_t:
-    int8_t
-    uint8_t
-    int16_t
-    uint16_t
-    int32_t
-    uint32_t
-    int64_t
-    uint64_t
-
-
-cdef Py_ssize_t first_outside(const index_t* y, Py_ssize_t stride, Py_ssize_t n,
-                              uint64_t C) noexcept nogil:
-    """Position of the first y[i * stride] outside [0, C), or -1 (one branch-free pass)."""
-    cdef Py_ssize_t i
-    cdef bint bad = False
-    for i in range(n):   # as unsigned, a negative index is above C
-        bad |= <uint64_t>y[i * stride] >= C
-    if not bad:
-        return -1
-    for i in range(n):
-        if <uint64_t>y[i * stride] >= C:
-            return i
-    return -1
-
-
 cdef Py_ssize_t bad_label(const Ints* v, Py_ssize_t C) noexcept nogil:
-    """first_outside for the element type of v."""
-    cdef Py_ssize_t s = v.stride
-    if v.code == U8:
-        return first_outside(<const uint8_t*>v.data, s, v.n, C)
-    if v.code == I8:
-        return first_outside(<const int8_t*>v.data, s, v.n, C)
-    if v.code == I16:
-        return first_outside(<const int16_t*>v.data, s // 2, v.n, C)
-    if v.code == U16:
-        return first_outside(<const uint16_t*>v.data, s // 2, v.n, C)
-    if v.code == I32:
-        return first_outside(<const int32_t*>v.data, s // 4, v.n, C)
-    if v.code == U32:
-        return first_outside(<const uint32_t*>v.data, s // 4, v.n, C)
-    if v.code == I64:
-        return first_outside(<const int64_t*>v.data, s // 8, v.n, C)
-    return first_outside(<const uint64_t*>v.data, s // 8, v.n, C)
+    """Position of the first label outside [0, C), or -1 (branch-free passes over blocks)."""
+    cdef int64_t y[ROW_BLOCK]
+    cdef Py_ssize_t i0 = 0, n, r
+    cdef bint bad
+    while i0 < v.n:
+        n = min(<Py_ssize_t>ROW_BLOCK, v.n - i0)
+        load_ints(v, i0, n, y)
+        bad = False
+        for r in range(n):      # as unsigned, a negative label is above C
+            bad |= <uint64_t>y[r] >= <uint64_t>C
+        if bad:
+            for r in range(n):
+                if <uint64_t>y[r] >= <uint64_t>C:
+                    return i0 + r
+        i0 += n
+    return -1
 
 
 cdef object labels(object y_true, Py_ssize_t N, Py_ssize_t C, bint as_indices,
@@ -188,6 +160,7 @@ cdef inline void crossentropy_rows(const float* p, Py_ssize_t rs, Py_ssize_t cs,
     true class, for r < R <= ROW_BLOCK: p[y] (sparse), or sum_j clip(p_j) t_j (one-hot). The
     sparse logs are one loop over the block (vectorized)."""
     cdef float g[ROW_BLOCK]
+    cdef int64_t y[ROW_BLOCK]
     cdef Py_ssize_t r
     cdef View2 o = t.onehot
     if t.sparse.data == NULL:
@@ -195,8 +168,9 @@ cdef inline void crossentropy_rows(const float* p, Py_ssize_t rs, Py_ssize_t cs,
             losses[r] = -log_of_sum(pairwise_sum(CLIPPED_PROD, p + r * rs, cs,
                                                  o.data + (i0 + r) * o.rs, o.cs, C))
         return
+    load_ints(&t.sparse, i0, R, y)
     for r in range(R):
-        g[r] = p[r * rs + int_at(&t.sparse, i0 + r) * cs]
+        g[r] = p[r * rs + y[r] * cs]
     for r in range(R):
         losses[r] = -log_prob(clip_prob(g[r]))
 
@@ -261,7 +235,8 @@ cdef void sparse_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcep
     over the C-contiguous output (vectorized), so the labels cost one access per row."""
     cdef RowArgs* r = <RowArgs*>ctx
     cdef View2 p = r.p
-    cdef Py_ssize_t i, j, k, y, C = p.cols, m = (end - start) * C
+    cdef Py_ssize_t i, j, k, n_rows, C = p.cols, m = (end - start) * C
+    cdef int64_t y[ROW_BLOCK]
     cdef float* out = r.out + start * C
     cdef float n = p.rows, v, one = 1, zero = 0
     cdef float neg_zero = -zero
@@ -276,10 +251,14 @@ cdef void sparse_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcep
     if crossentropy:
         for k in range(m):
             out[k] = neg_zero / out[k]
-    for i in range(start, end):
-        y = int_at(&r.t.sparse, i)
-        v = p.data[i * p.rs + y * p.cs]
-        out[(i - start) * C + y] = -one / v if crossentropy else v - one
+    i = start
+    while i < end:
+        n_rows = min(<Py_ssize_t>ROW_BLOCK, end - i)
+        load_ints(&r.t.sparse, i, n_rows, y)
+        for k in range(n_rows):
+            v = p.data[(i + k) * p.rs + y[k] * p.cs]
+            out[(i + k - start) * C + y[k]] = -one / v if crossentropy else v - one
+        i += n_rows
     for k in range(m):
         out[k] = out[k] / n
 
@@ -355,7 +334,7 @@ cdef void sample_losses_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexc
 
 def sample_losses(int kind, y_pred, y_true, int n_threads=1):
     """kind: BINARY_CROSSENTROPY, SQUARED or ABSOLUTE; y_pred, y_true (N, K) -> losses (N,):
-    the mean over the K outputs of term(kind, y_pred[i, j], y_true[i, j])."""
+    the mean over the K outputs of the term of kind (see _activations.pxd's terms)."""
     check_kind(kind)
     P = float32_array(y_pred, "y_pred")
     cdef RowArgs r
@@ -370,7 +349,7 @@ def sample_losses(int kind, y_pred, y_true, int n_threads=1):
     return losses
 
 
-# the book's gradients of mean_i(mean_j term(kind, p_ij, y_ij)), elementwise; k = K, n = N;
+# the book's gradients of mean_i(mean_j term_kind(p_ij, y_ij)), elementwise; k = K, n = N;
 # float constants keep every step in float32 (a literal would be a double)
 cdef void bce_grad_row(const float* p, Py_ssize_t cp, const float* y, Py_ssize_t cy,
                        float* out, Py_ssize_t m, float k, float n) noexcept nogil:

@@ -125,21 +125,42 @@ cdef inline Ints int_view(object a, str name, bint flat=False) except *:
     return v
 
 
-cdef inline int64_t int_at(const Ints* v, Py_ssize_t i) noexcept nogil:
-    """Element i of v (uint64 values above the int64 range come out negative)."""
-    cdef const char* p = v.data + i * v.stride
+ctypedef fused _int_t:
+    int8_t
+    uint8_t
+    int16_t
+    uint16_t
+    int32_t
+    uint32_t
+    int64_t
+    uint64_t
+
+
+cdef inline void _load(const _int_t* p, Py_ssize_t stride, Py_ssize_t n,
+                       int64_t* out) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = <int64_t>p[i * stride]
+
+
+cdef inline void load_ints(const Ints* v, Py_ssize_t start, Py_ssize_t n,
+                           int64_t* out) noexcept nogil:
+    """out[i] = element start + i of v, as int64, for i < n (uint64 values above the int64
+    range come out negative): the element type is switched on once, outside the loop."""
+    cdef const char* p = v.data + start * v.stride
     if v.code == I64:
-        return (<const int64_t*>p)[0]
-    if v.code == I32:
-        return (<const int32_t*>p)[0]
-    if v.code == U8:
-        return (<const uint8_t*>p)[0]
-    if v.code == I8:
-        return (<const int8_t*>p)[0]
-    if v.code == U32:
-        return (<const uint32_t*>p)[0]
-    if v.code == I16:
-        return (<const int16_t*>p)[0]
-    if v.code == U16:
-        return (<const uint16_t*>p)[0]
-    return <int64_t>(<const uint64_t*>p)[0]
+        _load(<const int64_t*>p, v.stride // 8, n, out)
+    elif v.code == I32:
+        _load(<const int32_t*>p, v.stride // 4, n, out)
+    elif v.code == U8:
+        _load(<const uint8_t*>p, v.stride, n, out)
+    elif v.code == I8:
+        _load(<const int8_t*>p, v.stride, n, out)
+    elif v.code == U32:
+        _load(<const uint32_t*>p, v.stride // 4, n, out)
+    elif v.code == I16:
+        _load(<const int16_t*>p, v.stride // 2, n, out)
+    elif v.code == U16:
+        _load(<const uint16_t*>p, v.stride // 2, n, out)
+    else:
+        _load(<const uint64_t*>p, v.stride // 8, n, out)
