@@ -285,26 +285,24 @@ static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a
  * output summed in double and rounded once, as NumPy's float64 np.dot under nnfs.init() does,
  * so such layers reproduce the book's float32 numbers bit for bit. No packing, no tiling:
  * there is too little work per output for either to pay. */
-#define NNFS_SMALL_K_COLS 32
-/* out[j] for j < nj of one row: the double sums over the column block bd (kc x nj doubles,
- * row stride ldb). Called with nj == NNFS_SMALL_K_COLS (a constant: straight vector code)
- * or a tail. */
-NNFS_ALWAYS_INLINE void nnfs_small_k_block(const ptrdiff_t nj, ptrdiff_t kc, const float *a,
-                                           ptrdiff_t csa, const double *NNFS_RESTRICT bd,
-                                           ptrdiff_t ldb, float *NNFS_RESTRICT out,
-                                           int accumulate, const float *bias, float bias_row,
-                                           int relu)
+/* One row: out[j] = (float)(sum_k a[k*csa] * bd[k*ldb + j]) (+ out) (+ bias) (ReLU), j < n.
+ * kc is a constant in each specialisation, so the k loop unrolls and the j loop vectorises
+ * with the double sums in registers. */
+NNFS_ALWAYS_INLINE void nnfs_small_k_row(const int kc, ptrdiff_t n, const float *a,
+                                         ptrdiff_t csa, const double *NNFS_RESTRICT bd,
+                                         ptrdiff_t ldb, float *NNFS_RESTRICT out,
+                                         int accumulate, const float *NNFS_RESTRICT bias,
+                                         float bias_row, int relu)
 {
-    double acc[NNFS_SMALL_K_COLS];
-    ptrdiff_t j, k;
-    const double a0 = (double)a[0];
-    for (j = 0; j < nj; j++) acc[j] = a0 * bd[j];
-    for (k = 1; k < kc; k++) {
-        const double ak = (double)a[k * csa];
-        for (j = 0; j < nj; j++) acc[j] += ak * bd[k * ldb + j];
-    }
-    for (j = 0; j < nj; j++) {
-        float v = (float)acc[j];
+    double ak[4];
+    ptrdiff_t j;
+    int k;
+    for (k = 0; k < kc; k++) ak[k] = (double)a[k * csa];
+    for (j = 0; j < n; j++) {
+        double acc = ak[0] * bd[j];
+        float v;
+        for (k = 1; k < kc; k++) acc += ak[k] * bd[k * ldb + j];
+        v = (float)acc;
         if (accumulate) v += out[j];
         if (bias) v += bias[j];
         v += bias_row;
@@ -319,16 +317,17 @@ static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a,
                          ptrdiff_t csa, const double *bd, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
-    ptrdiff_t i, j0;
+    ptrdiff_t i;
     for (i = 0; i < m; i++) {
         const float br = bias_row ? bias_row[i] : 0.0f;
-        for (j0 = 0; j0 + NNFS_SMALL_K_COLS <= n; j0 += NNFS_SMALL_K_COLS)
-            nnfs_small_k_block(NNFS_SMALL_K_COLS, kc, a + i * rsa, csa, bd + j0, ldb,
-                               c + i * ldc + j0, accumulate, bias_col ? bias_col + j0 : NULL,
-                               br, relu);
-        if (j0 < n)
-            nnfs_small_k_block(n - j0, kc, a + i * rsa, csa, bd + j0, ldb, c + i * ldc + j0,
-                               accumulate, bias_col ? bias_col + j0 : NULL, br, relu);
+        const float *ai = a + i * rsa;
+        float *ci = c + i * ldc;
+        switch (kc) {
+        case 1: nnfs_small_k_row(1, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        case 2: nnfs_small_k_row(2, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        case 3: nnfs_small_k_row(3, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        default: nnfs_small_k_row(4, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu);
+        }
     }
 }
 

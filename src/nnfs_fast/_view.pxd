@@ -25,8 +25,15 @@ cdef inline object as_float32(object a, str name):
             return a
         if a.dtype.kind not in "fiub":
             raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
-    arr = cnp.PyArray_FROMANY(a, cnp.NPY_FLOAT32, 0, 0,
-                                cnp.NPY_ARRAY_DEFAULT | cnp.NPY_ARRAY_FORCECAST)
+    elif isinstance(a, (str, bytes)):
+        raise TypeError(f"{name}: expected an array of real numbers, got {type(a).__name__} "
+                        f"{a!r}")
+    try:
+        arr = cnp.PyArray_FROMANY(a, cnp.NPY_FLOAT32, 0, 0,
+                                  cnp.NPY_ARRAY_DEFAULT | cnp.NPY_ARRAY_FORCECAST)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected an array of real numbers, got "
+                        f"{type(a).__name__} ({exc})") from None
     return arr
 
 
