@@ -4,7 +4,11 @@
 Two suites, both timed the same way: each contender runs in *blocks* (as many calls as fit in
 ``seconds``, after one untimed warm-up call), the contenders' blocks alternate ``repeat`` times,
 and the median time per call is reported. Alternating blocks spreads any change in machine load
-over all contenders instead of penalising whichever ran during a busy moment.
+over all contenders instead of penalising whichever ran during a busy moment. With more than
+one thread, each block starts after a pause of ``POOL_GAP`` seconds: a thread pool keeps its
+idle threads spinning for a while after its last task (OpenBLAS up to ~0.1 s, GNU OpenMP
+less), and without the pause the previous contender's spinning threads would take cores from
+the next one's -- two pools fighting, which measures the pairing rather than either library.
 
 * **dense**: ``Layer_Dense``'s fused kernels (forward ``max(0, X . W + b)``, backward with the
   ReLU mask) against the same NumPy float32 operations, in this process, NumPy's BLAS limited
@@ -59,11 +63,16 @@ def per_call(fn, seconds):
             return elapsed / n
 
 
-def interleaved(fns, repeat, seconds):
-    """Median per-call time of each function, measured block by block in turn."""
+POOL_GAP = 0.2
+
+
+def interleaved(fns, repeat, seconds, gap=0.0):
+    """Median per-call time of each function, measured block by block in turn, each block
+    after a pause of ``gap`` seconds."""
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            time.sleep(gap)
             times[name].append(fn.block(seconds) if isinstance(fn, _Worker)
                                else per_call(fn, seconds))
     return {name: statistics.median(t) for name, t in times.items()}
@@ -141,7 +150,7 @@ def bench_shape(kernels, batch, n_in, n_out, threads, repeat, seconds):
         "numpy_sgemm": lambda: np.dot(X, W),
     }
     with blas_limits(threads):
-        t = interleaved(fns, repeat, seconds)
+        t = interleaved(fns, repeat, seconds, POOL_GAP if threads > 1 else 0.0)
     flops = 2.0 * batch * n_in * n_out
     return {
         "shape": [batch, n_in, n_out], "threads": threads,
@@ -540,7 +549,8 @@ def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat
                         continue
                     if workers[fw].version:
                         versions[fw] = workers[fw].version
-                t = interleaved(workers, repeat, seconds)
+                t = interleaved(workers, repeat, seconds,
+                                POOL_GAP if n > 1 and not quick else 0.0)
             finally:
                 for worker in workers.values():
                     worker.close()

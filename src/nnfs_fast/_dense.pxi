@@ -50,7 +50,9 @@ cdef extern from "_ukernel.h" nogil:
     void nnfs_small_k(Py_ssize_t m, Py_ssize_t n, Py_ssize_t kc, const float* a, Py_ssize_t rsa,
                       Py_ssize_t csa, const double* bd, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
                       int accumulate, const float* bias_col, const float* bias_row, int relu)
-    void nnfs_colsum_row(Py_ssize_t n, const float* g, const float* y, float* gm, float* db)
+    int NNFS_COLSUM_COLS
+    void nnfs_colsum_block(Py_ssize_t m, Py_ssize_t n, const float* g, Py_ssize_t rsg,
+                           const float* y, Py_ssize_t rsy, float* gm, Py_ssize_t ldgm, float* db)
     void* nnfs_aligned_alloc(size_t nbytes)
     void nnfs_aligned_free(void* p)
 
@@ -65,7 +67,6 @@ cdef enum:
     EXACT_K = 4         # depths up to this are summed in double (the book's float64 np.dot)
     SMALL_K_ROWS = 256  # rows per task of the small-depth form
     PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
-    COLS = 64           # columns per task in the column-sum kernel
 
 ISA = NNFS_ISA.decode()
 COMPILER = NNFS_COMPILER.decode()
@@ -358,25 +359,23 @@ cdef struct ColumnSums:
 
 
 cdef void column_sums_task(void* ctx, Py_ssize_t t) noexcept nogil:
-    """Columns [t*COLS, (t+1)*COLS) of column_sums, rows summed in order."""
+    """Columns [t*NNFS_COLSUM_COLS, (t+1)*NNFS_COLSUM_COLS) of column_sums, rows in order."""
     cdef ColumnSums* s = <ColumnSums*>ctx
-    cdef Py_ssize_t j0 = t * COLS, nj = min(<Py_ssize_t>COLS, s.N - t * COLS), i, j
+    cdef Py_ssize_t j0 = t * NNFS_COLSUM_COLS, nj = min(<Py_ssize_t>NNFS_COLSUM_COLS, s.N - j0)
+    cdef Py_ssize_t i, j
     cdef float g
-    cdef bint unit = s.csg == 1 and (s.Y == NULL or s.csy == 1)
-    for j in range(j0, j0 + nj):
-        s.db[j] = 0.0
-    for i in range(s.M):
-        if unit:      # the common case, written so that the compiler vectorises it
-            nnfs_colsum_row(nj, s.G + i * s.rsg + j0,
-                            s.Y + i * s.rsy + j0 if s.Y != NULL else NULL,
-                            s.Gm + i * s.N + j0 if s.Y != NULL else NULL, s.db + j0)
-        elif s.Y == NULL:
+    if s.csg == 1 and (s.Y == NULL or s.csy == 1):   # the common case, in vectors
+        nnfs_colsum_block(s.M, nj, s.G + j0, s.rsg, s.Y + j0 if s.Y != NULL else NULL, s.rsy,
+                          s.Gm + j0 if s.Y != NULL else NULL, s.N, s.db + j0)
+    else:
+        for j in range(j0, j0 + nj):
+            s.db[j] = 0.0
+        for i in range(s.M):
             for j in range(j0, j0 + nj):
-                s.db[j] = s.db[j] + s.G[i * s.rsg + j * s.csg]
-        else:
-            for j in range(j0, j0 + nj):
-                g = s.G[i * s.rsg + j * s.csg] if s.Y[i * s.rsy + j * s.csy] > 0 else 0.0
-                s.Gm[i * s.N + j] = g
+                g = s.G[i * s.rsg + j * s.csg]
+                if s.Y != NULL:
+                    g = g if s.Y[i * s.rsy + j * s.csy] > 0 else 0.0
+                    s.Gm[i * s.N + j] = g
                 s.db[j] = s.db[j] + g
     for j in range(j0, j0 + nj):
         s.db[j] = s.db[j] + regularization_term(s.b[j * s.csb], s.l1, s.l2x2)
@@ -389,12 +388,13 @@ cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg
     """db[j] = sum_i g[i, j] + l1*sign(b[j]) + l2x2*b[j], g = G masked where Y <= 0.
 
     With Y (the ReLU output) the masked g is also written to Gm (C-contiguous M x N).
-    Each task owns COLS columns and sums its rows in order (thread-count independent).
+    Each task owns NNFS_COLSUM_COLS columns and sums its rows in order (thread-count
+    independent).
     """
     cdef ColumnSums s
     s.M, s.N, s.G, s.rsg, s.csg, s.Y, s.rsy, s.csy = M, N, G, rsg, csg, Y, rsy, csy
     s.Gm, s.db, s.b, s.csb, s.l1, s.l2x2 = Gm, db, b, csb, l1, l2x2
-    run_tasks(column_sums_task, &s, cdiv(N, COLS),
+    run_tasks(column_sums_task, &s, cdiv(N, NNFS_COLSUM_COLS),
               n_threads if M * N >= PAR_FLOPS // 4 else 1)
 
 

@@ -42,6 +42,7 @@ typedef __m512 nnfs_vf;
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
+#define V_WHERE_POS(y, g) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((y), _mm512_setzero_ps(), _CMP_GT_OQ), (g))
 #elif defined(__AVX2__)
 #include <immintrin.h>
 #define NNFS_ISA "avx2"
@@ -57,6 +58,7 @@ typedef __m256 nnfs_vf;
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_HSUM(v) nnfs_hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps((v), 1)))
+#define V_WHERE_POS(y, g) _mm256_and_ps((g), _mm256_cmp_ps((y), _mm256_setzero_ps(), _CMP_GT_OQ))
 #elif defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
 #define NNFS_ISA "sse2"
@@ -72,6 +74,7 @@ typedef __m128 nnfs_vf;
 #define V_ADD(a, b) _mm_add_ps((a), (b))
 #define V_MAX(a, b) _mm_max_ps((a), (b))
 #define V_HSUM(v) nnfs_hsum128(v)
+#define V_WHERE_POS(y, g) _mm_and_ps((g), _mm_cmpgt_ps((y), _mm_setzero_ps()))
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #include <arm_neon.h>
 #define NNFS_ISA "neon"
@@ -87,6 +90,7 @@ typedef float32x4_t nnfs_vf;
 #define V_ADD(a, b) vaddq_f32((a), (b))
 #define V_MAX(a, b) nnfs_neon_max((a), (b))
 #define V_HSUM(v) vaddvq_f32(v)
+#define V_WHERE_POS(y, g) vbslq_f32(vcgtq_f32((y), vdupq_n_f32(0.0f)), (g), vdupq_n_f32(0.0f))
 /* NaN-propagating like x86 max(0, x) with x second: keep b where a > b is false */
 static inline float32x4_t nnfs_neon_max(float32x4_t a, float32x4_t b) {
     return vbslq_f32(vcgtq_f32(a, b), a, b);
@@ -105,6 +109,7 @@ typedef float nnfs_vf;
 #define V_ADD(a, b) ((a) + (b))
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define V_HSUM(v) (v)
+#define V_WHERE_POS(y, g) ((y) > 0.0f ? (g) : 0.0f)
 #endif
 
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
@@ -331,23 +336,43 @@ static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a,
     }
 }
 
-/* One contiguous row of the bias-gradient column sums: db[j] += g[j], or, with the fused
- * ReLU's output y, gm[j] = y[j] > 0 ? g[j] : 0 and db[j] += gm[j]. Plain C with restrict
- * pointers and unconditional loads, which the compiler vectorises at every level. */
-static inline void nnfs_colsum_row(ptrdiff_t n, const float *NNFS_RESTRICT g,
-                                   const float *NNFS_RESTRICT y, float *NNFS_RESTRICT gm,
-                                   float *NNFS_RESTRICT db)
+/* Column sums of an m x n block of G with contiguous rows (n <= NNFS_COLSUM_COLS), for the
+ * bias gradient: db[j] = sum_i g[i, j] in row order; with the fused ReLU's output y, g is
+ * first masked (y > 0 ? g : 0) and written to gm. Whole vectors of columns keep their sums in
+ * registers across the rows; the last n % VL columns are summed in scalars, same order. */
+#define NNFS_COLSUM_VECS 4
+#define NNFS_COLSUM_COLS (NNFS_COLSUM_VECS * NNFS_VL)
+static void nnfs_colsum_block(ptrdiff_t m, ptrdiff_t n, const float *g, ptrdiff_t rsg,
+                              const float *y, ptrdiff_t rsy, float *gm, ptrdiff_t ldgm,
+                              float *db)
 {
-    ptrdiff_t j;
-    if (y == NULL) {
-        for (j = 0; j < n; j++) db[j] += g[j];
-    } else {
-        for (j = 0; j < n; j++) {
-            float v = g[j];
-            v = y[j] > 0.0f ? v : 0.0f;
-            gm[j] = v;
-            db[j] += v;
+    nnfs_vf acc[NNFS_COLSUM_VECS];
+    ptrdiff_t i, j, nv = n / NNFS_VL;
+    int q;
+    for (q = 0; q < NNFS_COLSUM_VECS; q++) acc[q] = V_ZERO();
+    for (i = 0; i < m; i++) {
+        const float *gi = g + i * rsg;
+        for (q = 0; q < nv; q++) {
+            nnfs_vf v = V_LOAD(gi + q * NNFS_VL);
+            if (y) {
+                v = V_WHERE_POS(V_LOAD(y + i * rsy + q * NNFS_VL), v);
+                V_STORE(gm + i * ldgm + q * NNFS_VL, v);
+            }
+            acc[q] = V_ADD(acc[q], v);
         }
+    }
+    for (q = 0; q < nv; q++) V_STORE(db + q * NNFS_VL, acc[q]);
+    for (j = nv * NNFS_VL; j < n; j++) {
+        float s = 0.0f;
+        for (i = 0; i < m; i++) {
+            float v = g[i * rsg + j];
+            if (y) {
+                v = y[i * rsy + j] > 0.0f ? v : 0.0f;
+                gm[i * ldgm + j] = v;
+            }
+            s += v;
+        }
+        db[j] = s;
     }
 }
 
