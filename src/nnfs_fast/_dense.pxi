@@ -66,7 +66,7 @@ cdef enum:
     DOT_ROWS = 32       # rows per task of the dot-product form
     EXACT_K = 4         # depths up to this are summed in double (the book's float64 np.dot)
     SMALL_K_ROWS = 256  # rows per task of the small-depth form
-    PAR_FLOPS = 200000  # below this many flops a product runs on one thread (benchmarks/)
+    PAR_FLOPS = 2000000 # below this many flops a product runs on one thread (threshold.py)
 
 ISA = NNFS_ISA.decode()
 COMPILER = NNFS_COMPILER.decode()
