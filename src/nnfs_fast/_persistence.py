@@ -333,20 +333,17 @@ def _pair(value):
 
 # ------------------------------------------------------------------------ the safe archive
 
-def _write_archive(path, meta, arrays):
-    """Write the archive next to ``path`` under a temporary name, fsync, then rename it over
-    ``path`` (atomic on POSIX and Windows); on any failure the temporary file is removed."""
+def atomic_write(path, write):
+    """Call ``write(f)`` on a binary file next to ``path`` under a temporary name, fsync, then
+    rename it over ``path`` (atomic on POSIX and Windows): a failure or interrupt at any point
+    leaves the previous file whole and no temporary file behind."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
-                archive.writestr(META, json.dumps(meta, indent=1))
-                for name, array in arrays.items():
-                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):  # keep the mode of the file being replaced
@@ -363,6 +360,17 @@ def _write_archive(path, meta, arrays):
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+def _write_archive(path, meta, arrays):
+    """The safe archive (JSON description + .npy members, uncompressed), written atomically."""
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(META, json.dumps(meta, indent=1))
+            for name, array in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+    atomic_write(path, write)
 
 
 def _is_zip(path, where, allow_pickle):

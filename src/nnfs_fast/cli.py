@@ -637,17 +637,12 @@ def _plot_regions(ax, model, data):
 
 
 def _save_figure(fig, path):
+    from nnfs_fast._persistence import atomic_write
     ext = os.path.splitext(path)[1].lower().lstrip(".")
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
-        fig.savefig(tmp, format=ext, dpi=110)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=110))
     except OSError as exc:
         raise UsageError(f"{path}: cannot write it ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # -------------------------------------------------------------------------------- predict
@@ -699,20 +694,17 @@ def write_predictions(result, path):
     if path is None:
         np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
         return
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.tmp{os.getpid()}")
+    from nnfs_fast._persistence import atomic_write
+
+    def write(f):
+        if path.lower().endswith(".npy"):
+            np.save(f, result)
+        else:
+            np.savetxt(f, rows, fmt=fmt, delimiter=",")
     try:
-        with open(tmp, "wb") as f:
-            if path.lower().endswith(".npy"):
-                np.save(f, result)
-            else:
-                np.savetxt(f, rows, fmt=fmt, delimiter=",")
-        os.replace(tmp, path)
+        atomic_write(path, write)
     except OSError as exc:
         raise UsageError(f"--output {path}: cannot write it ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---------------------------------------------------------------------------- bench, info
