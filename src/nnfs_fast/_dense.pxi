@@ -282,8 +282,11 @@ cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_s
     cdef DotRows d
     d.M, d.N, d.K, d.A, d.rsa, d.bt, d.ldbt = M, N, K, A, rsa, B, csb
     d.C, d.rsc, d.csc, d.accumulate, d.relu = C, rsc, csc, accumulate, relu
-    d.bias_col = NULL if bias_per_row else bias
-    d.bias_row = bias if bias_per_row else NULL
+    d.bias_col, d.bias_row = NULL, NULL
+    if bias_per_row:
+        d.bias_row = bias
+    else:
+        d.bias_col = bias
     if rsb != 1:
         Bt = <float*>nnfs_aligned_alloc(N * K * sizeof(float))
         if Bt == NULL:
@@ -337,8 +340,11 @@ cdef int gemm_small_k(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, 
             Bd[k * N + j] = B[k * rsb + j * csb]
     d.M, d.N, d.K, d.A, d.rsa, d.csa, d.Bd, d.ldb = M, N, K, A, rsa, csa, Bd, N
     d.C, d.ldc, d.accumulate, d.relu = C, rsc, accumulate, relu
-    d.bias_col = NULL if bias_per_row else bias
-    d.bias_row = bias if bias_per_row else NULL
+    d.bias_col, d.bias_row = NULL, NULL
+    if bias_per_row:
+        d.bias_row = bias
+    else:
+        d.bias_col = bias
     run_tasks(small_k_task, &d, cdiv(M, SMALL_K_ROWS),
               n_threads if 8.0 * M * N >= PAR_FLOPS else 1)
     nnfs_aligned_free(Bd)
