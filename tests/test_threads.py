@@ -121,3 +121,13 @@ def test_layer_results_identical_for_one_and_all_threads(batch, restore_threads)
     for n in (3, 4):
         nnfs_fast.set_num_threads(n)
         assert_all_equal(train_steps(*batch), one, f"{n} threads vs 1")
+
+
+def test_import_shortens_gnu_openmp_spinning_unless_the_user_chose():
+    """nnfs_fast sets GOMP_SPINCOUNT=10000 before libgomp loads, and leaves a user's choice."""
+    code = "import os, nnfs_fast; print(os.environ.get('GOMP_SPINCOUNT'))"
+    unset = {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None}
+    assert run_python(code, env=unset).stdout.strip() == "10000"
+    assert run_python(code, env={**unset, "GOMP_SPINCOUNT": "5"}).stdout.strip() == "5"
+    assert run_python(code, env={**unset, "OMP_WAIT_POLICY": "passive"}).stdout.strip() \
+        == "None"
