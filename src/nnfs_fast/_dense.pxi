@@ -72,6 +72,11 @@ ISA = NNFS_ISA.decode()
 COMPILER = NNFS_COMPILER.decode()
 
 
+cdef inline int threads_for(double flops, int n_threads) noexcept nogil:
+    """n_threads for work of at least PAR_FLOPS flops, else 1 (the calling thread alone)."""
+    return n_threads if flops >= PAR_FLOPS else 1
+
+
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
@@ -196,7 +201,7 @@ cdef int gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
         return gemm(N, M, K, B, csb, rsb, A, csa, rsa, C, csc, rsc,
                     accumulate, bias, not bias_per_row, relu, n_threads)
 
-    cdef int nt = n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1
+    cdef int nt = threads_for(2.0 * M * N * K, n_threads)
     cdef Gemm g
     cdef Py_ssize_t gi, j, kb_group
     cdef float* bias_pad = NULL
@@ -295,7 +300,7 @@ cdef int gemm_dot(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_s
             for k in range(K):
                 Bt[j * K + k] = B[k * rsb + j * csb]
         d.bt, d.ldbt = Bt, K
-    run_tasks(dot_task, &d, cdiv(M, DOT_ROWS), n_threads if 2.0 * M * N * K >= PAR_FLOPS else 1)
+    run_tasks(dot_task, &d, cdiv(M, DOT_ROWS), threads_for(2.0 * M * N * K, n_threads))
     nnfs_aligned_free(Bt)
     return 0
 
@@ -346,7 +351,7 @@ cdef int gemm_small_k(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, 
     else:
         d.bias_col = bias
     run_tasks(small_k_task, &d, cdiv(M, SMALL_K_ROWS),
-              n_threads if 8.0 * M * N >= PAR_FLOPS else 1)
+              threads_for(8.0 * M * N, n_threads))
     nnfs_aligned_free(Bd)
     return 0
 
@@ -401,7 +406,7 @@ cdef void column_sums(Py_ssize_t M, Py_ssize_t N, const float* G, Py_ssize_t rsg
     s.M, s.N, s.G, s.rsg, s.csg, s.Y, s.rsy, s.csy = M, N, G, rsg, csg, Y, rsy, csy
     s.Gm, s.db, s.b, s.csb, s.l1, s.l2x2 = Gm, db, b, csb, l1, l2x2
     run_tasks(column_sums_task, &s, cdiv(N, NNFS_COLSUM_COLS),
-              n_threads if M * N >= PAR_FLOPS // 4 else 1)
+              threads_for(4.0 * M * N, n_threads))
 
 
 cdef inline float regularization_term(float w, float l1, float l2x2) noexcept nogil:

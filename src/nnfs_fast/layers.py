@@ -63,14 +63,18 @@ class Layer_Dense:
         self.inputs = inputs
         self.output = self._forward(inputs, relu=False)
 
-    def _forward(self, inputs, relu):
+    def _kernel(self, call):
+        """call() on the parameters as they are; if the kernel refuses them (user-assigned
+        float64, lists, 1-D biases), convert them once and call again."""
         try:
-            return kernels.dense_forward(inputs, self.weights, self.biases, relu,
-                                         get_num_threads())
-        except (TypeError, ValueError):  # parameters that are not float32 2-D: convert, retry
+            return call()
+        except (TypeError, ValueError):
             self._parameters32()
-            return kernels.dense_forward(inputs, self.weights, self.biases, relu,
-                                         get_num_threads())
+            return call()
+
+    def _forward(self, inputs, relu):
+        return self._kernel(lambda: kernels.dense_forward(
+            inputs, self.weights, self.biases, relu, get_num_threads()))
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_neurons) -> dweights, dbiases, dinputs."""
@@ -80,20 +84,13 @@ class Layer_Dense:
         """Gradients; with relu_output (a fused ReLU's output) dvalues are masked first, into
         dvalues_masked (allocated when None), which is returned. Without want_dinputs (a
         model's first layer, whose input gradient nothing reads) dinputs is set to None."""
-        try:
-            grads = self._gradients(dvalues, relu_output, dvalues_masked, want_dinputs)
-        except (TypeError, ValueError):
-            self._parameters32()
-            grads = self._gradients(dvalues, relu_output, dvalues_masked, want_dinputs)
-        self.dweights, self.dbiases, self.dinputs, dvalues_masked = grads
+        self.dweights, self.dbiases, self.dinputs, dvalues_masked = self._kernel(
+            lambda: kernels.dense_backward(
+                self.inputs, self.weights, self.biases, dvalues, relu_output, dvalues_masked,
+                self.weight_regularizer_l1, self.weight_regularizer_l2,
+                self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
+                get_num_threads()))
         return dvalues_masked
-
-    def _gradients(self, dvalues, relu_output, dvalues_masked, want_dinputs):
-        return kernels.dense_backward(
-            self.inputs, self.weights, self.biases, dvalues, relu_output, dvalues_masked,
-            self.weight_regularizer_l1, self.weight_regularizer_l2,
-            self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
-            get_num_threads())
 
     def get_parameters(self):
         """(weights, biases): the live arrays."""
