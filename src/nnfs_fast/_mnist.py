@@ -32,9 +32,12 @@ import importlib.util
 import math
 import numbers
 import os
+import warnings
 import zlib
 
 import numpy as np
+
+from nnfs_fast._persistence import open_regular
 
 _F32 = np.float32
 _SIDE = 28                          # MNIST images are 28 x 28
@@ -47,6 +50,10 @@ _SCALES = {
     "unit": np.arange(256, dtype=_F32) / _F32(255),
 }
 _KINDS = ("both", "train", "test")
+# deflate expands at most 1032:1 (a 258-byte match per two bits): a gzip file of n bytes holds
+# at most 1032 n bytes, so a header claiming more is refused before anything is allocated
+_DEFLATE_MAX_RATIO = 1032
+_CHUNK = 1 << 20   # gzip data is decompressed this many bytes at a time
 
 
 # ------------------------------------------------------------------------------ public API
@@ -169,53 +176,84 @@ def _idx_files(path, dataset):
 
 
 def _find_first(folder, names):
+    """The first of ``names`` that exists in ``folder`` (of any file type: the reader refuses
+    what is not a regular file), or None."""
     for name in names:
         candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
+        if os.path.exists(candidate):
             return candidate
     return None
 
 
 def _read_idx_pair(images_file, labels_file):
-    images = _read_idx(images_file, _IDX_IMAGES)
+    images = _read_idx(images_file, _IDX_IMAGES, (_SIDE, _SIDE))
     labels = _read_idx(labels_file, _IDX_LABELS)
-    if images.shape[1:] != (_SIDE, _SIDE):
-        raise ValueError(f"{images_file}: expected {_SIDE}x{_SIDE} images, got "
-                         f"{images.shape[1]}x{images.shape[2]}")
     if len(images) != len(labels):
         raise ValueError(f"{images_file} holds {len(images)} images but {labels_file} holds "
                          f"{len(labels)} labels")
     return images, labels
 
 
-def _read_idx(filename, magic):
+def _read_idx(filename, magic, item_shape=()):
     """The uint8 array of an IDX file (big-endian header: magic number, then one uint32 per
-    dimension), checking the magic number and that the size matches the header exactly."""
+    dimension), checking the magic number, the shape after the first dimension
+    (``item_shape``) and that the data matches the header's size exactly.
+
+    Only what the header announces is read: a raw file's size is compared with it before
+    anything is allocated, and a gzipped file is decompressed in chunks up to that size and
+    then one byte more (trailing data is refused without decompressing it all); a header
+    claiming more than the gzip file can hold is refused before allocating."""
     try:
-        if filename.endswith(".gz"):
-            with gzip.open(filename, "rb") as f:
-                data = f.read()
-        else:
-            with open(filename, "rb") as f:
-                data = f.read()
+        with open_regular(filename, "load_mnist") as raw:
+            file_size = os.fstat(raw.fileno()).st_size
+            if filename.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    return _read_idx_stream(f, filename, magic, item_shape,
+                                            file_size * _DEFLATE_MAX_RATIO, gz=True)
+            return _read_idx_stream(raw, filename, magic, item_shape, file_size, gz=False)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{filename}: cannot read the file ({exc})") from exc
+
+
+def _read_idx_stream(f, filename, magic, item_shape, max_size, gz):
+    """_read_idx on an open stream ``f`` that holds at most ``max_size`` bytes (exactly that
+    many when not ``gz``)."""
     ndim = magic & 0xFF
-    header = 4 * (1 + ndim)
     what = "images (idx3-ubyte)" if magic == _IDX_IMAGES else "labels (idx1-ubyte)"
-    if len(data) < 4 or int.from_bytes(data[:4], "big") != magic:
-        found = data[:4].hex() or "an empty file"
+    header = f.read(4 * (1 + ndim))
+    if len(header) < 4 or int.from_bytes(header[:4], "big") != magic:
+        found = header[:4].hex() or "an empty file"
         raise ValueError(f"{filename}: not an IDX file of {what}: expected magic number "
                          f"{magic:#010x}, found {found}")
-    if len(data) < header:
-        raise ValueError(f"{filename}: truncated IDX header ({len(data)} bytes)")
-    shape = tuple(int.from_bytes(data[4 * i:4 * i + 4], "big") for i in range(1, ndim + 1))
-    expected = header + math.prod(shape)
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
+    if len(header) < 4 * (1 + ndim):
+        raise ValueError(f"{filename}: truncated IDX header ({len(header)} bytes)")
+    shape = tuple(int.from_bytes(header[4 * i:4 * i + 4], "big") for i in range(1, ndim + 1))
+    if item_shape and shape[1:] != item_shape:
+        raise ValueError(f"{filename}: expected {'x'.join(map(str, item_shape))} images, got "
+                         f"{'x'.join(map(str, shape[1:]))}")
+    size = math.prod(shape)
+    expected = len(header) + size
+    if not gz and max_size != expected:
+        problem = "truncated" if max_size < expected else "has trailing bytes"
         raise ValueError(f"{filename}: {problem}: the header says shape {shape}, "
-                         f"{expected} bytes, but the file has {len(data)}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+                         f"{expected} bytes, but the file has {max_size}")
+    if size > max_size:
+        raise ValueError(f"{filename}: truncated: the header says shape {shape}, {size} bytes "
+                         f"of data, more than a gzip file of {max_size // _DEFLATE_MAX_RATIO} "
+                         "bytes can hold")
+    data = np.empty(size, dtype=np.uint8)
+    done = 0
+    while done < size:
+        chunk = f.read(min(_CHUNK, size - done))
+        if not chunk:
+            raise ValueError(f"{filename}: truncated: the header says shape {shape}, "
+                             f"{expected} bytes, but the data ends after {len(header) + done}")
+        data[done:done + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        done += len(chunk)
+    if f.read(1):  # (for gzip, reading to the end also checks the CRC and length)
+        raise ValueError(f"{filename}: has trailing bytes: the header says shape {shape}, "
+                         f"{expected} bytes, and more follow")
+    return data.reshape(shape)
 
 
 # ------------------------------------------------------------------------ the book's PNGs
@@ -229,7 +267,7 @@ def _read_png_folder(folder):
         label_folder = os.path.join(folder, name)
         for file in sorted(os.listdir(label_folder)):
             filename = os.path.join(label_folder, file)
-            if file.startswith(".") or not os.path.isfile(filename):  # .DS_Store, ._0001.png
+            if file.startswith(".") or os.path.isdir(filename):  # .DS_Store, ._0001.png
                 continue
             images.append(_read_png(Image, filename))
             y.append(label)
@@ -258,18 +296,31 @@ def _label_folders(folder):
 
 def _read_png(Image, filename):
     """One 28 x 28 image as uint8 grayscale (colour images are converted with Pillow's
-    luma transform, like chapter 22's ``cv2.IMREAD_GRAYSCALE``)."""
-    try:
-        with Image.open(filename) as image:
-            image.load()
-            if image.mode in ("I", "I;16", "I;16B", "F"):
-                raise ValueError(f"{filename}: expected an 8-bit image, got mode {image.mode!r}")
+    luma transform, like chapter 22's ``cv2.IMREAD_GRAYSCALE``). Size and mode come from the
+    header and are checked before any pixel is decoded; an image over Pillow's
+    decompression-bomb limit is refused like any other size."""
+    with open_regular(filename, "load_mnist") as f:
+        try:
+            with warnings.catch_warnings():  # the warning below the limit's double
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(f)   # reads the header only
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"{filename}: expected a {_SIDE}x{_SIDE} image, got one too "
+                             f"large to open ({exc})") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # unreadable or not an image
+            raise ValueError(f"{filename}: cannot decode the image ({exc})") from exc
+        with image:
             if image.size != (_SIDE, _SIDE):
                 raise ValueError(f"{filename}: expected a {_SIDE}x{_SIDE} image, got "
                                  f"{image.size[0]}x{image.size[1]}")
-            return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
-    except (OSError, SyntaxError) as exc:  # Pillow: unreadable, truncated or not an image
-        raise ValueError(f"{filename}: cannot decode the image ({exc})") from exc
+            if image.mode in ("I", "I;16", "I;16B", "F"):
+                raise ValueError(f"{filename}: expected an 8-bit image, got mode {image.mode!r}")
+            try:
+                image.load()
+                return np.asarray(image if image.mode == "L" else image.convert("L"),
+                                  dtype=np.uint8)
+            except (OSError, SyntaxError, ValueError) as exc:  # truncated, corrupted
+                raise ValueError(f"{filename}: cannot decode the image ({exc})") from exc
 
 
 def _pillow():

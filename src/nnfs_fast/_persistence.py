@@ -13,11 +13,15 @@ Format (``FORMAT`` version ``VERSION``): a zip archive readable by ``np.load`` h
 
 Loading parses JSON and reads arrays with ``allow_pickle=False``: nothing in the file is
 executed, and a truncated, corrupted or foreign file raises ValueError naming the file and the
-problem. Members must be stored as written (uncompressed, unencrypted, unique names), and each
-.npy header is checked against its member's size before an array is allocated, so a file can
-never make loading allocate more than its own size; restored attributes and the chain of
-Dense widths are checked as well. Writing goes to a temporary file in the target's directory, is fsync'ed, then
-renamed over the target with ``os.replace``, so an interrupted save leaves the old file whole.
+problem. Only regular files are opened (a named pipe would block, a device never end). Members
+must be stored as written (uncompressed, unencrypted, unique names, float32 .npy arrays, no
+member the description does not call for) and may not overlap in the file; each .npy header
+is checked against its member's size before an array is allocated, so the arrays decoded
+never add up to more than the file's own size. Restored attributes and the chain of Dense
+widths are checked as well, and layers are built from the stored arrays without drawing
+random weights. Writing goes to a temporary file in the
+target's directory, is fsync'ed, then renamed over the target with ``os.replace``, so an
+interrupted save leaves the old file whole.
 
 The book's files (``pickle.dump`` of a Model whose classes live in ``__main__``, or of a list of
 (weights, biases) tuples) are read only with ``allow_pickle=True``. Even then the unpickler
@@ -31,8 +35,10 @@ import json
 import math
 import os
 import pickle
+import re
 import secrets
 import stat
+import struct
 import zipfile
 
 import numpy as np
@@ -110,10 +116,14 @@ def load_model(path, model_cls, *, allow_pickle=False):
     """A finalized ``model_cls`` read from ``path`` (our format; the book's pickle when
     ``allow_pickle``)."""
     path = _path(path, "Model.load")
-    if _is_zip(path, "Model.load", allow_pickle):
-        meta, arrays = _read_archive(path, "model")
+    with open_regular(path, "Model.load") as f:
+        if _is_zip(f, path, "Model.load", allow_pickle):
+            meta, arrays = _read_archive(f, path, "model")
+            book_model = None
+        else:
+            book_model = _unpickle(f, path)
+    if book_model is None:
         return _build_model(meta, arrays, model_cls, path)
-    book_model = _unpickle(path)
     if type(book_model).__name__ != "Model" or not isinstance(book_model, _BookObject):
         raise ValueError(f"{path}: the pickle holds {type(book_model).__name__}, not the "
                          "book's Model")
@@ -139,23 +149,22 @@ def save_parameters(parameters, path):
 def load_parameters(path, *, allow_pickle=False):
     """The list of (weights, biases) float32 pairs stored in ``path``."""
     path = _path(path, "load_parameters")
-    if _is_zip(path, "load_parameters", allow_pickle):
-        meta, arrays = _read_archive(path, "parameters")
-        n = meta.get("n_layers")
-        if not isinstance(n, int) or n < 0:
-            raise ValueError(f"{path}: corrupted nnfs_fast file: bad n_layers {n!r}")
-        try:
-            return [(arrays[f"parameters/{i}/weights"], arrays[f"parameters/{i}/biases"])
-                    for i in range(n)]
-        except KeyError as exc:
-            raise ValueError(f"{path}: corrupted nnfs_fast file: missing array {exc}") from None
-    content = _unpickle(path)
+    with open_regular(path, "load_parameters") as f:
+        if not _is_zip(f, path, "load_parameters", allow_pickle):
+            content = _unpickle(f, path)
+            try:
+                return [tuple(_float32(a, f"parameters[{i}]") for a in _pair(pair))
+                        for i, pair in enumerate(_sequence(content, "parameters"))]
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}: not a parameter list from the book's "
+                                 f"save_parameters: {exc}") from None
+        meta, arrays = _read_archive(f, path, "parameters")
+    n = meta["n_layers"]
     try:
-        return [tuple(_float32(a, f"parameters[{i}]") for a in _pair(pair))
-                for i, pair in enumerate(_sequence(content, "parameters"))]
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: not a parameter list from the book's save_parameters: "
-                         f"{exc}") from None
+        return [(arrays[f"parameters/{i}/weights"], arrays[f"parameters/{i}/biases"])
+                for i in range(n)]
+    except KeyError as exc:
+        raise ValueError(f"{path}: corrupted nnfs_fast file: missing array {exc}") from None
 
 
 def _path(path, where):
@@ -165,6 +174,33 @@ def _path(path, where):
         return os.fspath(path)
     raise TypeError(f"{where}: path must be a file name (str or os.PathLike), got "
                     f"{type(path).__name__}")
+
+
+_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path, where):
+    """``path`` opened for binary reading, after checking (``os.stat``, before opening) that
+    it is a regular file: opening a named pipe blocks until a writer comes, a device such as
+    /dev/zero never ends, a directory holds no data. Raises ValueError naming the file and
+    what it is; a missing or unreadable file raises the usual OSError."""
+    _check_regular(os.stat(path).st_mode, path, where)
+    f = open(path, "rb")
+    try:
+        _check_regular(os.fstat(f.fileno()).st_mode, path, where)  # replaced since the stat
+    except ValueError:
+        f.close()
+        raise
+    return f
+
+
+def _check_regular(mode, path, where):
+    if not stat.S_ISREG(mode):
+        what = next((what for test, what in _FILE_TYPES if test(mode)), "not a regular file")
+        raise ValueError(f"{path}: {what}, not a regular file ({where} reads regular "
+                         "files only)")
 
 
 # --------------------------------------------------------------------- describe and rebuild
@@ -220,9 +256,8 @@ def _class_name(obj, key, slot, where):
 
 
 def _build_model(meta, arrays, model_cls, path):
-    """A finalized model from a description; the global RNG state is left untouched (a new
-    Layer_Dense draws its initial weights before they are replaced)."""
-    rng_state = np.random.get_state()
+    """A finalized model from a description. Nothing draws from NumPy's global RNG: Dense
+    layers are made from the stored arrays (``Layer_Dense._from_arrays``)."""
     try:
         model = model_cls(fuse=bool(meta.get("fuse", True)))
         width = None  # outputs of the last Dense layer so far
@@ -239,8 +274,6 @@ def _build_model(meta, arrays, model_cls, path):
         model.finalize()
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{path}: invalid model description: {exc}") from None
-    finally:
-        np.random.set_state(rng_state)
     return model
 
 
@@ -260,21 +293,22 @@ def _build(desc, key, slot, arrays):
     missing = [a for a in kind.required if stored[a] is None]
     if missing:
         raise ValueError(f"{key} ({name}): missing arrays {missing}")
-    if name == "Layer_Dense":  # checked before the constructor draws its random weights
-        weights, biases = stored["weights"], stored["biases"]
-        n = (args.get("n_inputs"), args.get("n_neurons"))
+    if name == "Layer_Dense":
+        weights, biases = stored.pop("weights"), stored.pop("biases")
+        n = (args.pop("n_inputs", None), args.pop("n_neurons", None))
         if weights.shape != n or biases.size != n[1]:
             raise ValueError(f"{key} ({name}): weights of shape {weights.shape} and biases of "
                              f"shape {biases.shape} do not fit n_inputs, n_neurons = {n}")
-        stored["biases"] = biases.reshape(1, -1)
-    obj = kind.cls(**args)
+        obj = layers.Layer_Dense._from_arrays(weights, biases.reshape(1, -1), **args)
+    else:
+        obj = kind.cls(**args)
     for a, value in attrs.items():
         if not _ATTR_CHECKS[a][0](value):
             raise ValueError(f"{key} ({name}): {a} must be {_ATTR_CHECKS[a][1]}, got {value!r}")
         setattr(obj, a, value)
     for a, value in stored.items():
         if value is not None:
-            reference = stored["weights" if a.startswith("weight") else "biases"]
+            reference = obj.weights if a.startswith("weight") else obj.biases
             if value.shape != reference.shape:
                 raise ValueError(f"{key} ({name}): {a} has shape {value.shape}, expected "
                                  f"{reference.shape}")
@@ -373,11 +407,11 @@ def _write_archive(path, meta, arrays):
     atomic_write(path, write)
 
 
-def _is_zip(path, where, allow_pickle):
+def _is_zip(f, path, where, allow_pickle):
     """True for a zip archive; False for another file when pickles are allowed; else a
-    ValueError that says what the file looks like."""
-    with open(path, "rb") as f:
-        head = f.read(4)
+    ValueError that says what the file looks like. ``f`` is left at its start."""
+    head = f.read(4)
+    f.seek(0)
     if head in _ZIP_MAGIC:
         return True
     if not head:
@@ -393,12 +427,13 @@ def _is_zip(path, where, allow_pickle):
                      "archive)")
 
 
-def _read_archive(path, kind):
-    """(meta, {name: float32 array}) from our zip archive, checking it thoroughly."""
+def _read_archive(f, path, kind):
+    """(meta, {name: float32 array}) from our zip archive in the open file ``f``, checking
+    it thoroughly: every check on the members runs before any array is read."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(f) as archive:
             names = set(archive.namelist())
-            _check_members(archive, path)
+            _check_members(archive, f, path)
             if META not in names:
                 raise ValueError(f"{path}: a zip archive but not an nnfs_fast file (no {META} "
                                  "entry)")
@@ -416,10 +451,15 @@ def _read_archive(path, kind):
                         "parameters": "model.load_parameters(path)"}.get(meta.get("kind"))
                 raise ValueError(f"{path}: holds nnfs_fast {meta.get('kind')!r}, not {kind}"
                                  + (f"; read it with {hint}" if hint else ""))
-            arrays = {}
-            for member in sorted(names - {META}):
-                if member.endswith(".npy"):
-                    arrays[member[:-4]] = _read_npy(archive.read(member), member)
+            expected = _expected_members(meta, kind, path)
+            unexpected = sorted(name for name in names - {META} if not expected(name))
+            if unexpected:
+                raise ValueError(f"{path}: corrupted nnfs_fast file: {len(unexpected)} "
+                                 f"member(s) its description does not call for: "
+                                 f"{', '.join(map(repr, unexpected[:3]))}"
+                                 + (", ..." if len(unexpected) > 3 else ""))
+            arrays = {member[:-4]: _read_npy(archive.read(member), member)
+                      for member in sorted(names - {META})}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError,
             json.JSONDecodeError, TypeError, NotImplementedError, RuntimeError) as exc:
         # NotImplementedError, RuntimeError: zip features zipfile cannot read (a newer zip
@@ -434,23 +474,75 @@ def _read_archive(path, kind):
     return meta, arrays
 
 
-def _check_members(archive, path):
+_MEMBER = re.compile(r"(layers|parameters)/(0|[1-9][0-9]*)/([a-z_]+)\.npy", re.ASCII)
+
+
+def _expected_members(meta, kind, path):
+    """A test for member names: true for the arrays that the description ``meta`` calls for
+    (``layers/<i>/<array>.npy`` of each described class, ``parameters/<i>/{weights,biases}
+    .npy`` for i < n_layers)."""
+    if kind == "parameters":
+        n = meta.get("n_layers")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"{path}: corrupted nnfs_fast file: bad n_layers {n!r}")
+
+        def arrays_of(i):
+            return ("weights", "biases") if i < n else ()
+    else:
+        described = meta.get("layers") if isinstance(meta.get("layers"), list) else []
+
+        def arrays_of(i):
+            desc = described[i] if i < len(described) else None
+            name = desc.get("class") if isinstance(desc, dict) else None
+            found = CLASSES.get(name) if isinstance(name, str) else None
+            return found.required + found.state if found else ()
+
+    def expected(member):
+        match = _MEMBER.fullmatch(member)
+        return bool(match) and match.group(1) == ("layers", "parameters")[kind != "model"] \
+            and match.group(3) in arrays_of(int(match.group(2)))
+    return expected
+
+
+def _check_members(archive, f, path):
     """Refuse zip features that nnfs_fast never writes (compression, encryption, patch data):
     reading stored members needs no decompressor, and no member can expand beyond its size
-    in the file. Duplicate names are refused too (zip readers differ on which one counts)."""
+    in the file. Duplicate names are refused too (zip readers differ on which one counts),
+    and so are members whose bytes overlap another member or the central directory (the
+    "overlapping files" zip bomb: many members reading one payload): with both, the members
+    together never decode to more bytes than the file holds."""
     infos = archive.infolist()
     if len({info.filename for info in infos}) != len(infos):
         raise ValueError(f"{path}: corrupted nnfs_fast file: duplicate member names")
+    spans = []
     for info in infos:
         if info.flag_bits & _ZIP_UNSUPPORTED_FLAGS or info.compress_type != zipfile.ZIP_STORED:
             raise ValueError(f"{path}: not an nnfs_fast file: member {info.filename!r} is "
                              f"compressed or encrypted (method {info.compress_type}, flags "
                              f"{info.flag_bits:#x}); nnfs_fast stores members uncompressed")
+        f.seek(info.header_offset)
+        header = f.read(_LOCAL_HEADER.size)
+        if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise ValueError(f"{path}: corrupted nnfs_fast file: no local header for member "
+                             f"{info.filename!r} at offset {info.header_offset}")
+        name_length, extra_length = _LOCAL_HEADER.unpack(header)[1:]
+        end = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length \
+            + info.compress_size
+        spans.append((info.header_offset, end, info.filename))
+    spans.sort()
+    next_starts = [start for start, _, _ in spans[1:]] + [archive.start_dir]
+    for (start, end, name), next_start in zip(spans, next_starts):
+        if end > next_start:
+            raise ValueError(f"{path}: not an nnfs_fast file: zip member {name!r} (bytes "
+                             f"{start}..{end}) overlaps the member or central directory that "
+                             f"starts at byte {next_start}")
 
 
 def _read_npy(data, member):
     """The float32 array stored in the bytes of one .npy member. The header is checked
-    against the member's size before anything is allocated: a header may claim any shape."""
+    against the member's size before anything is allocated (a header may claim any shape),
+    and only float32 is accepted: another dtype would be converted, and a narrower one (uint8,
+    float16) would decode to more bytes than the file holds."""
     stream = io.BytesIO(data)
     version = np.lib.format.read_magic(stream)
     if version not in _NPY_HEADER_READERS:
@@ -459,6 +551,9 @@ def _read_npy(data, member):
     if dtype.hasobject:
         raise ValueError(f"{member}: holds Python objects, which only a pickle can restore "
                          "(refused: allow_pickle=False)")
+    if dtype.kind != "f" or dtype.itemsize != 4:
+        raise ValueError(f"{member}: holds {dtype} values, but nnfs_fast files hold float32 "
+                         "only (refused rather than converted)")
     expected, present = math.prod(shape) * dtype.itemsize, len(data) - stream.tell()
     if expected != present:
         raise ValueError(f"{member}: the header says shape {shape} of {dtype} ({expected} bytes), "
@@ -467,6 +562,9 @@ def _read_npy(data, member):
     return _float32(np.lib.format.read_array(stream, allow_pickle=False), member)
 
 
+# the fixed part of a zip local file header: signature, then (skipped) version, flags,
+# method, time, date, CRC, sizes; then the lengths of the file name and of the extra field
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
 _ZIP_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40   # encrypted, compressed patch data, strong encryption
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}
@@ -527,10 +625,9 @@ class _BookUnpickler(pickle.Unpickler):
                                      "book's classes or a NumPy array")
 
 
-def _unpickle(path):
-    with open(path, "rb") as f:
-        try:
-            return _BookUnpickler(f).load()
-        except Exception as exc:  # any malformed pickle; nothing outside the allow-list ran
-            raise ValueError(f"{path}: could not read the book's pickle file: "
-                             f"{type(exc).__name__}: {exc}") from None
+def _unpickle(f, path):
+    try:
+        return _BookUnpickler(f).load()
+    except Exception as exc:  # any malformed pickle; nothing outside the allow-list ran
+        raise ValueError(f"{path}: could not read the book's pickle file: "
+                         f"{type(exc).__name__}: {exc}") from None

@@ -32,17 +32,49 @@ class Layer_Dense:
                  bias_regularizer_l1=0, bias_regularizer_l2=0):
         check_size(n_inputs, "n_inputs")
         check_size(n_neurons, "n_neurons")
-        for name, value in (("weight_regularizer_l1", weight_regularizer_l1),
-                            ("weight_regularizer_l2", weight_regularizer_l2),
-                            ("bias_regularizer_l1", bias_regularizer_l1),
-                            ("bias_regularizer_l2", bias_regularizer_l2)):
+        regularizers = self._regularizers(weight_regularizer_l1, weight_regularizer_l2,
+                                          bias_regularizer_l1, bias_regularizer_l2)
+        self._assign(_F32(0.01) * np.asarray(np.random.randn(n_inputs, n_neurons), dtype=_F32),
+                     np.zeros((1, n_neurons), dtype=_F32), regularizers)
+
+    @classmethod
+    def _from_arrays(cls, weights, biases, weight_regularizer_l1=0, weight_regularizer_l2=0,
+                     bias_regularizer_l1=0, bias_regularizer_l2=0):
+        """A layer holding ``weights`` (n_inputs, n_neurons) and ``biases`` (1, n_neurons),
+        both float32 ndarrays, as they are (no copy), without the constructor's random draw:
+        loading a model neither draws float64 weights of the full size nor moves NumPy's
+        global RNG. Raises TypeError/ValueError for other dtypes, shapes or regularizers."""
+        regularizers = cls._regularizers(weight_regularizer_l1, weight_regularizer_l2,
+                                         bias_regularizer_l1, bias_regularizer_l2)
+        for name, array in (("weights", weights), ("biases", biases)):
+            if not isinstance(array, np.ndarray) or array.dtype != _F32:
+                raise TypeError(f"Layer_Dense: {name} must be a float32 ndarray, got "
+                                f"{getattr(array, 'dtype', type(array).__name__)}")
+        if weights.ndim != 2 or 0 in weights.shape:
+            raise ValueError(f"Layer_Dense: weights must have shape (n_inputs, n_neurons) with "
+                             f"both >= 1, got {weights.shape}")
+        if biases.shape != (1, weights.shape[1]):
+            raise ValueError(f"Layer_Dense: biases must have shape (1, {weights.shape[1]}) to "
+                             f"match weights {weights.shape}, got {biases.shape}")
+        layer = cls.__new__(cls)
+        layer._assign(weights, biases, regularizers)
+        return layer
+
+    def _assign(self, weights, biases, regularizers):
+        """Set the parameters and the four regularization strengths (the book's attributes)."""
+        self.weights = weights
+        self.biases = biases
+        (self.weight_regularizer_l1, self.weight_regularizer_l2,
+         self.bias_regularizer_l1, self.bias_regularizer_l2) = regularizers
+
+    @staticmethod
+    def _regularizers(*values):
+        """The four regularization strengths (weight l1, l2, bias l1, l2), each checked to be
+        a finite real >= 0."""
+        for name, value in zip(("weight_regularizer_l1", "weight_regularizer_l2",
+                                "bias_regularizer_l1", "bias_regularizer_l2"), values):
             check_strength(value, name)
-        self.weights = _F32(0.01) * np.asarray(np.random.randn(n_inputs, n_neurons), dtype=_F32)
-        self.biases = np.zeros((1, n_neurons), dtype=_F32)
-        self.weight_regularizer_l1 = weight_regularizer_l1
-        self.weight_regularizer_l2 = weight_regularizer_l2
-        self.bias_regularizer_l1 = bias_regularizer_l1
-        self.bias_regularizer_l2 = bias_regularizer_l2
+        return values
 
     def __repr__(self):
         n_in, n_out = np.shape(self.weights)
