@@ -1,9 +1,10 @@
-"""Readers bound what they allocate by what the file holds (docs/GUARANTEES.md, "Files";
-issue 16, class 2).
+"""Readers bound what they allocate by what the file holds, and loading checks optimizer
+state (docs/GUARANTEES.md, "Files"; issue 16, classes 2 and 5).
 
 A gzipped IDX file is decompressed only as far as its header announces; zip members may not
 overlap, be unexpected or hold another dtype than float32; named pipes, devices and
 directories are refused before they are opened; loading a model draws no random weights.
+Loading refuses incomplete optimizer state and out-of-range counters.
 """
 import io
 import json
@@ -25,7 +26,8 @@ from nnfs_fast.datasets import load_mnist, load_mnist_dataset
 from nnfs_fast.layers import Layer_Dense
 from nnfs_fast.losses import Loss_CategoricalCrossentropy
 from nnfs_fast.model import Model
-from nnfs_fast.optimizers import Optimizer_Adam
+from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
+                                  Optimizer_SGD)
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="named pipes, signals, /dev/null")
 
@@ -388,3 +390,85 @@ def test_layer_dense_from_arrays_checks_what_it_is_given():
         Layer_Dense._from_arrays(weights, biases.ravel())
     with pytest.raises(ValueError, match="bias_regularizer_l1: expected a finite real >= 0"):
         Layer_Dense._from_arrays(weights, biases, bias_regularizer_l1=-1)
+
+
+# ------------------------------------------------ optimizer state and counters at load
+
+ADAM_STATE = ["weight_momentums", "bias_momentums", "weight_cache", "bias_cache"]
+
+
+@pytest.mark.parametrize("optimizer, member", [
+    *[(Optimizer_Adam(0.05), name) for name in ADAM_STATE],
+    (Optimizer_SGD(momentum=0.5), "bias_momentums"), (Optimizer_RMSprop(), "weight_cache"),
+    (Optimizer_Adagrad(), "bias_cache")], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_incomplete_optimizer_state_is_refused(tmp_path, optimizer, member):
+    classifier(optimizer).save(tmp_path / "full.model")
+    path = rewrite_archive(tmp_path / "full.model", tmp_path / "partial.model",
+                           members=lambda m: m.pop(f"layers/2/{member}.npy"))
+    with pytest.raises(ValueError, match=rf"partial\.model: invalid model description: "
+                                         rf"layers/2: optimizer state \['{member}'\] missing "
+                                         rf"\({type(optimizer).__name__} keeps "):
+        Model.load(path)
+
+
+def test_state_left_by_another_optimizer_is_not_saved(tmp_path):
+    """SGD momentums on the layers, then Adam: Adam would make all of its state afresh at its
+    first update, so the file holds none of it, loads, and trains like the model in memory."""
+    model = classifier(Optimizer_SGD(momentum=0.5))
+    model.set(loss=model.loss, optimizer=Optimizer_Adam(0.01), accuracy=model.accuracy)
+    model.finalize()
+    model.save(tmp_path / "switched.model")
+    with zipfile.ZipFile(tmp_path / "switched.model") as archive:
+        assert not any("momentums" in name for name in archive.namelist())
+    loaded = Model.load(tmp_path / "switched.model")
+    X = np.linspace(-1, 1, 20, dtype=np.float32).reshape(10, 2)
+    for m in (model, loaded):
+        m.train(X, np.arange(10) % 3, epochs=2, verbose=False)
+    np.testing.assert_array_equal(loaded.layers[0].weights, model.layers[0].weights)
+
+
+def _optimizer_edit(key, value):
+    def edit(meta):
+        section = "attrs" if key in ("iterations", "current_learning_rate") else "args"
+        if value is _MISSING:
+            del meta["optimizer"][section][key]
+        else:
+            meta["optimizer"][section][key] = value
+    return edit
+
+
+_MISSING = object()
+OUT_OF_RANGE = {
+    "iterations -1": (("iterations", -1), r"iterations must be an int >= 0, got -1"),
+    "iterations 2.0": (("iterations", 2.0), r"iterations must be an int >= 0, got 2\.0"),
+    "iterations true": (("iterations", True), r"iterations must be an int >= 0, got True"),
+    "lr -0.5": (("current_learning_rate", -0.5), r"current_learning_rate must be a finite "
+                                                 r"number >= 0 \(within float32's range\)"),
+    "lr 1e300": (("current_learning_rate", 1e300), r"current_learning_rate must be a finite "),
+    "lr Infinity": (("current_learning_rate", float("inf")), r"current_learning_rate must be"),
+    "iterations missing": (("iterations", _MISSING), r"optimizer \(Optimizer_Adam\): "
+                                                     r"attributes: expected \["),
+    "decay missing": (("decay", _MISSING), r"optimizer \(Optimizer_Adam\): arguments: "
+                                           r"expected \['learning_rate', 'decay', "),
+    "beta_1 1": (("beta_1", 1.0), r"beta_1 must be a finite number in \[0, 1\), got 1\.0"),
+    "epsilon 0": (("epsilon", 0), r"epsilon must be a finite number in \(0, inf\), got 0"),
+    "decay -1": (("decay", -1), r"decay must be a finite number in \[0, inf\), got -1"),
+    # JSON integers have no size limit: float(10**400) raised OverflowError (not a
+    # ValueError); every number nnfs_fast writes fits in 64 bits
+    "iterations 2**63": (("iterations", 2**63), r"attributes: iterations must be a number "
+                                                r"within 64-bit range, got an integer of 19 "
+                                                r"digits"),
+    "iterations 10**400": (("iterations", 10**400), r"iterations must be a number within"),
+    "lr 10**400": (("current_learning_rate", 10**400), r"attributes: current_learning_rate "
+                                                       r"must be a number within 64-bit range"),
+    "learning_rate -10**400": (("learning_rate", -10**400), r"arguments: learning_rate must "
+                                                            r"be a number within 64-bit range"),
+}
+
+
+@pytest.mark.parametrize("edit, message", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_optimizer_scalars_out_of_range_are_refused(tmp_path, saved, edit, message):
+    path = rewrite_archive(saved / "m.model", tmp_path / "odd.model",
+                           meta=_optimizer_edit(*edit))
+    with pytest.raises(ValueError, match=r"odd\.model: invalid model description: .*" + message):
+        Model.load(path)

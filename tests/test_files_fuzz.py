@@ -377,7 +377,8 @@ FOUND = {
                         r"None"),
     "learning rate NaN": (_meta(lambda m: m.replace('"current_learning_rate": 0.05',
                                                     '"current_learning_rate": NaN')),
-                          r"current_learning_rate must be a finite number >= 0, got nan"),
+                          r"current_learning_rate must be a finite number >= 0 \(within "
+                          r"float32's range\), got nan"),
 }
 
 

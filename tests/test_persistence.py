@@ -296,7 +296,8 @@ def test_wrong_kind_version_and_description(tmp_path, saved, trained):
         "class.model": (lambda m: m.replace('"Layer_Dropout"', '"os.system"'),
                         "invalid model description: layers/2: not an allowed layers class"),
         "arg.model": (lambda m: m.replace('"binary"', '"evil"'),
-                      "invalid model description: accuracy: unexpected arguments"),
+                      r"invalid model description: accuracy \(Accuracy_Categorical\): "
+                      r"arguments: expected \['binary'\], got \['evil'\]"),
         "slot.model": (lambda m: m.replace('"Loss_CategoricalCrossentropy"',
                                           '"Optimizer_SGD"'),
                        "not an allowed loss class"),

@@ -17,9 +17,9 @@ problem. Only regular files are opened (a named pipe would block, a device never
 must be stored as written (uncompressed, unencrypted, unique names, float32 .npy arrays, no
 member the description does not call for) and may not overlap in the file; each .npy header
 is checked against its member's size before an array is allocated, so the arrays decoded
-never add up to more than the file's own size. Restored attributes and the chain of Dense
-widths are checked as well, and layers are built from the stored arrays without drawing
-random weights. Writing goes to a temporary file in the
+never add up to more than the file's own size. Restored attributes, optimizer counters and
+state, and the chain of Dense widths are checked as well, and layers are built from the
+stored arrays without drawing random weights. Writing goes to a temporary file in the
 target's directory, is fsync'ed, then renamed over the target with ``os.replace``, so an
 interrupted save leaves the old file whole.
 
@@ -49,19 +49,24 @@ FORMAT = "nnfs_fast"
 VERSION = 1
 META = "nnfs_fast.json"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_OPTIMIZER_STATE = ("weight_momentums", "bias_momentums", "weight_cache", "bias_cache")
 
 
 class _Kind:
     """How one allow-listed class is saved: constructor ``args`` and later ``attrs`` (JSON
-    scalars, read from the object's attributes of the same names), and its ``arrays``
-    (``required`` ones and optional optimizer ``state``)."""
+    scalars, read from the object's attributes of the same names; all of them are stored, and
+    required at load), and its ``arrays`` (``required`` ones and optional optimizer
+    ``state``). An optimizer ``needs`` these state arrays on every layer it updates; the first
+    one decides: a layer without it gets all of them made afresh as zeros (``_update`` in
+    optimizers.py), a layer with it must have the others too."""
 
-    def __init__(self, cls, args=(), attrs=(), required=(), state=()):
+    def __init__(self, cls, args=(), attrs=(), required=(), state=(), needs=()):
         self.cls, self.args, self.attrs = cls, args, attrs
-        self.required, self.state = required, state
+        self.required, self.state, self.needs = required, state, needs
 
 
+_MOMENTUMS = ("weight_momentums", "bias_momentums")
+_CACHE = ("weight_cache", "bias_cache")
+_OPTIMIZER_STATE = _MOMENTUMS + _CACHE
 _DENSE_REGULARIZERS = ("weight_regularizer_l1", "weight_regularizer_l2",
                        "bias_regularizer_l1", "bias_regularizer_l2")
 _OPTIMIZER = ("learning_rate", "decay")
@@ -82,15 +87,17 @@ CLASSES = {
     "Loss_BinaryCrossentropy": _Kind(losses.Loss_BinaryCrossentropy),
     "Loss_MeanSquaredError": _Kind(losses.Loss_MeanSquaredError),
     "Loss_MeanAbsoluteError": _Kind(losses.Loss_MeanAbsoluteError),
+    # (SGD needs its momentums only when momentum is set: _needed_state)
     "Optimizer_SGD": _Kind(optimizers.Optimizer_SGD, args=_OPTIMIZER + ("momentum",),
-                           attrs=_OPTIMIZER_COUNTERS),
+                           attrs=_OPTIMIZER_COUNTERS, needs=_MOMENTUMS),
     "Optimizer_Adagrad": _Kind(optimizers.Optimizer_Adagrad, args=_OPTIMIZER + ("epsilon",),
-                               attrs=_OPTIMIZER_COUNTERS),
+                               attrs=_OPTIMIZER_COUNTERS, needs=_CACHE),
     "Optimizer_RMSprop": _Kind(optimizers.Optimizer_RMSprop,
-                               args=_OPTIMIZER + ("epsilon", "rho"), attrs=_OPTIMIZER_COUNTERS),
+                               args=_OPTIMIZER + ("epsilon", "rho"), attrs=_OPTIMIZER_COUNTERS,
+                               needs=_CACHE),
     "Optimizer_Adam": _Kind(optimizers.Optimizer_Adam,
                             args=_OPTIMIZER + ("epsilon", "beta_1", "beta_2"),
-                            attrs=_OPTIMIZER_COUNTERS),
+                            attrs=_OPTIMIZER_COUNTERS, needs=_CACHE + _MOMENTUMS),
     "Accuracy_Categorical": _Kind(accuracy.Accuracy_Categorical, args=("binary",)),
     "Accuracy_Regression": _Kind(accuracy.Accuracy_Regression, attrs=("precision",)),
 }
@@ -215,7 +222,22 @@ def _describe_model(model, where):
     for slot in ("loss", "optimizer", "accuracy"):
         obj = getattr(model, slot, None)
         meta[slot] = None if obj is None else _describe(obj, slot, slot, arrays, where)
+    needs = _needed_state(meta["optimizer"])
+    for i in range(len(layer_list)):
+        if needs and f"layers/{i}/{needs[0]}" not in arrays:
+            # the optimizer makes all of its state afresh for this layer at its next update
+            # (state left by another optimizer class): not saved, so the file stays complete
+            for name in needs:
+                arrays.pop(f"layers/{i}/{name}", None)
     return meta, arrays
+
+
+def _needed_state(optimizer):
+    """The state arrays a described optimizer keeps on each layer (``_Kind.needs``)."""
+    if optimizer is None or (optimizer["class"] == "Optimizer_SGD"
+                             and not optimizer["args"].get("momentum")):
+        return ()
+    return CLASSES[optimizer["class"]].needs
 
 
 def _describe(obj, key, slot, arrays, where):
@@ -271,10 +293,25 @@ def _build_model(meta, arrays, model_cls, path):
                 width = n_neurons
         model.set(**{slot: _build(meta.get(slot), slot, slot, arrays)
                      for slot in ("loss", "optimizer", "accuracy")})
+        _check_optimizer_state(meta.get("optimizer"), model.layers, arrays)
         model.finalize()
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{path}: invalid model description: {exc}") from None
     return model
+
+
+def _check_optimizer_state(optimizer, layer_list, arrays):
+    """Each layer holds all of the state the optimizer keeps on it, or none of it (then the
+    optimizer makes it afresh): a partial set would fail, or be silently reset, at the first
+    update after loading."""
+    needs = _needed_state(optimizer)
+    for i in range(len(layer_list)):
+        present = [a for a in needs if f"layers/{i}/{a}" in arrays]
+        if present and len(present) != len(needs):
+            missing = [a for a in needs if a not in present]
+            raise ValueError(f"layers/{i}: optimizer state {missing} missing "
+                             f"({optimizer['class']} keeps {list(needs)} on each layer it "
+                             "updates)")
 
 
 def _build(desc, key, slot, arrays):
@@ -287,15 +324,15 @@ def _build(desc, key, slot, arrays):
         raise ValueError(f"{key}: not an allowed {slot} class: "
                          f"{desc.get('class') if isinstance(desc, dict) else desc!r}")
     name, kind = desc["class"], CLASSES[desc["class"]]
-    args = _scalars(desc.get("args", {}), kind.args, key)
-    attrs = _scalars(desc.get("attrs", {}), kind.attrs, key)
+    args = _scalars(desc.get("args"), kind.args, f"{key} ({name}): arguments")
+    attrs = _scalars(desc.get("attrs"), kind.attrs, f"{key} ({name}): attributes")
     stored = {a: arrays.get(f"{key}/{a}") for a in kind.required + kind.state}
     missing = [a for a in kind.required if stored[a] is None]
     if missing:
         raise ValueError(f"{key} ({name}): missing arrays {missing}")
     if name == "Layer_Dense":
         weights, biases = stored.pop("weights"), stored.pop("biases")
-        n = (args.pop("n_inputs", None), args.pop("n_neurons", None))
+        n = (args.pop("n_inputs"), args.pop("n_neurons"))
         if weights.shape != n or biases.size != n[1]:
             raise ValueError(f"{key} ({name}): weights of shape {weights.shape} and biases of "
                              f"shape {biases.shape} do not fit n_inputs, n_neurons = {n}")
@@ -321,20 +358,33 @@ def _real(value):
         and math.isfinite(value)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # attributes restored after the constructor (which checks its own arguments)
 _ATTR_CHECKS = {
     "rate": (lambda v: _real(v) and 0 < v <= 1, "the keep probability, in (0, 1]"),
-    "current_learning_rate": (lambda v: _real(v) and v >= 0, "a finite number >= 0"),
+    # the kernels take it as a float32
+    "current_learning_rate": (lambda v: _real(v) and 0 <= v <= _FLOAT32_MAX,
+                              "a finite number >= 0 (within float32's range)"),
     "iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
                    "an int >= 0"),
     "precision": (lambda v: v is None or (_real(v) and v >= 0), "None or a finite number >= 0"),
 }
 
 
-def _scalars(values, allowed, key):
-    if not isinstance(values, dict) or set(values) - set(allowed):
-        raise ValueError(f"{key}: unexpected arguments {values!r}")
-    return {a: _scalar(v, a) for a, v in values.items()}
+def _scalars(values, expected, key):
+    """The JSON scalars of ``values``, which must name exactly the ``expected`` ones (the
+    writer stores every one: a missing one would silently become a default). Integers must
+    fit in 64 bits: JSON allows 10**400, which no float expression can take."""
+    if not isinstance(values, dict) or set(values) != set(expected):
+        have = sorted(values) if isinstance(values, dict) else values
+        raise ValueError(f"{key}: expected {list(expected)}, got {have!r}")
+    scalars = {a: _scalar(v, a) for a, v in values.items()}
+    for a, v in scalars.items():
+        if isinstance(v, int) and not -2**63 <= v < 2**63:
+            raise ValueError(f"{key}: {a} must be a number within 64-bit range, got an "
+                             f"integer of {len(str(abs(v)))} digits")
+    return scalars
 
 
 def _scalar(value, name):
