@@ -1,15 +1,21 @@
-"""Readers bound what they allocate by what the file holds, and loading checks optimizer
-state (docs/GUARANTEES.md, "Files"; issue 16, classes 2 and 5).
+"""Readers bound what they allocate by what the file holds, and files are written safely
+(docs/GUARANTEES.md, "Files"; issue 16, classes 2 and 5).
 
-A gzipped IDX file is decompressed only as far as its header announces; zip members may not
-overlap, be unexpected or hold another dtype than float32; named pipes, devices and
+Readers: a gzipped IDX file is decompressed only as far as its header announces; zip members
+may not overlap, be unexpected or hold another dtype than float32; named pipes, devices and
 directories are refused before they are opened; loading a model draws no random weights.
-Loading refuses incomplete optimizer state and out-of-range counters.
+Writers: saves go through symbolic links to a regular file, refuse other targets, leave
+temporary files of a recognisable name that the next save removes once their process is gone,
+and a SIGKILL mid-save leaves the old file whole. Loading refuses incomplete optimizer state
+and out-of-range counters.
 """
 import io
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import warnings
 import zipfile
@@ -472,3 +478,140 @@ def test_optimizer_scalars_out_of_range_are_refused(tmp_path, saved, edit, messa
                            meta=_optimizer_edit(*edit))
     with pytest.raises(ValueError, match=r"odd\.model: invalid model description: .*" + message):
         Model.load(path)
+
+
+# ----------------------------------------------------------------------- atomic saves
+
+@posix_only
+def test_save_through_a_symbolic_link_updates_the_target(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "store" / "m.model"
+    classifier(train=False).save(target)
+    link = tmp_path / "links" / "current.model"
+    link.symlink_to(os.path.relpath(target, link.parent))
+    trained = classifier()
+    trained.save(link)
+    assert link.is_symlink() and os.path.samefile(link, target)
+    np.testing.assert_array_equal(Model.load(target).layers[0].weights,
+                                  trained.layers[0].weights)
+    assert sorted(os.listdir(tmp_path / "store")) == ["m.model"]   # no temporary file left
+    assert sorted(os.listdir(tmp_path / "links")) == ["current.model"]
+    dangling = tmp_path / "links" / "new.model"        # a link to a file not made yet
+    dangling.symlink_to(tmp_path / "store" / "new.model")
+    trained.save_parameters(dangling)
+    assert dangling.is_symlink() and (tmp_path / "store" / "new.model").is_file()
+
+
+@posix_only
+def test_save_onto_something_not_a_regular_file_writes_nothing(tmp_path):
+    model = classifier(train=False)
+    if os.path.exists("/dev/null"):
+        link = tmp_path / "null.model"
+        link.symlink_to("/dev/null")
+        with pytest.raises(ValueError, match=r"null\.model \(a link to /dev/null\): a character "
+                                             r"device, not a regular file \(Model.save "):
+            model.save(link)
+        assert os.readlink(link) == "/dev/null"     # still the link, nothing replaced
+    os.mkfifo(tmp_path / "pipe.model")
+    with pytest.raises(ValueError, match=r"pipe\.model: a named pipe, not a regular file"):
+        model.save(tmp_path / "pipe.model")
+    (tmp_path / "folder.model").mkdir()
+    with pytest.raises(ValueError, match=r"folder\.model: a directory, not a regular file"):
+        model.save_parameters(tmp_path / "folder.model")
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["folder.model", "pipe.model"] + (["null.model"] if os.path.exists("/dev/null") else []))
+    assert os.listdir(tmp_path / "folder.model") == []
+
+
+@pytest.mark.parametrize("path, message", [
+    ("", r"Model\.save: the path is empty; give a file name"),
+    (b"", r"Model\.save: the path is empty; give a file name"),
+    ("sub" + os.sep, r"Model\.save: 'sub.' names a folder; give a file name"),
+    ("new" + os.sep, r"Model\.save: 'new.' names a folder; give a file name"),
+    (".", r"\.: a directory, not a regular file \(Model\.save ")],
+    ids=["empty", "empty bytes", "existing folder/", "missing folder/", "."])
+def test_save_to_an_empty_or_folder_path_touches_nothing(tmp_path, monkeypatch, path,
+                                                         message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    before = os.stat(tmp_path).st_mtime_ns
+    with pytest.raises(ValueError, match=message):
+        classifier(train=False).save(path)
+    with pytest.raises(ValueError, match=message.replace("Model\\.save", "save_parameters")):
+        classifier(train=False).save_parameters(path)
+    assert sorted(os.listdir(tmp_path)) == ["sub"] and os.listdir(tmp_path / "sub") == []
+    assert os.stat(tmp_path).st_mtime_ns == before
+
+
+def dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@posix_only
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
+    path = tmp_path / "m.model"
+    stale = f".m.model.nnfs-tmp-{dead_pid()}-0123abcd"
+    kept = [f".m.model.nnfs-tmp-{os.getpid()}-0123abcd",      # a live process: maybe saving
+            f".other.model.nnfs-tmp-{dead_pid()}-0123abcd",   # another target
+            f".m.model.nnfs-tmp-{dead_pid()}-notours",        # not our pattern
+            "m.model.tmp"]
+    for name in [stale] + kept:
+        (tmp_path / name).write_bytes(b"partial")
+    classifier().save(path)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["m.model"])
+    Model.load(path)
+
+
+@posix_only
+def test_sigkill_mid_save_keeps_the_old_file_and_the_next_save_cleans_up(tmp_path):
+    path = tmp_path / "m.model"
+    classifier(train=False).save(path)
+    before = path.read_bytes()
+    code = f"""
+import sys, time, numpy as np
+from nnfs_fast.model import Model
+model = Model.load({str(path)!r})
+model.layers[0].weights += 1
+real, calls = np.lib.format.write_array, []
+def slow_write(fp, array, **kwargs):
+    calls.append(1)
+    real(fp, array, **kwargs)
+    if len(calls) == 2:             # half of the archive is written: wait to be killed
+        print("writing", flush=True)
+        time.sleep(120)
+np.lib.format.write_array = slow_write
+model.save({str(path)!r})
+"""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "writing\n"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(60)
+    assert process.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    left = [name for name in os.listdir(tmp_path) if name != "m.model"]
+    assert len(left) == 1 and left[0].startswith(f".m.model.nnfs-tmp-{process.pid}-"), left
+    Model.load(path)
+    classifier().save(path)             # the next save removes the dead process's file
+    assert os.listdir(tmp_path) == ["m.model"]
+
+
+@posix_only
+def test_command_line_output_onto_a_pipe_is_a_usage_error(tmp_path):
+    """predict --output onto a named pipe: one line on stderr and exit status 2 (the refusal
+    of atomic_write, a ValueError, was a traceback)."""
+    classifier().save(tmp_path / "m.model")
+    np.save(tmp_path / "X.npy", np.zeros((3, 2), np.float32))
+    os.mkfifo(tmp_path / "out.csv")
+    result = subprocess.run([sys.executable, "-m", "nnfs_fast", "predict", tmp_path / "m.model",
+                             tmp_path / "X.npy", "--output", tmp_path / "out.csv"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("nnfs-fast: error: --output ") and \
+        "a named pipe, not a regular file" in result.stderr and \
+        len(result.stderr.splitlines()) == 1, result.stderr

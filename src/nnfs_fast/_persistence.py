@@ -19,9 +19,12 @@ member the description does not call for) and may not overlap in the file; each 
 is checked against its member's size before an array is allocated, so the arrays decoded
 never add up to more than the file's own size. Restored attributes, optimizer counters and
 state, and the chain of Dense widths are checked as well, and layers are built from the
-stored arrays without drawing random weights. Writing goes to a temporary file in the
-target's directory, is fsync'ed, then renamed over the target with ``os.replace``, so an
-interrupted save leaves the old file whole.
+stored arrays without drawing random weights.
+
+Writing (``atomic_write``) resolves symbolic links, goes to a temporary file
+``.<name>.nnfs-tmp-<pid>-<random>`` next to the real target, is fsync'ed, then renamed over the
+target with ``os.replace``: an interrupted save leaves the old file whole, and a temporary file
+left by a killed process is removed by the next save to the same target.
 
 The book's files (``pickle.dump`` of a Model whose classes live in ``__main__``, or of a list of
 (weights, biases) tuples) are read only with ``allow_pickle=True``. Even then the unpickler
@@ -116,7 +119,7 @@ def save_model(model, path):
         raise ValueError("Model.save: the model has no layers")
     meta, arrays = _describe_model(model, "Model.save")
     meta.update(format=FORMAT, kind="model", version=VERSION)
-    _write_archive(path, meta, arrays)
+    _write_archive(path, meta, arrays, "Model.save")
 
 
 def load_model(path, model_cls, *, allow_pickle=False):
@@ -150,7 +153,7 @@ def save_parameters(parameters, path):
         for name, array in zip(("weights", "biases"), _pair(pair)):
             arrays[f"parameters/{i}/{name}"] = _float32(array, f"parameters[{i}].{name}")
     meta = dict(format=FORMAT, kind="parameters", version=VERSION, n_layers=len(parameters))
-    _write_archive(path, meta, arrays)
+    _write_archive(path, meta, arrays, "save_parameters")
 
 
 def load_parameters(path, *, allow_pickle=False):
@@ -206,8 +209,8 @@ def open_regular(path, where):
 def _check_regular(mode, path, where):
     if not stat.S_ISREG(mode):
         what = next((what for test, what in _FILE_TYPES if test(mode)), "not a regular file")
-        raise ValueError(f"{path}: {what}, not a regular file ({where} reads regular "
-                         "files only)")
+        raise ValueError(f"{path}: {what}, not a regular file ({where} reads and writes "
+                         "regular files only)")
 
 
 # --------------------------------------------------------------------- describe and rebuild
@@ -417,13 +420,20 @@ def _pair(value):
 
 # ------------------------------------------------------------------------ the safe archive
 
-def atomic_write(path, write):
+def atomic_write(path, write, where="save"):
     """Call ``write(f)`` on a binary file next to ``path`` under a temporary name, fsync, then
     rename it over ``path`` (atomic on POSIX and Windows): a failure or interrupt at any point
-    leaves the previous file whole and no temporary file behind."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    leaves the previous file whole and no temporary file behind (a SIGKILL leaves the
+    temporary file, which the next save to the same target removes).
+
+    Symbolic links are resolved first: the file they point to is replaced, next to itself, and
+    the links stay. Refused with ValueError before anything is written: an empty path, a path
+    that names a folder, and a target that exists but is not a regular file (a device such as
+    /dev/null, a named pipe, a directory)."""
+    target = _save_target(path, where)
+    directory, name = os.path.split(target)
+    _remove_stale_temporaries(directory, name)
+    tmp = os.path.join(directory, f".{name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -431,8 +441,8 @@ def atomic_write(path, write):
             f.flush()
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):  # keep the mode of the file being replaced
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(tmp, path)
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -446,7 +456,57 @@ def atomic_write(path, write):
                 os.close(dir_fd)
 
 
-def _write_archive(path, meta, arrays):
+_TMP_MARK = ".nnfs-tmp-"      # .<name>.nnfs-tmp-<pid>-<8 hex digits>
+_TMP_TAIL = re.compile(r"([0-9]+)-[0-9a-f]{8}", re.ASCII)
+
+
+def _save_target(path, where):
+    """The absolute path ``atomic_write`` replaces: ``path`` with symbolic links resolved,
+    a regular file or a missing one (ValueError otherwise, before anything is touched)."""
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError(f"{where}: the path is empty; give a file name")
+    if path.endswith((os.sep, os.altsep or os.sep)):
+        raise ValueError(f"{where}: {path!r} names a folder; give a file name")
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target    # a new file (a missing folder fails when the file is created)
+    link = f" (a link to {target})" if target != os.path.abspath(path) else ""
+    _check_regular(mode, path + link, where)
+    return target
+
+
+def _remove_stale_temporaries(directory, name):
+    """Remove this target's temporary files (``.<name>.nnfs-tmp-<pid>-<hex>``) whose process
+    is gone: a save killed before its rename (SIGKILL, power loss) leaves one behind."""
+    if os.name != "posix":   # os.kill(pid, 0) would terminate the process on Windows
+        return
+    prefix = f".{name}{_TMP_MARK}"
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        tail = _TMP_TAIL.fullmatch(entry[len(prefix):]) if entry.startswith(prefix) else None
+        if tail and not _process_exists(int(tail.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+
+
+def _process_exists(pid):
+    """Whether process ``pid`` exists (POSIX; another user's process counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):   # PermissionError: it exists; odd pids: keep the file
+        return True
+    return True
+
+
+def _write_archive(path, meta, arrays, where):
     """The safe archive (JSON description + .npy members, uncompressed), written atomically."""
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
@@ -454,7 +514,7 @@ def _write_archive(path, meta, arrays):
             for name, array in arrays.items():
                 with archive.open(name + ".npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
-    atomic_write(path, write)
+    atomic_write(path, write, where)
 
 
 def _is_zip(f, path, where, allow_pickle):

@@ -641,7 +641,7 @@ def _save_figure(fig, path):
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     try:
         atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=110))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not a regular file (a device, a pipe)
         raise UsageError(f"{path}: cannot write it ({exc})") from None
 
 
@@ -703,7 +703,7 @@ def write_predictions(result, path):
             np.savetxt(f, rows, fmt=fmt, delimiter=",")
     try:
         atomic_write(path, write)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not a regular file (a device, a pipe)
         raise UsageError(f"--output {path}: cannot write it ({exc})") from None
 
 
