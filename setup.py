@@ -1,10 +1,11 @@
 """Build the nnfs_fast extension modules (metadata lives in pyproject.toml).
 
-* Every ``src/nnfs_fast/*.pyx`` becomes ``nnfs_fast.<name>``.
-* ``_dense_<level>.pyx`` modules hold the matrix-product kernels; each is compiled with the
+* Every ``src/nnfs_fast/**/*.pyx`` becomes the module of its path (``kernels/losses.pyx`` ->
+  ``nnfs_fast.kernels.losses``).
+* ``kernels/gemm/dense_<level>.pyx`` modules hold the matrix-product kernels; each is compiled with the
   instruction-set flags of its level and only the levels of the target architecture are built
   (x86-64: baseline SSE2, AVX2+FMA, AVX-512; other architectures: baseline, which is NEON on
-  arm64). ``nnfs_fast._dispatch`` picks the best one the CPU supports at import.
+  arm64). ``nnfs_fast.runtime.dispatch`` picks the best one the CPU supports at import.
 * OpenMP is probed per compiler (gcc/clang ``-fopenmp``, MSVC ``/openmp``, Apple clang
   ``-Xpreprocessor -fopenmp`` + ``-lomp``). Without it the package builds and runs serially.
   ``NNFS_FAST_USE_OPENMP=0`` disables it, ``=1`` makes a missing OpenMP a build error.
@@ -44,7 +45,7 @@ def target_is_x86_64():
 
 def level_of(module_name):
     stem = module_name.rsplit(".", 1)[-1]
-    return stem[len("_dense_"):] if stem.startswith("_dense_") else None
+    return stem[len("dense_"):] if stem.startswith("dense_") else None
 
 
 def openmp_flags(compiler):
@@ -113,12 +114,13 @@ class BuildExt(build_ext):
 def extensions():
     levels = list(X86_LEVELS) if target_is_x86_64() else ["baseline"]
     exts = []
-    for pyx in sorted(PKG.glob("*.pyx")):
-        name = pyx.stem
+    for pyx in sorted(PKG.rglob("*.pyx")):
+        name = ".".join(pyx.relative_to(PKG).with_suffix("").parts)
         if level_of(name) and level_of(name) not in levels:
             continue
         exts.append(Extension(f"nnfs_fast.{name}", [str(pyx.relative_to(HERE))],
-                              include_dirs=[numpy.get_include(), str(PKG.relative_to(HERE))]))
+                              include_dirs=[numpy.get_include(),
+                                            str(pyx.parent.relative_to(HERE))]))
     return cythonize(
         exts,
         compiler_directives={

@@ -8,14 +8,14 @@ Both sides run in one process, interleaved block by block (a block of calls of o
 the other), for 1 thread and for all threads (NumPy's BLAS limited with threadpoolctl, ours
 with n_threads). Reported: median time per call, GFLOP/s of the forward product, speedup
 (NumPy time / ours), and NumPy's own sgemm GFLOP/s (np.dot alone) as the practical peak.
-The timing code is nnfs_fast._bench (also behind `nnfs-fast bench --suite dense`).
+The timing code is nnfs_fast.testing.bench (also behind `nnfs-fast bench --suite dense`).
 
     python benchmarks/bench_dense.py [--threads 1 2] [--repeat 15] [--json out.json]
 """
 import argparse
 
 import nnfs_fast
-from nnfs_fast import _bench
+from nnfs_fast.testing import bench as _bench
 
 
 def main(argv=None):

@@ -3,14 +3,14 @@ model (300 x 2 -> 64 -> 3, full batch) and of the chapter 19 Fashion-MNIST model
 (784 -> 128 -> 128 -> 10, batch 128, random data): nnfs_fast's Model.train against the book's
 code in NumPy float32, the book's code under nnfs.init() (when nnfs is installed) and PyTorch
 on the CPU (when torch is installed), each in a worker process, blocks interleaved, median.
-The timing code is nnfs_fast._bench (also behind `nnfs-fast bench --suite train`).
+The timing code is nnfs_fast.testing.bench (also behind `nnfs-fast bench --suite train`).
 
     python benchmarks/bench_train.py [--threads 1 2] [--repeat 15] [--quick] [--json out.json]
 """
 import argparse
 
 import nnfs_fast
-from nnfs_fast import _bench
+from nnfs_fast.testing import bench as _bench
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Where do two threads start to pay for a dense forward? (sets PAR_FLOPS in _dense.pxi)
+"""Where do two threads start to pay for a dense forward? (sets PAR_FLOPS in kernels/gemm/dense.pxi)
 
 For products of growing size, the median time of ``dense_forward`` run with the serial path
 forced (n_threads=1) and with all threads, interleaved block by block; prints the ratio.
@@ -12,8 +12,8 @@ import argparse
 import numpy as np
 
 import nnfs_fast
-from nnfs_fast import _dispatch
-from nnfs_fast._bench import interleaved
+from nnfs_fast.runtime import dispatch as _dispatch
+from nnfs_fast.testing.bench import interleaved
 
 # (batch, n_inputs, n_neurons) of about 2*M*N*K = 25k ... 3.2M flops
 SHAPES = [(64, 14, 14), (64, 28, 14), (64, 28, 28), (128, 28, 28), (128, 56, 28),

@@ -17,7 +17,7 @@ from hypothesis import settings
 from threadpoolctl import threadpool_limits
 
 import nnfs_fast
-from nnfs_fast import _dispatch
+from nnfs_fast.runtime import dispatch as _dispatch
 
 settings.register_profile("nnfs_fast", max_examples=30, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nnfs_fast"))
@@ -29,7 +29,7 @@ _BLAS_LIMIT = threadpool_limits(1, user_api="blas")
 RTOL_DOT = 1e-6               # per sqrt(term) of a float32 sum, relative to its magnitude
 ATOL_DOT = 1e-30              # products that underflow float32 (none expected with our data)
 LEVELS = _dispatch.usable_levels()
-# micro-tile (MR rows, NR columns) of each kernel module's ISA (see _ukernel.h)
+# micro-tile (MR rows, NR columns) of each kernel module's ISA (see kernels/gemm/ukernel.h)
 TILES = {"avx512": (14, 32), "avx2": (6, 16), "sse2": (6, 8), "neon": (8, 12), "scalar": (4, 4)}
 ALL_THREADS = nnfs_fast.get_num_threads()
 # 1, all, and counts that split rows and panels differently (oversubscribing is correct but
@@ -39,7 +39,7 @@ THREAD_COUNTS = sorted({1, 2, 3, ALL_THREADS})
 
 def kernel_module(level):
     """The dense-kernel extension of one instruction-set level."""
-    return importlib.import_module(f"nnfs_fast._dense_{level}")
+    return importlib.import_module(f"nnfs_fast.kernels.gemm.dense_{level}")
 
 
 @pytest.fixture(params=LEVELS)

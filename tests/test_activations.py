@@ -24,7 +24,8 @@ from threadpoolctl import threadpool_limits
 
 import nnfs_fast
 from conftest import LAYOUTS, THREAD_COUNTS, layout
-from nnfs_fast import _activations, reference
+from nnfs_fast import reference
+from nnfs_fast.kernels import activations as _activations
 from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
                                    Activation_Softmax)
 

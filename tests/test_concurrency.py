@@ -7,7 +7,7 @@
   the results of single calls.
 * ``set_num_threads`` acts on the calling Python thread only (OpenMP's per-thread setting).
 * After kernels have run on an OpenMP thread team, a child made with the ``fork`` start method
-  runs kernels (on one thread: nnfs_fast._openmp's at-fork handler) instead of hanging, and the
+  runs kernels (on one thread: nnfs_fast.runtime.openmp's at-fork handler) instead of hanging, and the
   ``spawn`` start method works too. Children are joined with a timeout: a hang fails the test.
 * Concurrent saves to one path leave one complete file.
 

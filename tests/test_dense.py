@@ -2,7 +2,7 @@
 
 Covers ``dense_forward`` (bias and fused ReLU), ``dense_backward`` (regularization, fused ReLU
 mask, optional dinputs) and ``gemm_into``, for shapes on both sides of every blocking constant
-of _dense.pxi, the narrow-output paths (N < NR <= M: dot products or transposed), empty
+of kernels/gemm/dense.pxi, the narrow-output paths (N < NR <= M: dot products or transposed), empty
 dimensions, any input layout, and 1/2/3/all threads (results must be bit-identical across
 thread counts and runs). Buffers the caller passes (gemm_into's C, dvalues_masked) sit in
 NaN-filled memory with guard zones, so an element left unwritten or a write out of bounds fails

@@ -11,15 +11,17 @@ import pytest
 
 import nnfs_fast
 from conftest import LEVELS, assert_within, dot_bound, f64, kernel_module, run_python
-from nnfs_fast import _cpu, _dispatch, reference
-from nnfs_fast._config import config
+from nnfs_fast import reference
+from nnfs_fast.runtime import cpu as _cpu
+from nnfs_fast.runtime import dispatch as _dispatch
+from nnfs_fast.runtime.config import config
 
 # In a fresh process: the config, and one Dense forward/backward saved for the parent.
 LEVEL_SCRIPT = """
 import json, sys
 import numpy as np
 import nnfs_fast
-from nnfs_fast._config import config
+from nnfs_fast.runtime.config import config
 from nnfs_fast import Layer_Dense
 
 rng = np.random.default_rng(11)
@@ -73,7 +75,7 @@ def test_env_var_selects_each_usable_level(level, tmp_path):
 
 
 def test_empty_env_var_means_the_best_level(tmp_path):
-    proc = run_python("import json; from nnfs_fast._config import config; "
+    proc = run_python("import json; from nnfs_fast.runtime.config import config; "
                       "print(json.dumps(config()))", env={_dispatch.ENV_VAR: ""})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["kernel_level"] == LEVELS[-1]
@@ -84,7 +86,7 @@ def test_unknown_level_raises_a_clear_import_error(level):
     proc = run_python("import nnfs_fast", env={_dispatch.ENV_VAR: level})
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(("ImportError", "nnfs_fast._dispatch.UnusableLevelError")), \
+    assert last.startswith(("ImportError", "nnfs_fast.runtime.dispatch.UnusableLevelError")), \
         proc.stderr
     assert f"{_dispatch.ENV_VAR}={level!r}" in last
     assert "not usable" in last and all(lvl in last for lvl in LEVELS)
@@ -105,7 +107,7 @@ def test_built_but_unusable_level_raises(level):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     # UnusableLevelError is an ImportError (an `except ImportError` catches it)
-    assert last.startswith(("ImportError", "nnfs_fast._dispatch.UnusableLevelError")), proc.stderr
+    assert last.startswith(("ImportError", "nnfs_fast.runtime.dispatch.UnusableLevelError")), proc.stderr
     assert "not usable" in last
 
 
@@ -113,7 +115,7 @@ def test_load_refuses_a_level_the_cpu_lacks(monkeypatch):
     """The same check in process, with the CPU made to support the baseline only."""
     monkeypatch.setattr(_cpu, "supported_levels", lambda: ["baseline"])
     assert _dispatch.usable_levels() == ["baseline"]
-    assert _dispatch.load().__name__ == "nnfs_fast._dense_baseline"
+    assert _dispatch.load().__name__ == "nnfs_fast.kernels.gemm.dense_baseline"
     for level in ("avx2", "avx512"):
         with pytest.raises(ImportError, match=rf"{_dispatch.ENV_VAR}='{level}'.*not usable.*"
                                               r"\['baseline'\]"):

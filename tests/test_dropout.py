@@ -6,7 +6,8 @@ import pytest
 
 import nnfs_fast
 from conftest import THREAD_COUNTS
-from nnfs_fast import _dropout, reference
+from nnfs_fast import reference
+from nnfs_fast.kernels import dropout as _dropout
 from nnfs_fast.layers import Layer_Dropout, Layer_Input
 
 EPS32 = float(np.finfo(np.float32).eps)

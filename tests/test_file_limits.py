@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from nnfs_fast import _persistence
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
 from nnfs_fast.datasets import load_mnist, load_mnist_dataset

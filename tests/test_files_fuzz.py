@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnfs_fast import _persistence
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
 from nnfs_fast.datasets import load_mnist_dataset

@@ -9,7 +9,8 @@ import pytest
 
 import nnfs_fast
 from conftest import THREAD_COUNTS
-from nnfs_fast import _optimizers, reference
+from nnfs_fast import reference
+from nnfs_fast.kernels import optimizers as _optimizers
 from nnfs_fast.layers import Layer_Dense
 from nnfs_fast.optimizers import (
     Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD)

@@ -22,7 +22,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import nnfs_fast
-from nnfs_fast import _dispatch
+from nnfs_fast.runtime import dispatch as _dispatch
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG_DIR = Path(nnfs_fast.__file__).resolve().parent
@@ -55,7 +55,7 @@ def test_cibuildwheel_builds_the_intended_wheels(platform_name):
 
 def _extension_modules():
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    return sorted(p for p in PKG_DIR.iterdir() if p.name.endswith(suffixes))
+    return sorted(p for p in PKG_DIR.rglob("*") if p.name.endswith(suffixes))
 
 
 VMX = {"verr", "verw", "vmcall", "vmlaunch", "vmresume", "vmxon", "vmxoff", "vmread",
@@ -82,8 +82,8 @@ needs_x86_objdump = pytest.mark.skipif(
 
 
 @needs_x86_objdump
-@pytest.mark.parametrize("module", [p.name for p in _extension_modules()
-                                    if not p.name.startswith(("_dense_avx2", "_dense_avx512"))])
+@pytest.mark.parametrize("module", [str(p.relative_to(PKG_DIR)) for p in _extension_modules()
+                                    if not p.name.startswith(("dense_avx2", "dense_avx512"))])
 def test_modules_outside_the_avx_levels_contain_no_avx(module):
     """Importing nnfs_fast runs these on any x86-64 CPU: one AVX instruction would crash it."""
     assert _avx_usage(PKG_DIR / module) == (0, 0, 0)
@@ -92,9 +92,9 @@ def test_modules_outside_the_avx_levels_contain_no_avx(module):
 @needs_x86_objdump
 def test_avx_levels_use_their_registers():
     modules = {p.name.split(".")[0]: p for p in _extension_modules()}
-    avx, ymm, zmm = _avx_usage(modules["_dense_avx2"])
+    avx, ymm, zmm = _avx_usage(modules["dense_avx2"])
     assert avx > 0 and ymm > 0 and zmm == 0
-    avx, ymm, zmm = _avx_usage(modules["_dense_avx512"])
+    avx, ymm, zmm = _avx_usage(modules["dense_avx512"])
     assert avx > 0 and zmm > 0
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from nnfs_fast import _persistence
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical, Accuracy_Regression
 from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
                                    Activation_Softmax)

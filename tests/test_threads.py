@@ -37,7 +37,7 @@ def test_set_num_threads_rejects_bad_values(restore_threads, bad):
 @needs_openmp
 @pytest.mark.parametrize("value", ["1", "3"])
 def test_omp_num_threads_sets_the_default(value):
-    code = ("import json, nnfs_fast; from nnfs_fast._config import config; "
+    code = ("import json, nnfs_fast; from nnfs_fast.runtime.config import config; "
             "print(json.dumps([nnfs_fast.get_num_threads(), config()['threads']]))")
     proc = run_python(code, env={"OMP_NUM_THREADS": value})
     assert proc.returncode == 0, proc.stderr

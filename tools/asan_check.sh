@@ -32,8 +32,9 @@ mkdir -p "$work/src"
 cp setup.py pyproject.toml "$work/"
 cp -r tests "$work/tests"
 cp -r src/nnfs_fast "$work/src/nnfs_fast"
-rm -f "$work"/src/nnfs_fast/*.so "$work"/src/nnfs_fast/*.c   # rebuilt from the .pyx
-rm -rf "$work"/tests/__pycache__ "$work"/src/nnfs_fast/__pycache__
+find "$work/src/nnfs_fast" \( -name '*.so' -o -name '*.c' -o -name __pycache__ \) -prune \
+    -exec rm -rf {} +   # rebuilt from the .pyx
+rm -rf "$work"/tests/__pycache__
 
 echo "== asan_check: building with -fsanitize=address in $work"
 start=$SECONDS
@@ -43,7 +44,7 @@ start=$SECONDS
         LDFLAGS="-fsanitize=address" NNFS_FAST_CYTHON_JOBS=2 \
         "$PYTHON" setup.py build_ext --inplace -j 2 > build.log 2>&1
 ) || { tail -40 "$work/build.log"; echo "asan_check: build failed" >&2; exit 1; }
-if ! grep -q __asan_report "$work"/src/nnfs_fast/_dense_baseline*.so; then
+if ! grep -q __asan_report "$work"/src/nnfs_fast/kernels/gemm/dense_baseline*.so; then
     echo "asan_check: the extensions were built without AddressSanitizer" >&2
     exit 1
 fi

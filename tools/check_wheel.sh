@@ -133,7 +133,7 @@ step "sdist without OpenMP: waiting for the background install"
 wait "$SDIST_JOB" || { tail -40 "$WORK/sdist-install.log"; fail "pip install <sdist>"; }
 grep "building WITHOUT OpenMP" "$WORK/sdist-install.log" \
     || fail "the NNFS_FAST_USE_OPENMP=0 build did not say it builds without OpenMP"
-for so in "$WORK"/venv-sdist/lib/python*/site-packages/nnfs_fast/*.so; do
+for so in $(find "$WORK"/venv-sdist/lib/python*/site-packages/nnfs_fast -name "*.so"); do
     if objdump -p "$so" | grep -q 'NEEDED.*\(gomp\|omp\)'; then
         fail "$(basename "$so") links an OpenMP runtime in the NNFS_FAST_USE_OPENMP=0 build"
     fi

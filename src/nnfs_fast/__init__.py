@@ -17,7 +17,7 @@ if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "10000"
 
 try:
-    from nnfs_fast._openmp import get_num_threads, openmp_enabled, set_num_threads
+    from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled, set_num_threads
     from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
 except ImportError as exc:  # a source checkout without built extensions, or a broken build
     if type(exc).__name__ == "UnusableLevelError":  # a mistyped NNFS_FAST_ISA: its own message
@@ -28,7 +28,7 @@ except ImportError as exc:  # a source checkout without built extensions, or a b
         "built it yourself, rebuild with 'pip install --force-reinstall --no-cache-dir .'."
     ) from exc
 
-from nnfs_fast._config import show_config
+from nnfs_fast.runtime.config import show_config
 from nnfs_fast.accuracy import Accuracy, Accuracy_Categorical, Accuracy_Regression
 from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
                                    Activation_Softmax)

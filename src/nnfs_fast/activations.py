@@ -1,4 +1,4 @@
-"""Activation functions of the book's framework, on the kernels of ``_activations.pyx``.
+"""Activation functions of the book's framework, on the kernels of ``kernels/activations.pyx``.
 
 Each class has the book's surface: ``forward(inputs)`` or ``forward(inputs, training)`` sets
 ``self.inputs`` and ``self.output``, ``backward(dvalues)`` sets ``self.dinputs``, and
@@ -9,8 +9,8 @@ references kept from earlier calls stay valid. Results do not depend on the thre
 """
 import numpy as np
 
-from nnfs_fast import _activations as _k
-from nnfs_fast._openmp import get_num_threads
+from nnfs_fast.kernels import activations as _k
+from nnfs_fast.runtime.openmp import get_num_threads
 from nnfs_fast._validation import as_float32_2d
 
 

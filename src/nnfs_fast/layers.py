@@ -1,12 +1,12 @@
-"""Layers of the book's framework: ``Layer_Dense`` (on the kernels of ``_dense.pxi``),
-``Layer_Dropout`` (``_dropout.pyx``) and ``Layer_Input``."""
+"""Layers of the book's framework: ``Layer_Dense`` (on the kernels of ``kernels/gemm/dense.pxi``),
+``Layer_Dropout`` (``kernels/dropout.pyx``) and ``Layer_Input``."""
 import numbers
 
 import numpy as np
 
-from nnfs_fast import _dropout
-from nnfs_fast._dispatch import kernels
-from nnfs_fast._openmp import get_num_threads
+from nnfs_fast.kernels import dropout as _dropout
+from nnfs_fast.runtime.dispatch import kernels
+from nnfs_fast.runtime.openmp import get_num_threads
 from nnfs_fast._validation import as_float32_2d, check_size, check_strength
 
 _F32 = np.float32

@@ -1,4 +1,4 @@
-"""Losses of the book's framework, on the kernels of ``_losses.pyx``.
+"""Losses of the book's framework, on the kernels of ``kernels/losses.pyx``.
 
 ``Loss`` is the base class (mean data loss, accumulation over batches, L1/L2 regularization);
 each subclass's ``forward(y_pred, y_true)`` returns the per-sample losses (float32, shape (N,))
@@ -13,8 +13,8 @@ gradient ``(softmax - one_hot) / N`` in one more.
 """
 import numpy as np
 
-from nnfs_fast import _losses as _k
-from nnfs_fast._openmp import get_num_threads
+from nnfs_fast.kernels import losses as _k
+from nnfs_fast.runtime.openmp import get_num_threads
 from nnfs_fast.activations import Activation_Softmax
 
 

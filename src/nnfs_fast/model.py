@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from nnfs_fast import _persistence
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
 from nnfs_fast.layers import Layer_Dense, Layer_Input
 from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,

@@ -1,5 +1,5 @@
 """Optimizers of the book (Ch10): ``Optimizer_SGD``, ``Optimizer_Adagrad``,
-``Optimizer_RMSprop``, ``Optimizer_Adam``, on the fused kernels of ``_optimizers.pyx``.
+``Optimizer_RMSprop``, ``Optimizer_Adam``, on the fused kernels of ``kernels/optimizers.pyx``.
 
 Same constructor arguments, attributes, learning-rate decay and update formulas as the book.
 The training loop calls ``pre_update_params()``, then ``update_params(layer)`` for every
@@ -16,8 +16,8 @@ from operator import attrgetter
 
 import numpy as np
 
-from nnfs_fast import _optimizers
-from nnfs_fast._openmp import get_num_threads
+from nnfs_fast.kernels import optimizers as _optimizers
+from nnfs_fast.runtime.openmp import get_num_threads
 
 _F32 = np.dtype(np.float32)
 

@@ -11,7 +11,7 @@ would hang at the first parallel region.
 import numbers
 import os
 
-from nnfs_fast._openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
+from nnfs_fast.runtime.openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
 
 cdef bint _forked_child = False
 

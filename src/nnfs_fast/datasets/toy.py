@@ -104,7 +104,3 @@ def _positive_int(value, name, maximum=None):
         raise ValueError(f"{name}: at most {maximum} (labels are uint8), got {n}")
     return n
 
-
-# Real data (MNIST / Fashion-MNIST files, scikit-learn's digits): see nnfs_fast._mnist
-from nnfs_fast._mnist import (create_data_mnist, load_digits, load_mnist,  # noqa: E402,F401
-                              load_mnist_dataset)

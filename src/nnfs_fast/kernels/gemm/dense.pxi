@@ -1,6 +1,6 @@
 # Dense-layer kernels: our GEMM (blocking, packing, threads) and the fused dense passes.
-# Included by each _dense_<level>.pyx, which setup.py compiles with that level's
-# instruction-set flags; _ukernel.h then supplies the matching micro-kernel.
+# Included by each kernels/gemm/dense_<level>.pyx, which setup.py compiles with that level's
+# instruction-set flags; kernels/gemm/ukernel.h then supplies the matching micro-kernel.
 #
 # Design
 # ------
@@ -29,12 +29,12 @@ from cython.parallel cimport threadid
 from libc.string cimport memcpy
 
 cimport numpy as cnp
-from nnfs_fast._parallel cimport run_tasks
-from nnfs_fast._view cimport View2, as_float32, empty2, view2
+from nnfs_fast.kernels.parallel cimport run_tasks
+from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, view2
 
 cnp.import_array()
 
-cdef extern from "_ukernel.h" nogil:
+cdef extern from "ukernel.h" nogil:
     const char* NNFS_ISA
     const char* NNFS_COMPILER
     int NNFS_MR

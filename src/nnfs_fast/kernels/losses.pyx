@@ -3,11 +3,11 @@
 #
 # Design
 # ------
-# Entry points take ndarrays (checked as in _view.pxd: predictions of any real dtype are
+# Entry points take ndarrays (checked as in kernels/arrays.pxd: predictions of any real dtype are
 # converted to float32 once, float32 ones of any layout are read in place), allocate their
 # C-contiguous float32 outputs, and make one pass over the rows; each row (its loss, its
 # gradient row) belongs to one thread, so results do not depend on the thread count, and
-# work under PAR_WORK (see _activations.pxd) stays on the calling thread without entering
+# work under PAR_WORK (see kernels/rows.pxd) stays on the calling thread without entering
 # OpenMP. Class labels are sparse indices (N,) of any integer dtype and stride, read in place
 # (no conversion copy), or one-hot rows (N, C) of any real dtype; every index is checked to be
 # in [0, C) before any row is computed, so a bad label is never read through.
@@ -26,20 +26,20 @@
 # clip(p) = min(max(p, 1e-7), 1 - 1e-7) in float32. Sums are pairwise (NumPy's order), and
 # every elementwise step is the book's float32 operation in the book's order, so results equal
 # the book's float32 NumPy expressions given the same log and exp. log is log_prob of
-# _activations.pxd, correctly rounded on the clipped range (NumPy's float32 log is 1 ulp off
-# for ~6% of it); the fused softmax uses the exp of _activations.pxd (~1 ulp, see there).
+# kernels/rows.pxd, correctly rounded on the clipped range (NumPy's float32 log is 1 ulp off
+# for ~6% of it); the fused softmax uses the exp of kernels/rows.pxd (~1 ulp, see there).
 
 cimport numpy as cnp
 from libc.float cimport FLT_MAX, FLT_MIN
 from libc.math cimport logf
 from libc.stdint cimport int64_t, uint64_t
 
-from nnfs_fast._activations cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EXP_COST,
+from nnfs_fast.kernels.rows cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EXP_COST,
                                      ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, float32_array,
                                      log_prob, map_elements, matrix, min_per_thread,
                                      pairwise_sum, row_map, softmax_rows)
-from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport (Ints, View2, as_float32, as_native, empty2, int_view, load_ints,
+from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.arrays cimport (Ints, View2, as_float32, as_native, empty2, int_view, load_ints,
                               view2)
 
 cnp.import_array()
@@ -334,7 +334,7 @@ cdef void sample_losses_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexc
 
 def sample_losses(int kind, y_pred, y_true, int n_threads=1):
     """kind: BINARY_CROSSENTROPY, SQUARED or ABSOLUTE; y_pred, y_true (N, K) -> losses (N,):
-    the mean over the K outputs of the term of kind (see _activations.pxd's terms)."""
+    the mean over the K outputs of the term of kind (see kernels/rows.pxd's terms)."""
     check_kind(kind)
     P = float32_array(y_pred, "y_pred")
     cdef RowArgs r

@@ -4,7 +4,7 @@ import importlib
 import importlib.util
 import os
 
-from nnfs_fast import _cpu
+from nnfs_fast.runtime import cpu as _cpu
 
 LEVELS = ("baseline", "avx2", "avx512")
 ENV_VAR = "NNFS_FAST_ISA"
@@ -16,7 +16,7 @@ class UnusableLevelError(ImportError):
 
 def built_levels():
     """Levels whose kernel module is in this installation (the target architecture's)."""
-    return [lvl for lvl in LEVELS if importlib.util.find_spec(f"nnfs_fast._dense_{lvl}")]
+    return [lvl for lvl in LEVELS if importlib.util.find_spec(f"nnfs_fast.kernels.gemm.dense_{lvl}")]
 
 
 def usable_levels():
@@ -34,7 +34,7 @@ def load(level=None):
         raise UnusableLevelError(
             f"{ENV_VAR}={level!r}: this level is not usable here; built: {built_levels()}, "
             f"runnable on this CPU: {usable}. Unset {ENV_VAR} or pick one of {usable}.")
-    return importlib.import_module(f"nnfs_fast._dense_{level}")
+    return importlib.import_module(f"nnfs_fast.kernels.gemm.dense_{level}")
 
 
 kernels = load(os.environ.get(ENV_VAR) or None)

@@ -2,12 +2,12 @@
 #
 # Design
 # ------
-# Entry points take ndarrays (checked as in _view.pxd; inputs of any real dtype are converted
+# Entry points take ndarrays (checked as in kernels/arrays.pxd; inputs of any real dtype are converted
 # to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are read in
 # place), allocate their C-contiguous float32 output and make one pass over it. Each output
 # row (or block of elements, see map_elements) is written by one thread, so results do not
-# depend on the thread count; work under PAR_WORK (see _activations.pxd) stays on the calling
-# thread without entering OpenMP (_parallel.pxd's run_range).
+# depend on the thread count; work under PAR_WORK (see kernels/rows.pxd) stays on the calling
+# thread without entering OpenMP (kernels/parallel.pxd's run_range).
 #
 #   relu_forward      out = x if not x < 0 else 0           (np.maximum(0, x); NaN stays NaN)
 #   relu_backward     dx  = 0 if x <= 0 else d              (zero counts as inactive)
@@ -21,15 +21,17 @@
 # The other steps are the book's float32 NumPy operations in the book's order (float-typed
 # constants, so that no step is done in double): ReLU (both passes) and sigmoid_backward equal
 # the book's float32 results bit for bit, and softmax rows equal NumPy's for the same exp values
-# (pairwise row sum). exp is the vectorizable one of _activations.pxd (<= 1 ulp; 1 ulp from
+# (pairwise row sum). exp is the vectorizable one of kernels/rows.pxd (<= 1 ulp; 1 ulp from
 # libm's expf for ~0.85% of inputs), so softmax and sigmoid agree with the book to ~1 ulp.
 
 # (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_rows: see
-# _activations.pxd)
+# kernels/rows.pxd)
 cimport numpy as cnp
 
-from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport View2, empty2
+from nnfs_fast.kernels.arrays cimport View2, empty2
+from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.rows cimport (EXP_COST, float32_array, map_elements, matrix,
+                                     min_per_thread, sigmoid, softmax_rows)
 
 cnp.import_array()
 

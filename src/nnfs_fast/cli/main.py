@@ -461,7 +461,7 @@ def cmd_train(args):
     _check_train_args(args)
     import nnfs_fast
     from nnfs_fast import datasets
-    from nnfs_fast._config import config
+    from nnfs_fast.runtime.config import config
     if args.threads:
         nnfs_fast.set_num_threads(args.threads)
     try:
@@ -637,7 +637,7 @@ def _plot_regions(ax, model, data):
 
 
 def _save_figure(fig, path):
-    from nnfs_fast._persistence import atomic_write
+    from nnfs_fast.io.archive import atomic_write
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     try:
         atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=110))
@@ -694,7 +694,7 @@ def write_predictions(result, path):
     if path is None:
         np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
         return
-    from nnfs_fast._persistence import atomic_write
+    from nnfs_fast.io.archive import atomic_write
 
     def write(f):
         if path.lower().endswith(".npy"):
@@ -710,7 +710,7 @@ def write_predictions(result, path):
 # ---------------------------------------------------------------------------- bench, info
 
 def cmd_bench(args):
-    from nnfs_fast import _bench
+    from nnfs_fast.testing import bench as _bench
     if args.json:
         _check_writable(args.json, "--json")
     if args.plot:
@@ -743,7 +743,7 @@ def cmd_info(args):
 
 def make_parser():
     import nnfs_fast
-    from nnfs_fast import _bench
+    from nnfs_fast.testing import bench as _bench
     parser = _Parser(prog=PROG, description="The Neural Networks from Scratch framework on "
                      "fast kernels: train a model, predict with it, benchmark, show the build.")
     parser.add_argument("--version", action="version",

@@ -100,7 +100,7 @@ def cpu_name():
 
 def machine():
     """The facts a benchmark result needs next to it."""
-    from nnfs_fast._config import config
+    from nnfs_fast.runtime.config import config
     cfg = config()
     info = {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "python": cfg["python"],
             "numpy": np.__version__, "nnfs_fast": cfg["nnfs_fast"],
@@ -174,7 +174,7 @@ def dense_row(r):
 
 def run_dense(threads, shapes=SHAPES, repeat=15, seconds=0.02, out=print):
     """Benchmark every shape for every thread count, printing the table as it goes."""
-    from nnfs_fast._dispatch import kernels
+    from nnfs_fast.runtime.dispatch import kernels
     if threadpool_limits is None:
         out("note: threadpoolctl is not installed, NumPy's BLAS threads are not limited")
     out(DENSE_HEADER)
@@ -455,7 +455,7 @@ class _Worker:
         # the folder this nnfs_fast was imported from, as a last resort on the worker's path
         home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         bootstrap = (f"import sys; sys.path.append({home!r}); "
-                     f"from nnfs_fast._bench import _worker_main; _worker_main()")
+                     f"from nnfs_fast.testing.bench import _worker_main; _worker_main()")
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, "-c", bootstrap, framework, model, str(threads)]

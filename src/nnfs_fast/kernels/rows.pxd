@@ -1,5 +1,5 @@
-# Row routines shared by the activation kernels (_activations.pyx) and the loss kernels
-# (_losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers with
+# Row routines shared by the activation kernels (kernels/activations.pyx) and the loss kernels
+# (kernels/losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers with
 # element strides; and what their entry points share: the argument checks (float32_array,
 # matrix, with the messages of _validation.as_float32_2d) and the elementwise map.
 #
@@ -11,8 +11,8 @@
 cimport numpy as cnp
 from libc.math cimport fabsf
 
-from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport View2, as_float32, empty2, view2
+from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, view2
 
 cdef extern from *:
     """

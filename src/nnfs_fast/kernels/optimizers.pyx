@@ -21,9 +21,9 @@
 # equal the book's float32 NumPy expressions bit for bit.
 #
 # An entry point updates all the parameters of a layer (weights and biases) in one call: it
-# takes their arrays as one tuple (checked as in _view.pxd: float32, C-contiguous, the
+# takes their arrays as one tuple (checked as in kernels/arrays.pxd: float32, C-contiguous, the
 # parameter's shape, writable where written; all before any update), fills an Args record per
-# parameter and hands a range function to _parallel.pxd's run_range: on the calling thread
+# parameter and hands a range function to kernels/parallel.pxd's run_range: on the calling thread
 # without entering OpenMP (biases are updated every step, so small arrays must cost next to
 # nothing), or split into one contiguous, cache-line-aligned block per thread from PAR_ELEMS
 # elements on. Each element is written by one thread: results do not depend on the thread
@@ -36,8 +36,8 @@ cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport sqrtf
 
-from nnfs_fast._parallel cimport RangeFn, run_range
-from nnfs_fast._view cimport View2, view2
+from nnfs_fast.kernels.parallel cimport RangeFn, run_range
+from nnfs_fast.kernels.arrays cimport View2, view2
 
 cnp.import_array()
 

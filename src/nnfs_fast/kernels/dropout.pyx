@@ -15,14 +15,14 @@
 # int32 on Windows with NumPy 1): the type is switched on once per chunk, outside the loop.
 # Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime;
 # larger work is split into one contiguous, cache-line-aligned block per thread
-# (_parallel.pxd's run_range). Each element is written by one thread, so results do not
+# (kernels/parallel.pxd's run_range). Each element is written by one thread, so results do not
 # depend on the thread count.
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
-from nnfs_fast._parallel cimport run_range
-from nnfs_fast._view cimport Ints, as_native, int_view, load_ints
+from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.arrays cimport Ints, as_native, int_view, load_ints
 
 cnp.import_array()
 

@@ -37,7 +37,7 @@ import zlib
 
 import numpy as np
 
-from nnfs_fast._persistence import open_regular
+from nnfs_fast.io.archive import open_regular
 
 _F32 = np.float32
 _SIDE = 28                          # MNIST images are 28 x 28

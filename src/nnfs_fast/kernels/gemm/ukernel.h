@@ -1,6 +1,6 @@
-/* _ukernel.h - the register-tiled micro-kernel of nnfs_fast's GEMM, and its vector vocabulary.
+/* kernels/gemm/ukernel.h - the register-tiled micro-kernel of nnfs_fast's GEMM, and its vector vocabulary.
  *
- * Design (BLIS/OpenBLAS style, see _dense.pxi for the blocking and packing around it):
+ * Design (BLIS/OpenBLAS style, see kernels/gemm/dense.pxi for the blocking and packing around it):
  *   C[mr x NR] (+)= A[mr x kc] . Bp[kc x NR], then the epilogue: + bias (per column or per
  *   row), ReLU, store.
  *   A is read in place with strides (rsa, csa), one of which is 1: row-major rows (csa == 1),

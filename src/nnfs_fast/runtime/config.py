@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 
-from nnfs_fast import _dispatch
-from nnfs_fast._openmp import get_num_threads, openmp_enabled
+from nnfs_fast.runtime import dispatch as _dispatch
+from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled
 
 
 def config():

@@ -1,0 +1,1 @@
+"""Files: the safe model/parameter archive (archive) and atomic writes."""

@@ -1,0 +1,1 @@
+"""The dense-layer GEMM, compiled once per instruction-set level (dense_<level>)."""
