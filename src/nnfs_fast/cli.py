@@ -723,7 +723,8 @@ def cmd_export(args):
         _check_writable(path, option)
     if args.safetensors and not safetensors_io.is_safetensors_path(args.safetensors):
         raise UsageError(f"--safetensors {args.safetensors}: the name must end in "
-                         f"{safetensors_io.SUFFIX} (how load_parameters knows the format)")
+                         f"{safetensors_io.SUFFIX} (Model.save_parameters writes safetensors by that "
+                         "suffix)")
     model = _load_model(args.model, args.allow_pickle)
     writers = {"--onnx": ("the ONNX model", export.to_onnx),
                "--torch": ("the torch nn.Sequential", export.save_torch),
