@@ -355,11 +355,16 @@ class Model:
             layer.set_parameters(weights, biases)
 
     def save_parameters(self, path):
-        """Write the parameters to ``path`` (an .npz-style zip of float32 arrays, atomically)."""
-        _persistence.save_parameters(self.get_parameters(), path)
+        """Write the parameters to ``path`` (an .npz-style zip of float32 arrays, atomically).
+
+        A name ending in ``.safetensors`` writes safetensors with the tensor names and
+        (out, in) layout of ``nnfs_fast.export.to_torch(model).state_dict()``."""
+        _persistence.save_parameters(self.get_parameters(), path, layer_indices=[
+            self.layers.index(layer) for layer in self.trainable_layers])
 
     def load_parameters(self, path, *, allow_pickle=False):
-        """Read parameters written by ``save_parameters`` into this finalized model.
+        """Read parameters written by ``save_parameters`` (or a safetensors file of a torch
+        ``nn.Sequential``'s Linear layers) into this finalized model.
 
         ``allow_pickle=True`` also accepts the book's pickle files (trusted files only)."""
         self.set_parameters(_persistence.load_parameters(path, allow_pickle=allow_pickle))
@@ -370,6 +375,12 @@ class Model:
         The file is a zip of float32 .npy arrays plus a JSON description; loading it never
         executes code. Written atomically: a crash mid-save leaves any previous file intact."""
         _persistence.save_model(self, path)
+
+    def to_onnx(self, path):
+        """Write the model as ONNX (``nnfs_fast.export.to_onnx``; needs
+        ``pip install "nnfs_fast[onnx]"``) and return the onnx.ModelProto."""
+        from nnfs_fast import export
+        return export.to_onnx(self, path)
 
     @staticmethod
     def load(path, *, allow_pickle=False):

@@ -2,6 +2,7 @@
 
     nnfs-fast train   [--data spiral|vertical|sine|digits|mnist:DIR|FILE] [options]
     nnfs-fast predict MODEL INPUT [--output FILE]
+    nnfs-fast export  MODEL [--onnx FILE] [--torch FILE] [--safetensors FILE]
     nnfs-fast bench   [--quick] [--json FILE] [--plot FILE.png] [--threads N ...]
     nnfs-fast info
 
@@ -707,6 +708,39 @@ def write_predictions(result, path):
         raise UsageError(f"--output {path}: cannot write it ({exc})") from None
 
 
+# --------------------------------------------------------------------------------- export
+
+def cmd_export(args):
+    """Write a saved model as ONNX, a torch nn.Sequential and/or safetensors parameters."""
+    from nnfs_fast import Model, export, safetensors_io
+    targets = [(option, path) for option, path in (
+        ("--onnx", args.onnx), ("--torch", args.torch), ("--safetensors", args.safetensors))
+        if path]
+    if not targets:
+        raise UsageError("export: give at least one of --onnx FILE, --torch FILE, "
+                         "--safetensors FILE")
+    for option, path in targets:
+        _check_writable(path, option)
+    if args.safetensors and not safetensors_io.is_safetensors_path(args.safetensors):
+        raise UsageError(f"--safetensors {args.safetensors}: the name must end in "
+                         f"{safetensors_io.SUFFIX} (Model.save_parameters writes safetensors by that "
+                         "suffix)")
+    model = _load_model(args.model, args.allow_pickle)
+    writers = {"--onnx": ("the ONNX model", export.to_onnx),
+               "--torch": ("the torch nn.Sequential", export.save_torch),
+               "--safetensors": ("the parameters (safetensors)", Model.save_parameters)}
+    for option, path in targets:
+        what, write = writers[option]
+        try:
+            write(model, path)
+        except (ImportError, ValueError) as exc:
+            raise UsageError(f"{option} {path}: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"{option} {path}: cannot write it ({exc})") from None
+        print(f"saved {what} to {path}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- bench, info
 
 def cmd_bench(args):
@@ -809,6 +843,20 @@ def make_parser():
     p.add_argument("--allow-pickle", action="store_true",
                    help="also read the book's pickle files (only files you trust)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a saved model as ONNX, PyTorch or safetensors",
+                       description="Write a model saved by 'train --save' (or Model.save) for "
+                       "ONNX Runtime, PyTorch or any safetensors reader (docs/SCALING.md).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--onnx", metavar="FILE", help="an ONNX graph (opset 13; needs "
+                   'pip install "nnfs_fast[onnx]")')
+    p.add_argument("--torch", metavar="FILE", help="the torch.nn.Sequential, torch.save'd "
+                   '(read it with nnfs_fast.export.load_torch; needs "nnfs_fast[torch]")')
+    p.add_argument("--safetensors", metavar="FILE", help="the parameters, named as the "
+                   "torch module's state_dict (no extra needed)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also read the book's pickle files (only files you trust)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="benchmark the kernels and training steps",
                        description="Time the dense-layer kernels against NumPy, and one "

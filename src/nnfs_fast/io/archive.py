@@ -46,7 +46,7 @@ import zipfile
 
 import numpy as np
 
-from nnfs_fast import accuracy, activations, layers, losses, optimizers
+from nnfs_fast import accuracy, activations, layers, losses, optimizers, safetensors_io
 
 FORMAT = "nnfs_fast"
 VERSION = 1
@@ -144,9 +144,13 @@ def load_model(path, model_cls, *, allow_pickle=False):
     return _build_model(meta, arrays, model_cls, path)
 
 
-def save_parameters(parameters, path):
-    """Write a list of (weights, biases) pairs to ``path``."""
+def save_parameters(parameters, path, *, layer_indices=None):
+    """Write a list of (weights, biases) pairs to ``path``; a name ending in .safetensors
+    writes safetensors (nnfs_fast.safetensors_io), naming pair k after its layer's position
+    ``layer_indices[k]`` in model.layers."""
     path = _path(path, "save_parameters")
+    if safetensors_io.is_safetensors_path(path):
+        return safetensors_io.save_parameters(parameters, path, layer_indices)
     parameters = list(parameters)
     arrays = {}
     for i, pair in enumerate(parameters):
@@ -157,8 +161,11 @@ def save_parameters(parameters, path):
 
 
 def load_parameters(path, *, allow_pickle=False):
-    """The list of (weights, biases) float32 pairs stored in ``path``."""
+    """The list of (weights, biases) float32 pairs stored in ``path`` (safetensors when the
+    name ends in .safetensors or the file starts like one)."""
     path = _path(path, "load_parameters")
+    if safetensors_io.is_safetensors_path(path) or safetensors_io.looks_like_safetensors(path):
+        return safetensors_io.load_parameters(path)
     with open_regular(path, "load_parameters") as f:
         if not _is_zip(f, path, "load_parameters", allow_pickle):
             content = _unpickle(f, path)
