@@ -1,4 +1,4 @@
-"""Leaving and arriving: ONNX, PyTorch and safetensors (nnfs_fast.export, safetensors_io).
+"""Leaving and arriving: ONNX, PyTorch and safetensors (nnfs_fast.export, nnfs_fast.io.safetensors).
 
 For the book's chapter 10 (spiral softmax), 16 (binary sigmoid), 17 (regression, linear) and
 19-shaped (784-128-128-10) models, plus chapter 18's Dropout: ONNX Runtime and the torch module
@@ -23,11 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_python
-from nnfs_fast import (Accuracy_Categorical, Accuracy_Regression, Activation_Linear,
-                       Activation_ReLU, Activation_Sigmoid, Activation_Softmax, Layer_Dense,
-                       Layer_Dropout, Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                       Loss_MeanSquaredError, Model, Optimizer_Adagrad, Optimizer_Adam,
-                       Optimizer_RMSprop, Optimizer_SGD, export, safetensors_io)
+from nnfs_fast import Accuracy_Categorical, Accuracy_Regression, Activation_Linear, Activation_ReLU, Activation_Sigmoid, Activation_Softmax, Layer_Dense, Layer_Dropout, Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy, Loss_MeanSquaredError, Model, Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD, export
+from nnfs_fast.io import safetensors as safetensors_io
 from nnfs_fast.datasets import sine_data, spiral_data
 
 HAVE = {name: find_spec(name) is not None
@@ -322,7 +319,7 @@ def test_torch_optimizer_refuses_what_torch_cannot_do():
 
 def test_core_imports_no_optional_package():
     code = ("import sys, numpy as np, nnfs_fast\n"
-            "from nnfs_fast import export, safetensors_io, cli\n"
+            "from nnfs_fast import export, cli\nfrom nnfs_fast.io import safetensors\n"
             "m = nnfs_fast.Model(); m.add(nnfs_fast.Layer_Dense(2, 3)); m.finalize()\n"
             "print(sorted(n for n in ('torch', 'onnx', 'onnxruntime', 'safetensors') "
             "if n in sys.modules))")

@@ -712,7 +712,8 @@ def write_predictions(result, path):
 
 def cmd_export(args):
     """Write a saved model as ONNX, a torch nn.Sequential and/or safetensors parameters."""
-    from nnfs_fast import Model, export, safetensors_io
+    from nnfs_fast import Model, export
+    from nnfs_fast.io import safetensors as safetensors_io
     targets = [(option, path) for option, path in (
         ("--onnx", args.onnx), ("--torch", args.torch), ("--safetensors", args.safetensors))
         if path]

@@ -46,7 +46,8 @@ import zipfile
 
 import numpy as np
 
-from nnfs_fast import accuracy, activations, layers, losses, optimizers, safetensors_io
+from nnfs_fast import accuracy, activations, layers, losses, optimizers
+from nnfs_fast.io import safetensors as safetensors_io
 
 FORMAT = "nnfs_fast"
 VERSION = 1
@@ -146,7 +147,7 @@ def load_model(path, model_cls, *, allow_pickle=False):
 
 def save_parameters(parameters, path, *, layer_indices=None):
     """Write a list of (weights, biases) pairs to ``path``; a name ending in .safetensors
-    writes safetensors (nnfs_fast.safetensors_io), naming pair k after its layer's position
+    writes safetensors (nnfs_fast.io.safetensors), naming pair k after its layer's position
     ``layer_indices[k]`` in model.layers."""
     path = _path(path, "save_parameters")
     if safetensors_io.is_safetensors_path(path):
