@@ -175,6 +175,52 @@ def test_rate_type_error(rate):
         Layer_Dropout(rate)
 
 
+@pytest.mark.parametrize("keep", [1.5, float("nan"), 0, 0.0, -0.5, float("inf")])
+def test_an_invalid_rate_attribute_is_refused_before_drawing(keep):
+    """``rate`` holds the keep probability (the book's name); one set to a value outside
+    (0, 1] after construction is refused before anything is drawn or stored."""
+    X = random_inputs((4, 3))
+    layer = Layer_Dropout(0.1)
+    layer.rate = keep
+    np.random.seed(4)
+    before = rng_state()
+    with pytest.raises(ValueError, match=r"Layer_Dropout: rate \(the keep probability 1 - "
+                                         r"dropout rate, as the book stores it\) must be in "
+                                         r"\(0, 1\], got "):
+        layer.forward(X)
+    assert rng_state() == before
+    assert not hasattr(layer, "inputs") and not hasattr(layer, "binary_mask")
+    layer.forward(X, training=False)                  # nothing drawn: the rate is not used
+    np.testing.assert_array_equal(layer.output, X)
+
+
+@pytest.mark.parametrize("keep", ["0.9", None, True, np.array([0.9])])
+def test_a_rate_attribute_of_another_type_is_refused_before_drawing(keep):
+    layer = Layer_Dropout(0.1)
+    layer.rate = keep
+    np.random.seed(4)
+    before = rng_state()
+    with pytest.raises(TypeError, match=r"Layer_Dropout: rate \(the keep probability .*\) "
+                                        r"must be a real number in \(0, 1\], got "):
+        layer.forward(random_inputs((4, 3)), True)
+    assert rng_state() == before
+
+
+@pytest.mark.parametrize("rate", [np.float32(0.1), np.float64(0.25), 0, np.int64(0)])
+def test_rates_of_numpy_types_draw_as_the_book(rate):
+    """keep = 1 - rate keeps its type (np.float32(0.9) is 0.8999999761581421 for NumPy too)."""
+    X = random_inputs((40, 9))
+    layer = Layer_Dropout(rate)
+    np.random.seed(8)
+    draws = np.random.binomial(1, layer.rate, size=X.shape)
+    after = rng_state()
+    np.random.seed(8)
+    layer.forward(X, True)
+    assert rng_state() == after
+    np.testing.assert_array_equal(layer.binary_mask,
+                                  (draws / float(layer.rate)).astype(np.float32))
+
+
 def test_backward_errors():
     layer = Layer_Dropout(0.1)
     with pytest.raises(AttributeError, match=r"no binary_mask yet; call forward\(inputs, "

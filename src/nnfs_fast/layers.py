@@ -156,9 +156,10 @@ def _as_float32_c(x, name):
 class Layer_Dropout:
     """Inverted dropout: ``output = inputs * binary_mask`` while training.
 
-    ``binary_mask = np.random.binomial(1, keep, size=inputs.shape) / keep`` is drawn from NumPy's
-    global legacy RNG with the book's call, so a seeded run gets the book's masks and leaves
-    the RNG in the same state.
+    ``binary_mask = np.random.binomial(1, keep, size=inputs.shape) / keep``: the book's draws
+    from NumPy's global legacy RNG, made natively by NumPy's own legacy sampler on that RNG
+    (``_dropout.dropout_forward_rng``), so a seeded run gets the book's masks and leaves the RNG
+    in the same state as the book's call.
 
     Args:
         rate: fraction of inputs to drop, in [0, 1).
@@ -171,8 +172,8 @@ class Layer_Dropout:
         dinputs: float32, ``dvalues * binary_mask``.
     ``forward(inputs)`` (Ch15-17) and ``forward(inputs, training)`` (Ch18+) both work; with
     ``training`` falsy the output is a float32 copy of the inputs and no random numbers are
-    drawn. The legacy ``binomial`` draw is most of the cost of a training forward pass; the
-    scaling and masking run in one pass of ``_dropout.dropout_forward``.
+    drawn. Drawing, scaling and masking run in one pass. A ``rate`` attribute set to an invalid
+    keep probability is refused before anything is drawn.
     """
 
     def __init__(self, rate):
@@ -187,16 +188,27 @@ class Layer_Dropout:
     def __repr__(self):
         return f"Layer_Dropout(rate={1 - self.rate:.12g})"
 
+    def _keep(self):
+        """The ``rate`` attribute (the keep probability) as a float in (0, 1]."""
+        keep = self.rate
+        if isinstance(keep, bool) or not isinstance(keep, numbers.Real):
+            raise TypeError(f"Layer_Dropout: rate (the keep probability 1 - dropout rate, as "
+                            f"the book stores it) must be a real number in (0, 1], got "
+                            f"{keep!r} ({type(keep).__name__})")
+        if not 0 < keep <= 1:
+            raise ValueError(f"Layer_Dropout: rate (the keep probability 1 - dropout rate, as "
+                             f"the book stores it) must be in (0, 1], got {keep!r}")
+        return float(keep)
+
     def forward(self, inputs, training=True):
         """inputs: any shape -> self.output, float32, same shape."""
-        self.inputs = inputs
+        keep = self._keep() if training else None
         X = _as_float32_c(inputs, "inputs")
+        self.inputs = inputs
         if not training:
             self.output = X.copy() if X is inputs else X
             return
-        draws = np.random.binomial(1, self.rate, size=X.shape)  # int32 on Windows + NumPy 1
-        self.binary_mask, self.output = _dropout.dropout_forward(draws, X, self.rate,
-                                                                 get_num_threads())
+        self.binary_mask, self.output = _dropout.dropout_forward_rng(X, keep, get_num_threads())
 
     def backward(self, dvalues):
         """dvalues: the output's shape -> self.dinputs = dvalues * binary_mask, float32."""

@@ -1,14 +1,16 @@
-# Dropout kernels: the mask scaling, the masked forward product and the masked gradient.
+# Dropout kernels: the book's Bernoulli mask drawn natively, the mask scaling, the masked
+# forward product and the masked gradient.
 #
 # Design
 # ------
-# The Bernoulli draws stay in Python (np.random.binomial on NumPy's global legacy RNG), so a
-# seeded run gets the book's masks. The book then makes two float64 arrays from the int64 0/1
-# draws: mask = draws / keep, output = inputs * mask. dropout_forward does both in one pass
-# over flat, C-contiguous arrays, storing float32:
+# The book draws ``np.random.binomial(1, keep, size)`` (int64 0/1) from NumPy's global legacy
+# RandomState, then makes two float64 arrays: mask = draws / keep, output = inputs * mask.
+# dropout_forward_rng does all of it in one pass over flat, C-contiguous arrays, storing float32
+# and materialising no draws array:
 #
-#   binary_mask[i] = draws[i] ? float32(1 / keep) : 0      (= float32(draws[i] / keep))
-#   output[i]      = inputs[i] * binary_mask[i]            (float32 product)
+#   draw           = the next legacy Binomial(1, keep) variate, made as NumPy makes it
+#   binary_mask[i] = draw ? float32(1 / keep) : 0      (= float32(draw / keep))
+#   output[i]      = inputs[i] * binary_mask[i]        (float32 product)
 #
 # and dropout_backward computes dinputs[i] = dvalues[i] * binary_mask[i]. Both allocate their
 # outputs (the inputs' shape). The draws are read in place whatever their integer dtype (int64,
@@ -17,14 +19,111 @@
 # larger work is split into one contiguous, cache-line-aligned block per thread
 # (kernels/parallel.pxd's run_range). Each element is written by one thread, so results do not
 # depend on the thread count.
+#
+# The draws are NumPy's own, bit for bit, and leave the RNG as NumPy's call would, because the
+# kernel runs NumPy's legacy sampler on NumPy's own state:
+#   * Which RandomState: the one np.random.binomial is bound to (np.random.mtrand._rand unless
+#     replaced), resolved at every call.
+#   * Its C fields (numpy/random/mtrand.pyx, ``cdef class RandomState``, unchanged since NumPy
+#     1.17): ``bitgen_t _bitgen`` (a copy of the bit generator's, whose ``next_double`` gives
+#     MT19937's 53-bit doubles), ``aug_bitgen_t _aug_state``, ``binomial_t _binomial`` (the
+#     sampler's cache) and ``object lock``. legacy_fields() finds them in the object and accepts
+#     them only if they hold what they must: a bitgen_t equal to the bit generator's capsule's
+#     ("BitGenerator"), an _aug_state pointing at it, and the bit generator's lock right after
+#     the binomial_t (laid out as mtrand is compiled, NP_RANDOM_LEGACY: ``long`` integers).
+#   * The sampler: numpy/random/src/legacy/legacy-distributions.c (NumPy >= 2.4;
+#     distributions.c's random_binomial_inversion before), ``legacy_random_binomial_original``
+#     for n = 1: p <= 0.5 takes ``legacy_random_binomial_inversion(n, p)``, p > 0.5 its mirror
+#     ``n - inversion(n, 1 - p)`` (n * p <= 30 always, so never BTPE), with no early return for
+#     p == 0 or n == 0 (those draw too). draw_forward runs that loop specialised to n = 1 (the
+#     derivation is above struct Bernoulli), including its rare branch (X > bound: start again
+#     with a new uniform), and consumes exactly the uniforms NumPy's loop does.
+#   * The uniforms: the bitgen_t's next_double through its pointer, or, when that pointer is
+#     NumPy's MT19937 next_double (whose state layout is checked once, at import), MT19937
+#     itself (numpy/random/src/mt19937/mt19937.{h,c}) run inline on that state: the words
+#     tempered a block at a time, paired as mt19937_next_double pairs them.
+#   * The cache: NumPy reads q, qn, bound from _binomial when (n, p) match its key and fills it
+#     on a miss. It is shared with RandomState.multinomial, which fills it through the
+#     Generator's random_binomial_inversion with qn = exp(n * log1p(-p)) instead of
+#     exp(n * log(1 - p)) (e.g. 0.7000000000000001 against 0.7 for p = 0.3), so the draws after
+#     a multinomial call depend on the cache: the kernel uses and updates _binomial itself, as
+#     NumPy does (once per call, before the first draw: within one locked call every later draw
+#     hits; a call of size 0 makes no draw and leaves the cache alone).
+#   * Concurrency: the draws run under the bit generator's lock, without the GIL, as
+#     RandomState.binomial does (``with self.lock, nogil``), so other threads drawing from
+#     np.random see a consistent RNG and the draws are in one piece.
+# Where any of this cannot be verified (a RandomState laid out differently, np.random.binomial
+# replaced by the user), dropout_forward_rng calls np.random.binomial itself and applies the
+# mask with dropout_forward, today's exact path at today's speed.
+#
+# dropout_forward applies given draws (any integer dtype, read in place: the type is switched
+# on once per chunk, outside the loop); dropout_backward computes dinputs[i] = dvalues[i] *
+# binary_mask[i]. All allocate their outputs (the inputs' shape). Drawing is serial (one
+# stream); the other passes run on the calling thread under PAR_ELEMS elements, without
+# entering the OpenMP runtime, and larger work is split into one contiguous,
+# cache-line-aligned block per thread (kernels/parallel.pxd's run_range). Each element is written by
+# one thread, so results do not depend on the thread count.
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.ref cimport PyObject
+from libc.math cimport exp, log, sqrt
+from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.string cimport memcmp
+
+import numpy as np
 
 from nnfs_fast.kernels.parallel cimport run_range
 from nnfs_fast.kernels.arrays cimport Ints, as_native, int_view, load_ints
 
 cnp.import_array()
+
+
+cdef extern from *:
+    """
+    /* binomial_t as mtrand is compiled (NP_RANDOM_LEGACY: RAND_INT_TYPE is long) */
+    #define NP_RANDOM_LEGACY 1
+    #include "numpy/random/distributions.h"
+
+    /* numpy/random/src/legacy/legacy-distributions.h */
+    typedef struct { bitgen_t *bit_generator; int has_gauss; double gauss; } nnfs_aug_bitgen_t;
+
+    /* numpy/random/src/mt19937/mt19937.h */
+    typedef struct { uint32_t key[624]; int pos; } nnfs_mt19937_state;
+
+    /* numpy/random/mtrand.pyx, cdef class RandomState: the C fields from _bitgen to lock */
+    typedef struct {
+        bitgen_t bitgen;
+        nnfs_aug_bitgen_t aug_state;
+        binomial_t binomial;
+        PyObject *lock;
+    } nnfs_legacy_fields;
+    """
+    ctypedef struct bitgen_t:
+        void* state
+        double (*next_double)(void* st) noexcept nogil
+
+    ctypedef struct binomial_t:
+        int has_binomial
+        double psave
+        long nsave
+        double r
+        double q
+        double c
+        long m
+
+    ctypedef struct aug_bitgen_t "nnfs_aug_bitgen_t":
+        bitgen_t* bit_generator
+
+    ctypedef struct mt19937_state "nnfs_mt19937_state":
+        uint32_t key[624]
+        int pos
+
+    ctypedef struct LegacyFields "nnfs_legacy_fields":
+        bitgen_t bitgen
+        aug_bitgen_t aug_state
+        binomial_t binomial
+        PyObject* lock
 
 cdef enum:
     PAR_ELEMS = 32768   # a pass goes parallel from this many elements (benchmarks/)
@@ -70,6 +169,226 @@ cdef void backward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept n
         dinputs[i] = dvalues[i] * binary_mask[i]
 
 
+# NumPy's legacy Binomial(1, p) sampler (see the design note) ---------------------------------
+
+cdef void binomial_cache(binomial_t* binomial, long n, double p) noexcept nogil:
+    """The cache step of legacy_random_binomial_inversion: (re)fill binomial for (n, p) unless
+    it holds them (then NumPy uses the values there, whoever computed them)."""
+    cdef double q, np_, bound
+    if not binomial.has_binomial or binomial.nsave != n or binomial.psave != p:
+        binomial.nsave = n
+        binomial.psave = p
+        binomial.has_binomial = 1
+        binomial.q = q = 1.0 - p
+        binomial.r = exp(n * log(q))
+        binomial.c = np_ = n * p
+        bound = np_ + 10.0 * sqrt(np_ * q + 1)
+        binomial.m = <long>(<double>n if n < bound else bound)      # (long)MIN(n, ...)
+
+
+# legacy_random_binomial_inversion for n = 1 (p <= 0.5), after its cache step:
+#
+#     X = 0; px = qn; U = next_double();
+#     while (U > px) {
+#         X++;
+#         if (X > bound) { X = 0; px = qn; U = next_double(); }
+#         else { U -= px; px = ((n - X + 1) * p * px) / (X * q); }
+#     }
+#
+# With n = 1 the bound is 1 (MIN(1, np + 10 sqrt(...)) and np + 10 sqrt(...) >= 10, whoever
+# filled the cache: BTPE, the only writer with another formula, never has n = 1), and the
+# second px is ((1 - 1 + 1) * p * qn) / (1 * q) = (p * qn) / q in the same double operations.
+# So each uniform U, in sequence, makes one draw or none:
+#     U <= qn                    -> X = 0
+#     U > qn, U - qn <= px1      -> X = 1
+#     U - qn > px1               -> none: the next uniform starts the draw again (the rare
+#                                   branch; px1 >= 0, so it implies U > qn)
+# and a draw takes as many uniforms as NumPy's loop does.
+
+cdef struct Bernoulli:
+    double qn               # the cache's r: exp(log(q)) (or the Generator's exp(log1p(-p)))
+    double px1              # (p * qn) / q
+    bint mirror             # keep > 0.5: the draw is 1 - X (X drawn with p = 1 - keep)
+
+
+cdef Bernoulli bernoulli_setup(binomial_t* cache, double keep) noexcept nogil:
+    """legacy_random_binomial_original for n = 1 up to the loop: the branch (p <= 0.5: the
+    inversion with p; else n - the inversion with 1 - p; n * p <= 30 always, so never BTPE)
+    and the cache step."""
+    cdef Bernoulli b
+    cdef double p
+    b.mirror = not keep <= 0.5
+    p = 1.0 - keep if b.mirror else keep
+    binomial_cache(cache, 1, p)
+    b.qn = cache.r
+    b.px1 = (p * b.qn) / cache.q
+    return b
+
+
+# MT19937 (numpy/random/src/mt19937/mt19937.{h,c}), on the state of the legacy RandomState's
+# bit generator when it is NumPy's MT19937 (see _find_mt19937_next_double) --------------------
+
+cdef enum:
+    MT_N = 624
+    MT_M = 397
+
+
+cdef void mt19937_gen(mt19937_state* state) noexcept nogil:
+    cdef uint32_t y
+    cdef int i
+    for i in range(MT_N - MT_M):
+        y = (state.key[i] & 0x80000000U) | (state.key[i + 1] & 0x7fffffffU)
+        state.key[i] = state.key[i + MT_M] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
+    for i in range(MT_N - MT_M, MT_N - 1):
+        y = (state.key[i] & 0x80000000U) | (state.key[i + 1] & 0x7fffffffU)
+        state.key[i] = state.key[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
+    y = (state.key[MT_N - 1] & 0x80000000U) | (state.key[0] & 0x7fffffffU)
+    state.key[MT_N - 1] = state.key[MT_M - 1] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
+    state.pos = 0
+
+
+cdef void mt19937_fill(mt19937_state* state, uint32_t* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = the i-th of the next n mt19937_next(state) (tempered words), the state left as
+    those n calls leave it."""
+    cdef Py_ssize_t i = 0, k, m
+    cdef uint32_t y
+    cdef const uint32_t* key
+    while i < n:
+        if state.pos == MT_N:
+            mt19937_gen(state)
+        m = min(n - i, <Py_ssize_t>(MT_N - state.pos))
+        key = &state.key[state.pos]
+        for k in range(m):
+            y = key[k]
+            y ^= (y >> 11)
+            y ^= (y << 7) & 0x9d2c5680U
+            y ^= (y << 15) & 0xefc60000U
+            y ^= (y >> 18)
+            out[i + k] = y
+        state.pos += <int>m
+        i += m
+
+
+cdef enum:
+    UNIFORMS = 512      # uniforms drawn at a time (draw_forward)
+
+
+cdef void fill_uniforms(bitgen_t* bitgen, mt19937_state* mt, double* U,
+                        Py_ssize_t n) noexcept nogil:
+    """U[0:n] = the next n next_double(bitgen): through its pointer, or with mt (its state,
+    if not NULL) as mt19937_next_double does."""
+    cdef uint32_t words[2 * UNIFORMS]
+    cdef Py_ssize_t i
+    cdef int32_t a, b
+    if mt == NULL:
+        for i in range(n):
+            U[i] = bitgen.next_double(bitgen.state)
+        return
+    mt19937_fill(mt, words, 2 * n)
+    for i in range(n):
+        a = words[2 * i] >> 5
+        b = words[2 * i + 1] >> 6
+        U[i] = (a * 67108864.0 + b) / 9007199254740992.0
+
+
+cdef struct DrawArgs:
+    LegacyFields* rs        # IN/OUT  the RandomState's bit generator and binomial cache
+    mt19937_state* mt       # IN/OUT  its MT19937 state, or NULL (see fill_uniforms)
+    double keep             # IN      Bernoulli probability, in (0, 1]
+    const float* inputs     # IN
+    float* binary_mask      # OUT
+    float* out              # OUT
+    Py_ssize_t n            # elements
+    float scale             # float32(1 / keep)
+
+
+cdef void draw_forward(DrawArgs* a) noexcept nogil:
+    """Elements [0, n) in sequence: draw = np.random.binomial(1, keep), then the mask and the
+    output. Uniforms come UNIFORMS at a time, never more than the draws left need (each makes
+    at most one draw), so exactly NumPy's are consumed; a batch without a rare-branch uniform
+    (nearly all) is applied in one branch-free loop."""
+    cdef Bernoulli b
+    cdef double U[UNIFORMS]
+    cdef Py_ssize_t i = 0, j, m
+    cdef bint resample
+    cdef float scale = a.scale, mk
+    if a.n == 0:        # NumPy makes no call: the cache stays as it is
+        return
+    b = bernoulli_setup(&a.rs.binomial, a.keep)
+    while i < a.n:
+        m = min(<Py_ssize_t>UNIFORMS, a.n - i)
+        fill_uniforms(&a.rs.bitgen, a.mt, U, m)
+        resample = False
+        for j in range(m):
+            resample |= U[j] - b.qn > b.px1
+        if not resample:
+            for j in range(m):
+                mk = scale if (U[j] > b.qn) != b.mirror else 0
+                a.binary_mask[i + j] = mk
+                a.out[i + j] = a.inputs[i + j] * mk
+            i += m
+            continue
+        for j in range(m):
+            if U[j] - b.qn > b.px1:
+                continue
+            mk = scale if (U[j] > b.qn) != b.mirror else 0
+            a.binary_mask[i] = mk
+            a.out[i] = a.inputs[i] * mk
+            i += 1
+
+
+cdef LegacyFields* legacy_fields(object rs, object bit_generator, object lock) except? NULL:
+    """The C fields of RandomState ``rs`` (see the design note), or NULL if its memory does not
+    hold them as NumPy 1.17-2.x lays them out for ``bit_generator`` and its ``lock``."""
+    capsule = getattr(bit_generator, "capsule", None)
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        return NULL
+    cdef const bitgen_t* bitgen = <const bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    cdef char* base = <char*><PyObject*>rs
+    cdef Py_ssize_t off, end = type(rs).__basicsize__ - <Py_ssize_t>sizeof(LegacyFields)
+    cdef LegacyFields* f
+    for off in range(sizeof(PyObject), end + 1, sizeof(void*)):
+        f = <LegacyFields*>(base + off)
+        if (f.lock == <PyObject*>lock and f.aug_state.bit_generator == &f.bitgen
+                and memcmp(&f.bitgen, bitgen, sizeof(bitgen_t)) == 0):
+            return f
+    return NULL
+
+
+cdef double (*_mt19937_next_double)(void* st) noexcept nogil
+
+
+def _find_mt19937_next_double():
+    """Set _mt19937_next_double to NumPy's MT19937 next_double if the state it reads is laid out
+    as mt19937_state: checked on a private MT19937 (no lock to take) against its public state,
+    the 624 keys and the position. Any bitgen_t with that next_double has such a state."""
+    global _mt19937_next_double
+    cdef const bitgen_t* bitgen
+    cdef const mt19937_state* state
+    probe = np.random.MT19937(20240601)
+    probe.random_raw(5)                     # a position inside the block
+    capsule = probe.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        return
+    bitgen = <const bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    state = <const mt19937_state*>bitgen.state
+    public = probe.state["state"]
+    key = np.ascontiguousarray(public["key"], dtype=np.uint32)
+    if (key.shape == (MT_N,) and state.pos == public["pos"]
+            and memcmp(state.key, cnp.PyArray_DATA(key), sizeof(state.key)) == 0):
+        _mt19937_next_double = bitgen.next_double
+
+
+_mt19937_next_double = NULL
+_find_mt19937_next_double()
+
+
+def mt19937_inline():
+    """True if MT19937 runs inline here (NumPy's MT19937 state layout checked out), False if
+    its uniforms come through next_double's pointer (the same values, ~2.5x slower)."""
+    return _mt19937_next_double != NULL
+
+
 cdef const float* contiguous(object a, str name) except? NULL:
     """The data of ``a``, an aligned C-contiguous native float32 ndarray."""
     if not cnp.PyArray_Check(a):
@@ -108,6 +427,41 @@ def dropout_forward(draws, inputs, double keep, int n_threads=1):
     with nogil:
         run_range(forward_range, &a, a.draws.n, n_threads, PAR_ELEMS // 2)
     return binary_mask, output
+
+
+def dropout_forward_rng(inputs, double keep, int n_threads=1):
+    """inputs: a C-contiguous float32 array -> (binary_mask, output), new float32 arrays of
+    inputs' shape: binary_mask = np.random.binomial(1, keep, size=inputs.shape) / keep
+    (float32(1 / keep) or 0) and output = inputs * binary_mask, drawn natively from the
+    RandomState behind np.random.binomial (same draws, same RNG state and binomial cache
+    afterwards; see the design note). keep is checked before anything is drawn; n_threads
+    serves the fallback's masking pass only (drawing is serial)."""
+    cdef DrawArgs a
+    a.inputs = contiguous(inputs, "inputs")
+    if not 0 < keep <= 1:
+        raise ValueError(f"keep: expected a probability in (0, 1], got {keep}")
+    a.keep = keep
+    a.scale = <float>(1.0 / keep)
+    a.n = cnp.PyArray_SIZE(<cnp.ndarray>inputs)
+    rs = getattr(np.random.binomial, "__self__", None)
+    if isinstance(rs, np.random.RandomState):
+        bit_generator = rs._bit_generator
+        lock = getattr(bit_generator, "lock", None)
+        if lock is not None:
+            with lock:
+                a.rs = legacy_fields(rs, bit_generator, lock)
+                if a.rs != NULL:
+                    a.mt = NULL
+                    if a.rs.bitgen.next_double == _mt19937_next_double != NULL:
+                        a.mt = <mt19937_state*>a.rs.bitgen.state
+                    binary_mask, output = empty_like(inputs), empty_like(inputs)
+                    a.binary_mask = <float*>cnp.PyArray_DATA(binary_mask)
+                    a.out = <float*>cnp.PyArray_DATA(output)
+                    with nogil:
+                        draw_forward(&a)
+                    return binary_mask, output
+    return dropout_forward(np.random.binomial(1, keep, size=inputs.shape), inputs, keep,
+                           n_threads)
 
 
 def dropout_backward(dvalues, binary_mask, int n_threads=1):
