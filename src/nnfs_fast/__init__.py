@@ -4,7 +4,7 @@ kernels. Same class names, arguments, attributes and formulas as the book; float
 ``from nnfs_fast import *`` gives the book's classes; ``nnfs_fast.datasets`` the book's
 datasets; ``nnfs_fast.reference`` a pure-NumPy float64 implementation of the same API.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"   # the one place (pyproject.toml reads it); CHANGELOG.md says what changed
 
 import os as _os
 
