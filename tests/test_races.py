@@ -10,8 +10,8 @@
   interleave often. Before the kernels copied the labels, these tests crashed (segmentation
   fault) or returned rows that no valid label gives, and AddressSanitizer reported a
   heap-buffer-overflow (tools/asan_check.sh runs this file).
-* Values read twice: an ndarray subclass may answer ``shape``, ``argmax`` or ``astype`` with
-  anything; a kernel takes its sizes from the array it actually reads, so such an
+* Values read twice: an ndarray subclass may answer ``shape``, ``argmax``, ``astype`` or
+  ``copy`` with anything; a kernel takes its sizes from the array it actually reads, so such an
   array is refused instead of being read past its end.
 """
 import sys
@@ -135,6 +135,11 @@ class ShortAstype(np.ndarray):
         return np.zeros(1, np.int64)
 
 
+class ShortCopy(np.ndarray):
+    def copy(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float32)
+
+
 @pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
 def test_one_hot_labels_with_a_false_shape_are_refused(call):
     rng = np.random.default_rng(3)
@@ -166,3 +171,11 @@ def test_one_hot_labels_whose_argmax_is_short_are_refused():
     with pytest.raises(ValueError, match=SHORT_LABELS):
         fused_backward(None, P, y)     # the combined backward takes the argmax of one-hot labels
 
+
+def test_dense_biases_whose_copy_has_another_shape_are_refused(kernels):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, 3)).astype(np.float32)
+    W = rng.standard_normal((3, 64)).astype(np.float32)
+    b = np.zeros((1, 128), np.float32)[:, ::2].view(ShortCopy)   # column stride 2: copied
+    with pytest.raises(ValueError, match=r"biases: expected shape \(1, 64\), got \(1, 1\)"):
+        kernels.dense_forward(X, W, b)

@@ -53,7 +53,7 @@ cdef inline View2 view2(object a, str name, Py_ssize_t rows=-1, Py_ssize_t cols=
     v.cols = cnp.PyArray_DIM(arr, 1)
     if (rows >= 0 and v.rows != rows) or (cols >= 0 and v.cols != cols):
         raise ValueError(f"{name}: expected shape ({rows if rows >= 0 else 'N'}, "
-                         f"{cols if cols >= 0 else 'N'}), got {a.shape}")
+                         f"{cols if cols >= 0 else 'N'}), got ({v.rows}, {v.cols})")
     if not cnp.PyArray_ISALIGNED(arr) or cnp.PyArray_STRIDE(arr, 0) % 4 \
             or cnp.PyArray_STRIDE(arr, 1) % 4:
         raise ValueError(f"{name}: expected an aligned array with strides that are "
