@@ -68,7 +68,9 @@ echo "== asan_check: $ASAN_TESTS"
 start=$SECONDS
 cd "$work"
 status=0
+# --capture=sys: ASan writes its report to file descriptor 2 and aborts; under pytest's default
+# fd capture that report went to a temporary file that the abort left unprinted
 # shellcheck disable=SC2086  # ASAN_TESTS is a list of paths
-"$PYTHON" -m pytest -x -q -p no:cacheprovider $ASAN_TESTS "$@" || status=$?
+"$PYTHON" -m pytest -x -q -p no:cacheprovider --capture=sys $ASAN_TESTS "$@" || status=$?
 echo "   tests ran in $((SECONDS - start)) s; exit status $status"
 exit "$status"
