@@ -9,7 +9,8 @@
 #
 # usage: tools/asan_check.sh [extra pytest arguments]
 #   PYTHON  interpreter with the build and test dependencies (default: python3)
-#   ASAN_TESTS  test files to run (default: the kernel tests and the training tests below)
+#   ASAN_TESTS  test files to run (default: the kernel tests, the training tests and the
+#               races below: threads rewriting a kernel's label array while it runs)
 # Exit status: pytest's (0: clean), 2 when gcc's libasan is not available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ PYTHON="${PYTHON:-python3}"
 CC="${CC:-gcc}"
 ASAN_TESTS="${ASAN_TESTS:-tests/test_dense.py tests/test_activations.py tests/test_losses.py
             tests/test_optimizers.py tests/test_dropout.py tests/test_layer_dense_api.py
-            tests/test_model.py tests/test_numerics.py tests/test_validation.py}"
+            tests/test_model.py tests/test_numerics.py tests/test_validation.py
+            tests/test_races.py}"
 
 libasan="$("$CC" -print-file-name=libasan.so 2>/dev/null || true)"
 if [ -z "$libasan" ] || [ ! -e "$libasan" ]; then
@@ -67,7 +69,9 @@ echo "== asan_check: $ASAN_TESTS"
 start=$SECONDS
 cd "$work"
 status=0
+# --capture=sys: ASan writes its report to file descriptor 2 and aborts; under pytest's default
+# fd capture that report went to a temporary file that the abort left unprinted
 # shellcheck disable=SC2086  # ASAN_TESTS is a list of paths
-"$PYTHON" -m pytest -x -q -p no:cacheprovider $ASAN_TESTS "$@" || status=$?
+"$PYTHON" -m pytest -x -q -p no:cacheprovider --capture=sys $ASAN_TESTS "$@" || status=$?
 echo "   tests ran in $((SECONDS - start)) s; exit status $status"
 exit "$status"

@@ -53,7 +53,7 @@ cdef inline View2 view2(object a, str name, Py_ssize_t rows=-1, Py_ssize_t cols=
     v.cols = cnp.PyArray_DIM(arr, 1)
     if (rows >= 0 and v.rows != rows) or (cols >= 0 and v.cols != cols):
         raise ValueError(f"{name}: expected shape ({rows if rows >= 0 else 'N'}, "
-                         f"{cols if cols >= 0 else 'N'}), got {a.shape}")
+                         f"{cols if cols >= 0 else 'N'}), got ({v.rows}, {v.cols})")
     if not cnp.PyArray_ISALIGNED(arr) or cnp.PyArray_STRIDE(arr, 0) % 4 \
             or cnp.PyArray_STRIDE(arr, 1) % 4:
         raise ValueError(f"{name}: expected an aligned array with strides that are "
@@ -76,8 +76,9 @@ cdef inline cnp.ndarray empty2(Py_ssize_t rows, Py_ssize_t cols):
     return cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
 
 
-# Integer arrays (class labels, dropout draws) of any integer dtype, read in place: the kernel
-# switches on the element type instead of converting the array.
+# Integer arrays (dropout draws, class labels) of any integer dtype: load_ints reads them in
+# place, switching on the element type instead of converting the array. Values a kernel uses
+# as indices are first copied (int64_copy) and checked on the copy.
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef enum IntCode:      # 2 * itemsize + 1 if unsigned
@@ -171,3 +172,16 @@ cdef inline void load_ints(const Ints* v, Py_ssize_t start, Py_ssize_t n,
         _load(<const uint16_t*>p, v.stride // 2, n, out)
     else:
         _load(<const uint64_t*>p, v.stride // 8, n, out)
+
+
+cdef inline cnp.ndarray int64_copy(const Ints* v):
+    """A new C-contiguous int64 array (v.n,) of v's elements, as load_ints gives them.
+
+    Indices a nogil kernel uses must come from such a private copy, checked after copying:
+    the array v views is the caller's, and another Python thread may rewrite it while the
+    kernel runs without the GIL (docs/GUARANTEES.md)."""
+    cdef cnp.npy_intp dims[1]
+    dims[0] = v.n
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INT64, 0)
+    load_ints(v, 0, v.n, <int64_t*>cnp.PyArray_DATA(out))
+    return out

@@ -8,9 +8,12 @@
 # C-contiguous float32 outputs, and make one pass over the rows; each row (its loss, its
 # gradient row) belongs to one thread, so results do not depend on the thread count, and
 # work under PAR_WORK (see kernels/rows.pxd) stays on the calling thread without entering
-# OpenMP. Class labels are sparse indices (N,) of any integer dtype and stride, read in place
-# (no conversion copy), or one-hot rows (N, C) of any real dtype; every index is checked to be
-# in [0, C) before any row is computed, so a bad label is never read through.
+# OpenMP. Class labels are sparse indices (N,) of any integer dtype and stride, or one-hot rows
+# (N, C) of any real dtype. Sparse labels are copied once into a private int64 array (8 bytes
+# per sample), every index of the copy is checked to be in [0, C) before any row is computed,
+# and the kernels index with that copy only: a bad label is never read through, and another
+# Python thread rewriting y_true while a kernel runs without the GIL changes nothing the
+# kernel reads (the call sees the labels as they were when copied).
 #
 #   crossentropy_forward           loss_i = -log(clip(p[i, y_i]))  or  -log(sum_j clip(p_ij) t_ij)
 #   crossentropy_backward          dx_ij  = -t_ij / p_ij / N           (no clip, as the book)
@@ -39,8 +42,8 @@ from nnfs_fast.kernels.rows cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EX
                                      log_prob, map_elements, matrix, min_per_thread,
                                      pairwise_sum, row_map, softmax_rows)
 from nnfs_fast.kernels.parallel cimport run_range
-from nnfs_fast.kernels.arrays cimport (Ints, View2, as_float32, as_native, empty2, int_view, load_ints,
-                              view2)
+from nnfs_fast.kernels.arrays cimport (U64, Ints, View2, as_float32, as_native, empty2, int64_copy,
+                              int_view, view2)
 
 cnp.import_array()
 
@@ -67,47 +70,45 @@ cdef inline cnp.ndarray empty1(Py_ssize_t n):
 # ------------------------------------------------------------------------------ class labels
 
 cdef struct Labels:
-    Ints sparse       # class indices (sparse.data NULL when one-hot)
-    View2 onehot      # one-hot rows (onehot.data NULL when sparse)
+    const int64_t* sparse   # class indices: a private copy, checked (NULL when one-hot)
+    View2 onehot            # one-hot rows (onehot.data NULL when sparse)
 
 
-cdef Py_ssize_t bad_label(const Ints* v, Py_ssize_t C) noexcept nogil:
-    """Position of the first label outside [0, C), or -1 (branch-free passes over blocks)."""
-    cdef int64_t y[ROW_BLOCK]
-    cdef Py_ssize_t i0 = 0, n, r
-    cdef bint bad
-    while i0 < v.n:
-        n = min(<Py_ssize_t>ROW_BLOCK, v.n - i0)
-        load_ints(v, i0, n, y)
-        bad = False
-        for r in range(n):      # as unsigned, a negative label is above C
-            bad |= <uint64_t>y[r] >= <uint64_t>C
-        if bad:
-            for r in range(n):
-                if <uint64_t>y[r] >= <uint64_t>C:
-                    return i0 + r
-        i0 += n
+cdef Py_ssize_t bad_label(const int64_t* y, Py_ssize_t n, Py_ssize_t C) noexcept nogil:
+    """Position of the first of y[:n] outside [0, C), or -1 (a branch-free pass first)."""
+    cdef Py_ssize_t i
+    cdef bint bad = False
+    for i in range(n):          # as unsigned, a negative label is above C
+        bad |= <uint64_t>y[i] >= <uint64_t>C
+    if bad:
+        for i in range(n):
+            if <uint64_t>y[i] >= <uint64_t>C:
+                return i
     return -1
 
 
 cdef object labels(object y_true, Py_ssize_t N, Py_ssize_t C, bint as_indices,
                    Labels* out):
     """Check the class labels of predictions of shape (N, C) and fill *out; returns the array
-    *out views (keep it alive). Sparse: integers (N,), each in [0, C). One-hot: (N, C), as
-    float32, or with as_indices turned into indices by argmax (the book's combined backward).
+    *out views (keep it alive). Sparse: integers (N,), each in [0, C), copied (int64_copy) so
+    that the kernels use exactly the checked values. One-hot: (N, C), as float32, or with
+    as_indices turned into indices by argmax (the book's combined backward). Sizes are those
+    of the arrays viewed, whatever a subclass's shape or methods answer.
     """
-    out.sparse.data = NULL
+    out.sparse = NULL
     out.onehot.data = NULL
     if N and not C:
         raise ValueError(f"predictions: expected at least one class column, got shape ({N}, 0)")
     y = y_true if cnp.PyArray_Check(y_true) else cnp.PyArray_FROM_O(y_true)
     cdef int ndim = cnp.PyArray_NDIM(<cnp.ndarray>y)
     if ndim == 2:
-        if y.shape != (N, C):
-            raise ValueError(f"y_true: expected one-hot labels of shape {(N, C)}, got {y.shape}")
+        rows, cols = cnp.PyArray_DIM(<cnp.ndarray>y, 0), cnp.PyArray_DIM(<cnp.ndarray>y, 1)
+        if rows != N or cols != C:
+            raise ValueError(f"y_true: expected one-hot labels of shape {(N, C)}, got "
+                             f"{(rows, cols)}")
         if not as_indices:
             y = as_float32(y, "y_true")
-            out.onehot = view2(y, "y_true")
+            out.onehot = view2(y, "y_true", N, C)
             return y
         y = y.argmax(axis=1)
     elif ndim != 1:
@@ -115,16 +116,22 @@ cdef object labels(object y_true, Py_ssize_t N, Py_ssize_t C, bint as_indices,
                          f"shape {(N, C)}, got shape {y.shape}")
     elif not cnp.PyArray_ISINTEGER(<cnp.ndarray>y):
         raise TypeError(f"y_true: class indices must be integers, got dtype {y.dtype}")
-    elif cnp.PyArray_DIM(<cnp.ndarray>y, 0) != N:
+    cdef Ints v = int_view(as_native(y), "y_true")
+    if v.n != N:
         raise ValueError(f"y_true: expected {N} class indices (one per sample), got shape "
-                         f"{y.shape}")
-    y = as_native(y)
-    out.sparse = int_view(y, "y_true")
-    cdef Py_ssize_t i = bad_label(&out.sparse, C)
+                         f"({v.n},)")
+    Y = int64_copy(&v)
+    out.sparse = <const int64_t*>cnp.PyArray_DATA(Y)
+    cdef Py_ssize_t i = bad_label(out.sparse, N, C)
+    cdef object label
     if i >= 0:
+        if v.code == U64:
+            label = <uint64_t>out.sparse[i]
+        else:
+            label = out.sparse[i]
         raise ValueError(f"y_true: class indices must be in [0, {C}) for {C} columns of "
-                         f"predictions, got {y[i]} at position {i}")
-    return y
+                         f"predictions, got {label} at position {i}")
+    return Y
 
 
 # ---------------------------------------------------------------------- categorical CE
@@ -160,15 +167,14 @@ cdef inline void crossentropy_rows(const float* p, Py_ssize_t rs, Py_ssize_t cs,
     true class, for r < R <= ROW_BLOCK: p[y] (sparse), or sum_j clip(p_j) t_j (one-hot). The
     sparse logs are one loop over the block (vectorized)."""
     cdef float g[ROW_BLOCK]
-    cdef int64_t y[ROW_BLOCK]
+    cdef const int64_t* y = t.sparse + i0
     cdef Py_ssize_t r
     cdef View2 o = t.onehot
-    if t.sparse.data == NULL:
+    if t.sparse == NULL:
         for r in range(R):
             losses[r] = -log_of_sum(pairwise_sum(CLIPPED_PROD, p + r * rs, cs,
                                                  o.data + (i0 + r) * o.rs, o.cs, C))
         return
-    load_ints(&t.sparse, i0, R, y)
     for r in range(R):
         g[r] = p[r * rs + y[r] * cs]
     for r in range(R):
@@ -195,7 +201,7 @@ def crossentropy_forward(y_pred, y_true, int n_threads=1):
     r.losses = <float*>cnp.PyArray_DATA(losses)
     with nogil:
         run_range(crossentropy_range, &r, r.p.rows, n_threads,
-                  min_per_thread(EXP_COST + (0 if r.t.sparse.data != NULL else r.p.cols)))
+                  min_per_thread(EXP_COST + (0 if r.t.sparse != NULL else r.p.cols)))
     return losses
 
 
@@ -235,8 +241,7 @@ cdef void sparse_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcep
     over the C-contiguous output (vectorized), so the labels cost one access per row."""
     cdef RowArgs* r = <RowArgs*>ctx
     cdef View2 p = r.p
-    cdef Py_ssize_t i, j, k, n_rows, C = p.cols, m = (end - start) * C
-    cdef int64_t y[ROW_BLOCK]
+    cdef Py_ssize_t i, j, k, y, C = p.cols, m = (end - start) * C
     cdef float* out = r.out + start * C
     cdef float n = p.rows, v, one = 1, zero = 0
     cdef float neg_zero = -zero
@@ -251,14 +256,10 @@ cdef void sparse_grad_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcep
     if crossentropy:
         for k in range(m):
             out[k] = neg_zero / out[k]
-    i = start
-    while i < end:
-        n_rows = min(<Py_ssize_t>ROW_BLOCK, end - i)
-        load_ints(&r.t.sparse, i, n_rows, y)
-        for k in range(n_rows):
-            v = p.data[(i + k) * p.rs + y[k] * p.cs]
-            out[(i + k - start) * C + y[k]] = -one / v if crossentropy else v - one
-        i += n_rows
+    for i in range(start, end):
+        y = r.t.sparse[i]
+        v = p.data[i * p.rs + y * p.cs]
+        out[(i - start) * C + y] = -one / v if crossentropy else v - one
     for k in range(m):
         out[k] = out[k] / n
 
@@ -279,7 +280,7 @@ cdef object sparse_grad(int kind, object dvalues, object y_true, bint as_indices
     r.p = matrix(D, "dvalues")
     r.kind = kind
     Y = labels(y_true, r.p.rows, r.p.cols, as_indices, &r.t)
-    if r.t.sparse.data == NULL:     # one-hot targets t: -t / p / N elementwise
+    if r.t.sparse == NULL:          # one-hot targets t: -t / p / N elementwise
         return map_elements(onehot_grad_row, 3, r.p, r.t.onehot, r.p.rows, 0, n_threads)
     dinputs = empty2(r.p.rows, r.p.cols)
     r.out = <float*>cnp.PyArray_DATA(dinputs)

@@ -454,7 +454,7 @@ def dense_forward(inputs, weights, biases, bint relu=False, int n_threads=1):
     cdef int err
     if b.cs != 1:
         biases = biases.copy()
-        b = view2(biases, "biases")
+        b = view2(biases, "biases", 1, w.cols)
     with nogil:
         if 0 < x.cols <= EXACT_K:   # exact like the book's float64 np.dot
             err = gemm_small_k(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
