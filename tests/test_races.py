@@ -178,3 +178,16 @@ def test_dense_biases_whose_copy_has_another_shape_are_refused(kernels):
     b = np.zeros((1, 128), np.float32)[:, ::2].view(ShortCopy)   # column stride 2: copied
     with pytest.raises(ValueError, match=r"biases: expected shape \(1, 64\), got \(1, 1\)"):
         kernels.dense_forward(X, W, b)
+
+
+def test_dropout_arrays_with_a_false_shape_are_refused():
+    """dropout_forward/backward compare the dimensions they loop over (C level), not the
+    ``shape`` attributes: a 1-element mask claiming (2000, 64) used to be read past its end."""
+    from nnfs_fast.kernels import dropout
+    inputs = np.ones((2000, 64), dtype=np.float32)
+    draws = lying_shape(np.ones(1, dtype=np.int64), inputs.shape)
+    with pytest.raises(ValueError, match=r"draws: expected an array of shape"):
+        dropout.dropout_forward(draws, inputs, 0.5)
+    mask = lying_shape(np.ones((1, 1), dtype=np.float32), inputs.shape)
+    with pytest.raises(ValueError, match=r"dvalues: expected shape"):
+        dropout.dropout_backward(inputs, mask)

@@ -401,6 +401,19 @@ cdef const float* contiguous(object a, str name) except? NULL:
     return <const float*>cnp.PyArray_DATA(arr)
 
 
+cdef bint same_dims(object a, object b):
+    """Whether the ndarrays ``a`` and ``b`` have the same dimensions, read at C level (a
+    subclass's ``shape`` attribute can say anything; the loops use these)."""
+    cdef cnp.ndarray x = <cnp.ndarray>a, y = <cnp.ndarray>b
+    cdef int d
+    if cnp.PyArray_NDIM(x) != cnp.PyArray_NDIM(y):
+        return False
+    for d in range(cnp.PyArray_NDIM(x)):
+        if cnp.PyArray_DIM(x, d) != cnp.PyArray_DIM(y, d):
+            return False
+    return True
+
+
 cdef cnp.ndarray empty_like(object a):
     """A new C-contiguous float32 array of the shape of the ndarray ``a``."""
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -416,7 +429,7 @@ def dropout_forward(draws, inputs, double keep, int n_threads=1):
     if not 0 < keep <= 1:
         raise ValueError(f"keep: expected a probability in (0, 1], got {keep}")
     D = as_native(draws)
-    if not cnp.PyArray_Check(D) or D.shape != inputs.shape:
+    if not cnp.PyArray_Check(D) or not same_dims(D, inputs):
         raise ValueError(f"draws: expected an array of shape {inputs.shape} (the inputs'), got "
                          f"{getattr(D, 'shape', type(D).__name__)}")
     a.draws = int_view(D, "draws", True)
@@ -470,7 +483,7 @@ def dropout_backward(dvalues, binary_mask, int n_threads=1):
     cdef Args a
     a.mask = contiguous(binary_mask, "binary_mask")
     a.values = contiguous(dvalues, "dvalues")
-    if dvalues.shape != binary_mask.shape:
+    if not same_dims(dvalues, binary_mask):
         raise ValueError(f"dvalues: expected shape {binary_mask.shape} (the binary_mask's), "
                          f"got {dvalues.shape}")
     dinputs = empty_like(binary_mask)
