@@ -106,7 +106,8 @@ _SLOTS = {"layers": ("Layer_", "Activation_"), "loss": ("Loss_",),
 # ------------------------------------------------------------------------------- public API
 
 def save_model(model, path):
-    """Write ``model`` (a Model) to ``path``; see the module docstring for the format."""
+    """Write ``model`` (a Model: its description, and its float32 weights, biases and optimizer
+    state) to ``path``, atomically; see the module docstring for the format."""
     path = _path(path, "Model.save")
     if not model.layers:
         raise ValueError("Model.save: the model has no layers")
@@ -138,9 +139,10 @@ def load_model(path, model_cls, *, allow_pickle=False):
 
 
 def save_parameters(parameters, path, *, layer_indices=None):
-    """Write a list of (weights, biases) pairs to ``path``; a name ending in .safetensors
-    writes safetensors (nnfs_fast.io.safetensors), naming pair k after its layer's position
-    ``layer_indices[k]`` in model.layers."""
+    """Write a list of (weights (n_inputs, n_neurons), biases (1, n_neurons)) pairs of real
+    arrays to ``path`` as float32, atomically; a name ending in .safetensors writes safetensors
+    (nnfs_fast.io.safetensors), naming pair k after its layer's position ``layer_indices[k]``
+    in model.layers."""
     path = _path(path, "save_parameters")
     if safetensors_io.is_safetensors_path(path):
         return safetensors_io.save_parameters(parameters, path, layer_indices)
@@ -154,8 +156,9 @@ def save_parameters(parameters, path, *, layer_indices=None):
 
 
 def load_parameters(path, *, allow_pickle=False):
-    """The list of (weights, biases) float32 pairs stored in ``path`` (safetensors when the
-    name ends in .safetensors or the file starts like one)."""
+    """The list of (weights, biases) float32 pairs stored in ``path``, in the shapes they were
+    saved with ((n_inputs, n_neurons) and (1, n_neurons) from ``Model.save_parameters``);
+    safetensors when the name ends in .safetensors or the file starts like one."""
     path = _path(path, "load_parameters")
     if safetensors_io.is_safetensors_path(path) or safetensors_io.looks_like_safetensors(path):
         return safetensors_io.load_parameters(path)
