@@ -3,8 +3,9 @@
 ``atomic_write`` resolves symbolic links, writes to a temporary file
 ``.<name>.nnfs-tmp-<pid>-<random>`` next to the real target, fsyncs it, then renames it over
 the target with ``os.replace``: an interrupted save leaves the old file whole, and a temporary
-file left by a killed process is removed by the next save to the same target. Every file
-nnfs_fast writes (models, parameters, safetensors, ONNX, figures, predictions) goes through it.
+file left by a killed process is removed by the next save to the same target. Models,
+parameters (archive and safetensors), ONNX and PyTorch exports, and the command line's figures
+and predictions are all written through it.
 """
 import contextlib
 import os
