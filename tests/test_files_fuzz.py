@@ -510,7 +510,7 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch, failure
         def replace(src, dst):
             raise PermissionError(13, "Permission denied", str(dst))
 
-        monkeypatch.setattr(_persistence.os, "replace", replace)
+        monkeypatch.setattr(os, "replace", replace)
         expected = PermissionError
     with pytest.raises(expected):
         newer.save(path)
