@@ -12,7 +12,7 @@ import pytest
 import nnfs_fast
 from conftest import LEVELS, assert_within, dot_bound, f64, kernel_module, run_python
 from nnfs_fast import _cpu, _dispatch, reference
-from nnfs_fast._config import config
+from nnfs_fast._config import compiler_name, config
 
 # In a fresh process: the config, and one Dense forward/backward saved for the parent.
 LEVEL_SCRIPT = """
@@ -170,9 +170,20 @@ def test_show_config_prints_the_build_facts(capsys):
     expected_level = os.environ.get(_dispatch.ENV_VAR) or LEVELS[-1]
     assert lines["kernel_level"] == expected_level == _dispatch.LEVEL
     assert lines["kernel_isa"] == kernel_module(expected_level).ISA
-    assert lines["compiler"] == kernel_module(expected_level).COMPILER
+    assert lines["compiler"] == compiler_name(kernel_module(expected_level).COMPILER)
 
     buf = io.StringIO()
     nnfs_fast.show_config(file=buf)
     assert buf.getvalue() == printed
     assert config()["threads"] == nnfs_fast.get_num_threads()
+
+
+@pytest.mark.parametrize("raw, name", [
+    ("clang 14.0.6 ", "clang 14.0.6"),              # __clang_version__ ends in a space
+    ("clang 15.0.0 (clang-1500.1.0.2.5)", "clang 15.0.0 (clang-1500.1.0.2.5)"),  # Apple
+    ("gcc 12.2.0", "gcc 12.2.0"),
+    ("msvc 194134120", "msvc 194134120"),
+])
+def test_compiler_name_is_one_clean_line(raw, name):
+    assert compiler_name(raw) == name
+    assert config()["compiler"] == compiler_name(config()["compiler"])
