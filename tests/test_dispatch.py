@@ -149,6 +149,26 @@ def test_load_refuses_a_level_the_cpu_lacks(monkeypatch):
             _dispatch.load(level)
 
 
+@pytest.mark.parametrize("flags, release, expected", [
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "21.3.0", True),
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "23.6.0", True),
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "21.2.0", False),   # mask registers not safe
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 0}, "22.1.0", False),   # a subset the kernels use
+    ({"f": 0, "dq": 0, "bw": 0, "vl": 0}, "22.1.0", False),   # an AVX2-only Mac
+    ({}, "22.1.0", False),                                    # no such sysctl
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "weird", False),
+])
+def test_intel_macs_ask_the_kernel_for_avx512(flags, release, expected):
+    """macOS enables the AVX-512 state lazily (XCR0 reads as off until first use), so there
+    the avx512 level is decided by sysctl hw.optional.avx512{f,dq,bw,vl} and the Darwin
+    version."""
+    def flag(name):
+        return flags.get(name.rsplit("avx512", 1)[-1], -1)
+    assert _cpu.macos_avx512(flag, release) is expected
+    assert _cpu.sysctl_flag("hw.optional.avx512f") in ((-1,) if platform.system() != "Darwin"
+                                                        else (-1, 0, 1))
+
+
 def test_levels_are_ordered_and_include_the_baseline():
     assert LEVELS[0] == "baseline"
     order = list(_dispatch.LEVELS)
