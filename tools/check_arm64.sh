@@ -2,8 +2,8 @@
 # The arm64 (NEON) build of nnfs_fast, proven on an x86-64 Linux machine (docs/INSTALL.md;
 # .ci/run calls it). In a temporary directory, removed at the end:
 #
-#   1. tools: qemu-user (qemu-aarch64) and Debian's cross compiler aarch64-linux-gnu-gcc,
-#      installed with apt-get when missing (tools/ensure_packages.sh)
+#   1. tools: qemu-user (qemu-aarch64) and Debian's cross compiler aarch64-linux-gnu-gcc with
+#      its C library, installed with apt-get when missing (tools/ensure_packages.sh)
 #   2. an arm64 root: Debian's arm64 CPython 3.11 and the libraries it and the extensions load
 #      (libc, libgomp, libstdc++, ...), fetched with apt-get download through a private apt
 #      configuration (this machine's dpkg architectures and package lists stay as they are)
@@ -44,7 +44,8 @@ fi
 unset PYTHONPATH NNFS_FAST_ISA NNFS_FAST_DEBUG NNFS_FAST_USE_OPENMP
 
 step "tools: qemu-user, gcc-$TRIPLET"
-bash tools/ensure_packages.sh qemu-user gcc-aarch64-linux-gnu
+# libc6-dev-arm64-cross (crt1.o, libc.so for the link) is only recommended by the compiler
+bash tools/ensure_packages.sh qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 command -v qemu-aarch64 > /dev/null || fail "qemu-aarch64 is not on PATH"
 
 step "arm64 root: Debian's python$PYVER and its libraries"
