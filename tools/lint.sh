@@ -5,8 +5,8 @@
 #
 # usage: tools/lint.sh [extra ruff check arguments, e.g. --fix or --statistics]
 #   PYTHON  interpreter whose environment holds the tools (default: python3); when ruff or
-#           cython-lint is missing there, it is pip-installed into that environment first
-#           (the versions of the `lint` extra: pip install "nnfs_fast[lint]" does the same)
+#           cython-lint is missing there, it is pip-installed into that environment first, at
+#           the versions .pre-commit-config.yaml pins (tools already there are used as they are)
 # Exit status: 0 when both tools find nothing, 1 otherwise (both always run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,9 @@ export PATH
 if ! "$PYTHON" -m ruff --version >/dev/null 2>&1 || ! command -v cython-lint >/dev/null \
         || ! command -v pycodestyle >/dev/null; then
     echo "lint: installing ruff and cython-lint into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
-    "$PYTHON" -m pip install --quiet "ruff>=0.8" "cython-lint>=0.16"
+    pinned() { sed -n "\\#repo: .*/$1\$#{n;s/^ *rev: *v//p;}" .pre-commit-config.yaml; }
+    "$PYTHON" -m pip install --quiet "ruff==$(pinned ruff-pre-commit)" \
+        "cython-lint==$(pinned cython-lint)"
 fi
 
 status=0
