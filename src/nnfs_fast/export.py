@@ -35,8 +35,12 @@ import importlib
 
 import numpy as np
 
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout
 
 OPSET = 13        # ONNX operator set: Softmax(axis) with today's semantics; widely supported
