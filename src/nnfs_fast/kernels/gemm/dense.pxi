@@ -29,7 +29,7 @@ from cython.parallel cimport threadid
 from libc.string cimport memcpy
 
 cimport numpy as cnp
-from nnfs_fast.kernels.parallel cimport run_tasks
+from nnfs_fast.kernels.parallel cimport PAR_FLOPS, run_tasks
 from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, view2
 
 cnp.import_array()
@@ -66,7 +66,6 @@ cdef enum:
     DOT_ROWS = 32       # rows per task of the dot-product form
     EXACT_K = 4         # depths up to this are summed in double (the book's float64 np.dot)
     SMALL_K_ROWS = 256  # rows per task of the small-depth form
-    PAR_FLOPS = 2000000 # below this many flops a product runs on one thread (threshold.py)
 
 ISA = NNFS_ISA.decode()
 COMPILER = NNFS_COMPILER.decode()
