@@ -29,11 +29,12 @@
 cimport numpy as cnp
 
 from nnfs_fast.kernels.arrays cimport View2, empty2
-from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.parallel cimport run_range, thresholds
 from nnfs_fast.kernels.rows cimport (EXP_COST, float32_array, map_elements, matrix,
                                      min_per_thread, relu, relu_grad, sigmoid, softmax_rows)
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 
 cdef void relu_row(const float* x, Py_ssize_t cx, const float* unused, Py_ssize_t cu,

@@ -73,10 +73,11 @@ from libc.string cimport memcmp
 
 import numpy as np
 
-from nnfs_fast.kernels.parallel cimport PAR_ELEMS, run_range
+from nnfs_fast.kernels.parallel cimport PAR_ELEMS, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport Ints, as_native, int_view, load_ints
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 
 cdef extern from *:

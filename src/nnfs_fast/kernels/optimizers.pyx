@@ -36,10 +36,11 @@ cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport sqrtf
 
-from nnfs_fast.kernels.parallel cimport PAR_ELEMS, RangeFn, run_range
+from nnfs_fast.kernels.parallel cimport PAR_ELEMS, RangeFn, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport View2, view2
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 cdef struct Args:
     float* param            # IN/OUT  weights or biases

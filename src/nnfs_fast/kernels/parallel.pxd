@@ -22,6 +22,12 @@ cdef enum:
     # elements. These two are round numbers from the benchmarks/bench_train.py runs; no script
     # sweeps them yet (benchmarks/threshold.py sweeps PAR_FLOPS only)
     PAR_ELEMS = 32768
+
+
+cdef inline dict thresholds():
+    """The thresholds above, for a kernel module to export to Python (tests derive their
+    shapes from them): globals().update(thresholds())."""
+    return {"PAR_FLOPS": PAR_FLOPS, "PAR_WORK": PAR_WORK, "PAR_ELEMS": PAR_ELEMS}
 # ---------------------------------------------------------------------------------------------
 
 ctypedef void (*TaskFn)(void* ctx, Py_ssize_t task) noexcept nogil

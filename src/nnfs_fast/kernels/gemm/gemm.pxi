@@ -38,7 +38,7 @@
 from cython.parallel cimport threadid
 from libc.string cimport memcpy, memset
 
-from nnfs_fast.kernels.parallel cimport PAR_FLOPS, run_tasks
+from nnfs_fast.kernels.parallel cimport PAR_FLOPS, run_tasks, thresholds
 
 cdef extern from "ukernel.h" nogil:
     const char* NNFS_ISA
@@ -469,6 +469,7 @@ ISA = NNFS_ISA.decode()
 COMPILER = NNFS_COMPILER.decode()
 MR, NR, VL = NNFS_MR, NNFS_NR, NNFS_VL
 KC, MC, NC = NNFS_KC, NNFS_MC, NNFS_NC
+# (the enum names are taken by the C constants, hence globals())
 globals().update(BP_MAX=BP_MAX, PACK_PANELS=PACK_PANELS, DIRECT_B_PANELS=DIRECT_B_PANELS,
-                 DOT_ROWS=DOT_ROWS, EXACT_K=EXACT_K, SMALL_K_ROWS=SMALL_K_ROWS,
-                 PAR_FLOPS=PAR_FLOPS)
+                 DOT_ROWS=DOT_ROWS, EXACT_K=EXACT_K, SMALL_K_ROWS=SMALL_K_ROWS)
+globals().update(thresholds())
