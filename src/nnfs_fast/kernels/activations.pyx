@@ -2,9 +2,9 @@
 #
 # Design
 # ------
-# Entry points take ndarrays (checked as in kernels/arrays.pxd; inputs of any real dtype are converted
-# to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are read in
-# place), allocate their C-contiguous float32 output and make one pass over it. Each output
+# Entry points take ndarrays (checked as in kernels/arrays.pxd; inputs of any real dtype are
+# converted to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are
+# read in place), allocate their C-contiguous float32 output and make one pass over it. Each output
 # row (or block of elements, see map_elements) is written by one thread, so results do not
 # depend on the thread count; work under PAR_WORK (see kernels/parallel.pxd) stays on the calling
 # thread without entering OpenMP (kernels/parallel.pxd's run_range).

@@ -1,6 +1,6 @@
 # Row routines shared by the activation kernels (kernels/activations.pyx) and the loss kernels
-# (kernels/losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers with
-# element strides; and what their entry points share: the argument checks (float32_array,
+# (kernels/losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers
+# with element strides; and what their entry points share: the argument checks (float32_array,
 # matrix, with the messages of _validation.as_float32_2d) and the elementwise map.
 #
 # Every routine does the book's float32 NumPy operations in the book's order. Sums use

@@ -50,7 +50,8 @@ cdef extern from "ukernel.h" nogil:
     int NNFS_MC
     int NNFS_NC
     void nnfs_ukernel(int mr, Py_ssize_t kc, const float* a, Py_ssize_t rsa, Py_ssize_t csa,
-                      const float* b, Py_ssize_t ldb, float* c, Py_ssize_t rsc, Py_ssize_t csc, Py_ssize_t n,
+                      const float* b, Py_ssize_t ldb, float* c, Py_ssize_t rsc, Py_ssize_t csc,
+                      Py_ssize_t n,
                       int accumulate, const float* bias_col, const float* bias_row, int relu)
     void* nnfs_aligned_alloc(size_t nbytes)
     void nnfs_aligned_free(void* p)
@@ -67,7 +68,7 @@ cdef extern from "narrow.h" nogil:
 cdef enum:
     BP_MAX = 1 << 22    # floats of packed B held at once (16 MiB, L3)
     PACK_PANELS = 8     # pack A when more B micro-panels than this reuse it
-    DIRECT_B_PANELS = 2 # read B in place when at most this many A micro-panels reuse it
+    DIRECT_B_PANELS = 2  # read B in place when at most this many A micro-panels reuse it
     DOT_ROWS = 32       # rows per task of the DOT path
     EXACT_K = 4         # depths up to this are summed in double (the book's float64 np.dot)
     SMALL_K_ROWS = 256  # rows per task of the EXACT path
