@@ -113,7 +113,7 @@ cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
-cdef GemmPlan plan_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+cdef inline GemmPlan plan_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                         Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t rsb, Py_ssize_t csb,
                         Py_ssize_t rsc, Py_ssize_t csc, bint exact, int n_threads) noexcept nogil:
     """The plan of C[M, N] = A[M, K] . B[K, N] with these element strides on n_threads
@@ -205,7 +205,7 @@ cdef void pack_a(const float* A, Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t mr,
 cdef struct Blocked:
     # what the BLOCKED tasks share: the plan, the operands (as the plan computes them) and
     # the buffers
-    GemmPlan p
+    const GemmPlan* p
     const float* A
     const float* B
     float* C
@@ -227,7 +227,7 @@ cdef void pack_b_task(void* ctx, Py_ssize_t u) noexcept nogil:
     """Pack B micro-panel u % n_bpanels of depth block kb_first + u // n_bpanels (unless it
     is a full panel read in place)."""
     cdef Blocked* g = <Blocked*>ctx
-    cdef GemmPlan* p = &g.p
+    cdef const GemmPlan* p = g.p
     cdef Py_ssize_t kb = g.kb_first + u // p.n_bpanels, jr = (u % p.n_bpanels) * NNFS_NR
     cdef Py_ssize_t pc = kb * p.kc, kc = max(0, min(p.kc, p.K - pc))
     if not p.direct_b or jr + NNFS_NR > p.N:
@@ -239,7 +239,7 @@ cdef void blocked_task(void* ctx, Py_ssize_t t) noexcept nogil:
     """Task t: rows [ic, ic + mc) (row chunk t // n_col_groups) times B panels
     [q0, q1) (group t % n_col_groups), for the depth blocks of this round."""
     cdef Blocked* g = <Blocked*>ctx
-    cdef GemmPlan* p = &g.p
+    cdef const GemmPlan* p = g.p
     cdef float* ap = g.Ap + threadid() * p.kc * p.chunk_rows
     cdef Py_ssize_t chunk = t // p.n_col_groups
     cdef Py_ssize_t ic = (chunk * p.n_apanels // p.n_row_chunks) * NNFS_MR
@@ -289,7 +289,7 @@ cdef int run_blocked(GemmPlan* p, const float* A, const float* B, float* C, bint
     cdef Blocked g
     cdef Py_ssize_t r, j
     cdef float* bias_pad = NULL
-    g.p = p[0]
+    g.p = p
     g.A, g.B, g.C, g.accumulate, g.relu = A, B, C, accumulate, relu
     g.Bp = <float*>nnfs_aligned_alloc(p.kblocks_per_round * p.kc * p.n_cols_padded
                                       * sizeof(float))
@@ -319,7 +319,7 @@ cdef int run_blocked(GemmPlan* p, const float* A, const float* B, float* C, bint
 
 
 cdef struct DotRows:
-    GemmPlan p
+    const GemmPlan* p
     const float* A
     const float* bt           # B^T: its rows are B's columns
     Py_ssize_t ldbt
@@ -348,7 +348,7 @@ cdef int run_dot(GemmPlan* p, const float* A, const float* B, float* C, bint acc
     cdef float* Bt = NULL
     cdef Py_ssize_t j, k
     cdef DotRows d
-    d.p = p[0]
+    d.p = p
     d.A, d.bt, d.ldbt = A, B, p.csb
     d.C, d.accumulate, d.relu = C, accumulate, relu
     d.bias_col, d.bias_row = NULL, NULL
@@ -370,7 +370,7 @@ cdef int run_dot(GemmPlan* p, const float* A, const float* B, float* C, bint acc
 
 
 cdef struct Exact:
-    GemmPlan p
+    const GemmPlan* p
     const float* A
     const double* Bd          # K x N, B widened to double
     float* C                  # M x N, rows contiguous
@@ -400,7 +400,7 @@ cdef int run_exact(GemmPlan* p, const float* A, const float* B, float* C, bint a
     for k in range(p.K):
         for j in range(p.N):
             Bd[k * p.N + j] = B[k * p.rsb + j * p.csb]
-    d.p = p[0]
+    d.p = p
     d.A, d.Bd, d.C, d.accumulate, d.relu = A, Bd, C, accumulate, relu
     d.bias_col, d.bias_row = NULL, NULL
     if bias_per_row:
