@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -99,6 +100,7 @@ class Model:
         if not self.layers:
             raise ValueError("Model.finalize: the model has no layers; call model.add(layer) "
                              "first")
+        self._refuse_shared_layers()
         self.input_layer = Layer_Input()
         self.trainable_layers = []
         last = len(self.layers) - 1
@@ -119,6 +121,34 @@ class Model:
         # exact classes: a subclass may override forward
         self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
                                     and type(self.loss) is Loss_CategoricalCrossentropy)
+        key = id(self)
+        _FINALIZED[key] = weakref.ref(
+            self, lambda ref: _FINALIZED.pop(key) if _FINALIZED.get(key) is ref else None)
+
+    def _refuse_shared_layers(self):
+        """ValueError if a layer object appears twice in this model or belongs to another
+        finalized Model that is still alive: finalize links each layer to its neighbours
+        (prev/next) and a layer keeps its last inputs and outputs, so a shared layer would make
+        one model compute from the other's activations."""
+        position = {}
+        for i, layer in enumerate(self.layers):
+            j = position.setdefault(id(layer), i)
+            if j != i:
+                raise ValueError(
+                    f"Model.finalize: model.layers[{j}] and model.layers[{i}] are the same "
+                    f"{_what(layer)} object; a layer can appear once (add a new one, or a "
+                    f"copy: copy.deepcopy(layer))")
+        for ref in list(_FINALIZED.values()):
+            other = ref()
+            if other is None or other is self:
+                continue
+            for layer in getattr(other, "layers", ()):
+                if id(layer) in position:
+                    raise ValueError(
+                        f"Model.finalize: model.layers[{position[id(layer)]}] ({layer!r}) "
+                        f"already belongs to another finalized Model, which would then read "
+                        f"this model's activations; add a copy instead: "
+                        f"model.add(copy.deepcopy(layer)) (or delete the other model first)")
 
     # -------------------------------------------------------------------------- one pass
 
