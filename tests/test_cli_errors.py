@@ -5,16 +5,37 @@ through ``nnfs_fast.cli.main`` (fast: nothing is trained, every row is refused b
 Each row: an id, the argument list (``{d}`` is the folder of the files below, ``{m}`` a saved
 model with 2 inputs and 3 classes) and a fragment the error line must contain.
 """
+import importlib
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 import pytest
 
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam, cli)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+)
 
+cli = importlib.import_module("nnfs_fast.cli.main")
 BIG = 10 ** 9
+
+
+def _png_header(side):
+    """A PNG announcing side x side 8-bit gray pixels, with a few bytes of data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0,
+                                                              0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
 
 
 def _npy_bytes(header_shape, n_values):
@@ -75,6 +96,8 @@ def files(tmp_path_factory):
         else:
             np.save(d / name, content)
     os.mkdir(d / "folder.csv")
+    (d / "bomb" / "train" / "3").mkdir(parents=True)      # Pillow's decompression-bomb size
+    (d / "bomb" / "train" / "3" / "big.png").write_bytes(_png_header(100_000))
     np.save(d / "X.npy", np.zeros((3, 2), np.float32))
     np.random.seed(0)
     model = Model()
@@ -91,8 +114,12 @@ def files(tmp_path_factory):
 ROWS = []
 
 
-def row(id, args, fragment):
-    ROWS.append(pytest.param(args, fragment, id=id))
+def row(id, args, fragment, needs=None):
+    """One case; ``needs``: an optional module the case needs (skipped without it)."""
+    from importlib.util import find_spec
+    marks = [pytest.mark.skipif(find_spec(needs) is None, reason=f"needs {needs}")] \
+        if needs else []
+    ROWS.append(pytest.param(args, fragment, id=id, marks=marks))
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -159,7 +186,7 @@ row("predict five.npy", "predict {m} {d}/five.npy",
 row("predict empty.npz", "predict {m} {d}/empty.npz", "empty.npz: not a readable .npz file")
 row("predict garbage.npz", "predict {m} {d}/garbage.npz", "not a readable .npz file")
 row("predict two_arrays.npz", "predict {m} {d}/two_arrays.npz", "expected an array named X")
-row("predict folder", "predict {m} {d}/folder.csv", "folder.csv: is a folder")
+row("predict folder", "predict {m} {d}/folder.csv", "folder.csv: a directory, not a regular")
 row("predict missing input", "predict {m} {d}/missing.csv", "missing.csv: no such file")
 row("predict .xyz input", "predict {m} {d}/m.model", "expected a .npy, .npz or .csv file")
 row("predict garbage model", "predict {d}/garbage.model {d}/X.npy", "cannot load the model")
@@ -184,6 +211,14 @@ row("train text y", "train --data {d}/text_y.npz", "expected numbers, got dtype 
 row("train missing file", "train --data {d}/missing.csv", "missing.csv: no such file")
 row("train unknown data", "train --data {d}/data.xyz", ".npz/.csv file")
 row("train missing mnist folder", "train --data mnist:{d}/nothing", "nothing")
+row("train oversized PNG", "train --data mnist:{d}/bomb", "big.png: expected a 28x28 image",
+    needs="PIL")
+
+# -------------------------------------------------------------------------------- export
+row("export without a target", "export {m}", "give at least one of --onnx FILE")
+row("export --safetensors name", "export {m} --safetensors {d}/p.npz", "must end in")
+row("export garbage model", "export {d}/garbage.model --safetensors {d}/p.safetensors",
+    "cannot load the model")
 
 
 def run_main(argv, capsys):
@@ -252,7 +287,7 @@ def test_named_pipe_is_refused_without_blocking(files, tmp_path, capsys):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert_one_line_error(status, err, "samples.csv: not a regular file")
+    assert_one_line_error(status, err, "samples.csv: a named pipe, not a regular file")
 
 
 @pytest.mark.parametrize("error", [ValueError("digits/train/0/0001.png: image too large "

@@ -10,15 +10,19 @@ Content that cannot be used raises ValueError naming the file and the place (``l
 column 2`` in a CSV file, counting from 1 like an editor; ``X[3, 1]`` in an array, counting
 from 0 like NumPy): a row is never dropped and a NaN is never passed on. File-system problems
 raise OSError naming the file (FileNotFoundError for a missing one); anything but a regular
-file (a folder, a named pipe, a device) is refused before it is opened.
+file (a folder, a named pipe, a device) is refused with ValueError before it is read
+(``io.files.open_regular``).
 """
 import csv
+import io
+import math
 import os
-import stat
 import zipfile
 import zlib
 
 import numpy as np
+
+from nnfs_fast.io.files import open_regular
 
 _LINES_PER_PARSE = 16384   # CSV lines handed to np.loadtxt at a time (bounds its temporaries)
 
@@ -44,7 +48,8 @@ def read_csv(path, *, header=None):
     if header not in (None, True, False):
         raise TypeError(f"read_csv: header must be True, False or None (detect), got "
                         f"{header!r}")
-    with _open(path, encoding="utf-8-sig", errors="replace") as f:
+    with io.TextIOWrapper(_open(path, "read_csv"), encoding="utf-8-sig",
+                          errors="replace") as f:
         lines = ((n, text) for n, text in enumerate(f, 1) if text.strip())
         first = next(lines, None)
         if first is None:
@@ -135,23 +140,27 @@ def _is_number(field):
 # ---------------------------------------------------------------------------------- NumPy
 
 def read_npy(path):
-    """The array of an ``.npy`` file (never unpickles: object arrays are refused). The file
-    is memory-mapped first, so a header that announces more data than the file holds is
-    refused before anything of that size is allocated."""
-    _regular(path)
-    try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        if not isinstance(mapped, np.ndarray):
-            mapped.close()
-            raise ValueError("it is an .npz archive")
-        return np.array(mapped)
-    except (ValueError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+    """The array of an ``.npy`` file (never unpickles: object arrays are refused). The header's
+    shape is checked against the bytes that follow it before the array is allocated."""
+    with _open(path, "read_npy") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+            n_bytes = math.prod(shape) * dtype.itemsize
+            left = os.fstat(f.fileno()).st_size - f.tell()
+            if n_bytes > left:
+                raise ValueError(f"the header announces shape {shape} of {dtype} ({n_bytes:,} "
+                                 f"bytes), but {left:,} bytes follow it")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+        except (ValueError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
 
 
 def read_npz(path):
     """{name: array} of an ``.npz`` file (never unpickles: object arrays are refused)."""
-    with _open(path, "rb") as f:
+    with _open(path, "read_npz") as f:
         try:
             arrays = np.load(f, allow_pickle=False)
             if not hasattr(arrays, "files"):
@@ -286,25 +295,11 @@ def _numbers(a, name):
     return a
 
 
-def _regular(path):
-    """Refuse anything but a regular file before opening it (opening a named pipe would wait
-    for a writer forever); OSError messages name the file."""
+def _open(path, where):
+    """``io.files.open_regular``, with a missing file's message in this module's form."""
     try:
-        kind = os.stat(path).st_mode
+        return open_regular(path, where)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise type(exc)(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(kind):
-        raise IsADirectoryError(f"{path}: is a folder, not a file")
-    if not stat.S_ISREG(kind):
-        raise ValueError(f"{path}: not a regular file (a pipe, socket or device)")
-
-
-def _open(path, mode="r", **kwargs):
-    """open(path) of a regular file (see ``_regular``)."""
-    _regular(path)
-    try:
-        return open(path, mode, **kwargs)
     except OSError as exc:
         raise type(exc)(f"{path}: cannot read it ({exc.strerror or exc})") from None
