@@ -129,7 +129,7 @@ class Data:
 
 
 def _features(X, what):
-    from nnfs_fast.datasets_files import as_finite_float32
+    from nnfs_fast.datasets.files import as_finite_float32
     X = np.asarray(X)
     if X.dtype.kind not in "fiub":
         raise UsageError(f"{what}: expected numbers, got dtype {X.dtype}")
@@ -144,7 +144,7 @@ def _features(X, what):
 
 
 def _targets(y, task, what):
-    from nnfs_fast.datasets_files import as_finite_float32, check_finite
+    from nnfs_fast.datasets.files import as_finite_float32, check_finite
     y = np.asarray(y)
     if y.dtype.kind not in "fiub":
         raise UsageError(f"{what}: expected numbers, got dtype {y.dtype}")
@@ -224,8 +224,9 @@ def _task(args, default):
 def _load_file(path, args):
     """An .npz (X, y and optionally X_test/y_test or X_val/y_val) or a .csv (features, then
     the target in the last column; a header line by --header, or detected), read by
-    ``datasets_files.read_xy``. One-hot y becomes class indices unless --task regression."""
-    from nnfs_fast.datasets_files import read_xy
+    ``nnfs_fast.datasets.files.read_xy``. One-hot y becomes class indices unless --task
+    regression."""
+    from nnfs_fast.datasets.files import read_xy
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".npz", ".csv"):
         raise UsageError(f"--data {path!r}: expected spiral, vertical, sine, digits, "
@@ -257,7 +258,7 @@ def _load_file(path, args):
 def _from_one_hot(path, name, y):
     """(y, n_classes): one-hot rows as class indices (said on stderr) and their width; any
     other y as it is, and None."""
-    from nnfs_fast.datasets_files import one_hot_labels
+    from nnfs_fast.datasets.files import one_hot_labels
     indices = None if y is None else one_hot_labels(y)
     if indices is None:
         return y, None
@@ -287,9 +288,9 @@ def _header_note(path, header, columns):
 
 
 def read_input(path, header=None):
-    """Samples for ``predict`` (``datasets_files.read_samples``): .npy, .npz (array X, or its
-    only array) or .csv; (n_samples, n_features) float32, all finite."""
-    from nnfs_fast.datasets_files import read_samples
+    """Samples for ``predict`` (``nnfs_fast.datasets.files.read_samples``): .npy, .npz (array
+    X, or its only array) or .csv; (n_samples, n_features) float32, all finite."""
+    from nnfs_fast.datasets.files import read_samples
     try:
         X, columns = read_samples(path, header=header)
     except (OSError, ValueError) as exc:

@@ -2,7 +2,7 @@
 ``.npy``/``.npz``. The command line reads ``train --data FILE`` and ``predict MODEL INPUT``
 with these functions; scripts can use them too.
 
-    >>> from nnfs_fast import datasets_files
+    >>> from nnfs_fast.datasets import files as datasets_files
     >>> values, columns = datasets_files.read_csv("points.csv")          # doctest: +SKIP
     >>> X, y, X_val, y_val, columns = datasets_files.read_xy("data.npz")  # doctest: +SKIP
 
