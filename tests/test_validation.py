@@ -608,3 +608,104 @@ def test_empty_batches_follow_one_rule():
             assert len(result) == 0 and result.dtype == np.float32, f"{name}: {result!r}"
     assert results["Model.predict batched"].shape == (0, 3)
     assert not AVERAGES - set(results)
+
+
+def _bool_data_results():
+    """What each entry that takes real numbers does with the same data as a bool array."""
+    def attempt(call):
+        try:
+            return call()
+        except (TypeError, ValueError) as exc:
+            return exc
+    Xb = np.array([[True, False], [False, True]])
+    out = {}
+    layer = dense()
+    out["Layer_Dense.forward"] = attempt(lambda: layer.forward(Xb))
+    layer = dense()
+    layer.weights = np.ones((2, 3), bool)
+    out["Layer_Dense weights"] = attempt(lambda: layer.forward(X6))
+    out["Layer_Dropout.forward"] = attempt(lambda: Layer_Dropout(0.5).forward(Xb, False))
+    model = classifier()
+    out["Model.set_parameters"] = attempt(lambda: model.set_parameters(
+        [(np.ones((2, 8), bool), np.zeros((1, 8), bool)),
+         (np.ones((8, 3), bool), np.zeros((1, 3), bool))]))
+    return out
+
+
+def test_every_entry_takes_bool_data_as_real_numbers():
+    """One rule for real data (_validation.REAL_KINDS): bool arrays (exact 0 and 1) are
+    converted to float32 by every entry; Model.set_parameters used to refuse them."""
+    for name, result in _bool_data_results().items():
+        assert not isinstance(result, Exception), f"{name}: {result!r}"
+    from nnfs_fast._validation import REAL_KINDS
+    assert REAL_KINDS == "fiub"
+
+
+def test_dense_layer_converts_parameters_once_and_calls_the_kernel_once(monkeypatch):
+    """No convert-and-retry: parameters the kernel cannot take as they are (float64 weights,
+    list biases, unaligned float32) are converted before the one kernel call."""
+    import types
+
+    import nnfs_fast.layers as layers
+    calls = []
+    real = layers.kernels
+
+    def counting(name):
+        def call(*args):
+            calls.append((name, args[1].dtype, np.ndim(args[2])))
+            return getattr(real, name)(*args)
+        return call
+    fake = types.SimpleNamespace(parameters_ready=real.parameters_ready,
+                                 dense_forward=counting("dense_forward"),
+                                 dense_backward=counting("dense_backward"))
+    monkeypatch.setattr(layers, "kernels", fake)
+    raw = np.zeros(2 * 3 * 4 + 1, np.uint8)
+    unaligned = np.ndarray((2, 3), np.float32, buffer=raw, offset=1)
+    unaligned[...] = 0.25
+    for weights, biases in ((np.ones((2, 3)), [0.5, 0.5, 0.5]),
+                            (unaligned, np.zeros((1, 3), np.float32)),
+                            (np.ones((2, 3), np.float32), np.zeros(3, np.float32))):
+        layer = dense()
+        layer.weights, layer.biases = weights, biases
+        calls.clear()
+        layer.forward(X6)
+        layer.backward(np.ones((6, 3), np.float32))
+        assert calls == [("dense_forward", np.float32, 2), ("dense_backward", np.float32, 2)]
+        assert layer.weights.flags.aligned and layer.biases.shape == (1, 3)
+
+
+@pytest.mark.parametrize("kind", ["ok", "float64", "big-endian", "unaligned", "1-D", "3-D",
+                                  "odd strides", "list", "F", "subclass"])
+def test_parameters_ready_agrees_with_the_kernel(kind):
+    """kernels.parameters_ready(weights, biases) is True exactly when dense_forward takes the
+    arrays as they are (so the layer converts only what the kernel would refuse)."""
+    from nnfs_fast.runtime.dispatch import kernels
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    if kind == "float64":
+        w = w.astype(np.float64)
+    elif kind == "big-endian":
+        w = w.astype(">f4")
+    elif kind == "unaligned":
+        raw = np.zeros(w.nbytes + 1, np.uint8)
+        w = np.ndarray(w.shape, np.float32, buffer=raw, offset=1)
+    elif kind == "1-D":
+        w = w.ravel()
+    elif kind == "3-D":
+        w = w[None]
+    elif kind == "odd strides":
+        raw = np.zeros(64, np.uint8)
+        w = np.ndarray((2, 3), np.float32, buffer=raw, strides=(16, 5))
+    elif kind == "list":
+        w = w.tolist()
+    elif kind == "F":
+        w = np.asfortranarray(w)
+    elif kind == "subclass":
+        w = w.view(np.memmap)
+    b = np.zeros((1, 3), np.float32)
+    try:
+        kernels.dense_forward(np.ones((4, 2), np.float32), w, b)
+        accepted = True
+    except (TypeError, ValueError):
+        accepted = False
+    assert kernels.parameters_ready(w, b) is accepted
+    assert kernels.parameters_ready(b, w) is accepted     # the same test for either array

@@ -4,10 +4,10 @@ import numbers
 
 import numpy as np
 
+from nnfs_fast._validation import as_float32_2d, as_float32_c, check_size, check_strength
 from nnfs_fast.kernels import dropout as _dropout
 from nnfs_fast.runtime.dispatch import kernels
 from nnfs_fast.runtime.openmp import get_num_threads
-from nnfs_fast._validation import as_float32_2d, check_size, check_strength
 
 _F32 = np.float32
 
@@ -85,10 +85,13 @@ class Layer_Dense:
 
     def _parameters32(self):
         """The weights and biases as float32 2-D arrays: user-assigned ones of another dtype,
-        lists or 1-D biases are converted (one copy each). Assigns nothing."""
+        lists or 1-D biases are converted (one copy each, or a reshaped view). Assigns
+        nothing; raises TypeError/ValueError naming the attribute."""
         weights = as_float32_2d(self.weights, "weights")
-        biases = as_float32_2d(np.reshape(self.biases, (1, -1)), "biases", weights.shape[1])
-        return weights, biases
+        biases = self.biases
+        if np.ndim(biases) != 2:
+            biases = np.reshape(biases, (1, -1))
+        return weights, as_float32_2d(biases, "biases", weights.shape[1])
 
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_inputs) -> self.output (n_samples, n_neurons) float32."""
@@ -96,17 +99,18 @@ class Layer_Dense:
         self.inputs = inputs
 
     def _kernel(self, call):
-        """call(weights, biases) on the parameters as they are; if the kernel refuses them
-        (user-assigned float64, lists, 1-D biases), on float32 conversions, which replace the
-        attributes only once the kernel has accepted them: a call refused for its other
-        arguments (e.g. inputs of the wrong width) leaves the layer as it was."""
-        try:
-            return call(self.weights, self.biases)
-        except (TypeError, ValueError):
-            weights, biases = self._parameters32()
-            result = call(weights, biases)
-            self.weights, self.biases = weights, biases
-            return result
+        """call(weights, biases) on float32 parameters, converted once (or refused) before the
+        kernel runs: the attributes themselves when the kernel takes them as they are (one
+        check at C level, ``parameters_ready``), else ``_parameters32``'s conversions, which
+        replace the attributes only once the kernel has accepted them, so a call refused for
+        its other arguments (e.g. inputs of the wrong width) leaves the layer as it was."""
+        weights, biases = self.weights, self.biases
+        if kernels.parameters_ready(weights, biases):
+            return call(weights, biases)        # the kernel re-checks the shapes
+        weights, biases = self._parameters32()
+        result = call(weights, biases)
+        self.weights, self.biases = weights, biases
+        return result
 
     def _forward(self, inputs, relu):
         return self._kernel(lambda weights, biases: kernels.dense_forward(
@@ -144,17 +148,6 @@ class Layer_Dense:
                              f"{w_shape}, got {b_shape}")
         self.weights = weights
         self.biases = biases
-
-
-def _as_float32_c(x, name):
-    """``x`` as a C-contiguous float32 array of any shape (one copy if it is not one)."""
-    if not (isinstance(x, np.ndarray) and x.dtype == _F32 and x.flags.c_contiguous
-            and x.flags.aligned):
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "fiub":
-            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-        x = np.ascontiguousarray(arr, dtype=_F32)
-    return x
 
 
 class Layer_Dropout:
@@ -207,7 +200,7 @@ class Layer_Dropout:
     def forward(self, inputs, training=True):
         """inputs: any shape -> self.output, float32, same shape."""
         keep = self._keep() if training else None
-        X = _as_float32_c(inputs, "inputs")
+        X = as_float32_c(inputs, "inputs")
         self.inputs = inputs
         if not training:
             self.output = X.copy() if X is inputs else X
@@ -219,8 +212,8 @@ class Layer_Dropout:
         if not hasattr(self, "binary_mask"):
             raise AttributeError("Layer_Dropout.backward: no binary_mask yet; call "
                                  "forward(inputs, training=True) first")
-        mask = self.binary_mask = _as_float32_c(self.binary_mask, "binary_mask")
-        self.dinputs = _dropout.dropout_backward(_as_float32_c(dvalues, "dvalues"), mask,
+        mask = self.binary_mask = as_float32_c(self.binary_mask, "binary_mask")
+        self.dinputs = _dropout.dropout_backward(as_float32_c(dvalues, "dvalues"), mask,
                                                  get_num_threads())
 
 

@@ -28,6 +28,7 @@ import weakref
 
 import numpy as np
 
+from nnfs_fast._validation import is_real
 from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
                                    Activation_Softmax)
 from nnfs_fast.io import archive as _persistence
@@ -399,7 +400,7 @@ class Model:
                 if new.shape != np.shape(current):
                     raise ValueError(f"set_parameters: {where}: expected {name} of shape "
                                      f"{np.shape(current)}, got {new.shape}")
-                if new.dtype.kind not in "fiu":
+                if not is_real(new.dtype):
                     raise TypeError(f"set_parameters: {where}: {name} must be real numbers, "
                                     f"got dtype {new.dtype}")
                 arrays.append(np.ascontiguousarray(new, dtype=np.float32))

@@ -10,54 +10,13 @@ with ``np.zeros_like`` the first time a layer lacks it. ``update_params`` change
 book's float32 expressions element by element (no temporaries).
 """
 import inspect
-import math
-import numbers
 from operator import attrgetter
 
 import numpy as np
 
+from nnfs_fast._validation import check_interval, float32_attr
 from nnfs_fast.kernels import optimizers as _optimizers
 from nnfs_fast.runtime.openmp import get_num_threads
-
-_F32 = np.dtype(np.float32)
-
-
-def _checked(owner, name, value, low, high=math.inf, low_open=False, high_open=True):
-    """``value`` if it is a finite real number in the interval, else a ValueError naming it."""
-    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number in {interval}, "
-                        f"got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value)
-            and (low < value if low_open else low <= value)
-            and (value < high if high_open else value <= high)):
-        raise ValueError(f"{owner}: {name} must be a finite number in {interval}, got {value!r}")
-    return value
-
-
-def _float32_attr(layer, name, shape=None, of=None):
-    """``layer.<name>`` as a writable C-contiguous 2-D float32 array (of ``shape`` if given).
-
-    Another dtype or layout (e.g. user-assigned float64 weights) is converted (one copy); the
-    caller decides whether the copy replaces the attribute. Assigns nothing.
-    """
-    arr = getattr(layer, name, None)
-    if arr is None:
-        hint = ("; run backward() before update_params()" if name.startswith("d") else
-                "; state left by a different optimizer class?" if shape else "")
-        raise AttributeError(f"update_params: the layer has no {name!r}{hint}")
-    if not (type(arr) is np.ndarray and arr.dtype == _F32 and arr.flags.c_contiguous
-            and arr.flags.writeable):
-        arr = np.asarray(arr)
-        if arr.dtype.kind not in "fiub":
-            raise TypeError(f"layer.{name}: expected real numbers, got dtype {arr.dtype}")
-        arr = np.array(arr, dtype=_F32, order="C")
-    if shape is None and arr.ndim != 2:
-        raise ValueError(f"layer.{name}: expected a 2-D array, got shape {arr.shape}")
-    if shape is not None and arr.shape != shape:
-        raise ValueError(f"layer.{name}: expected shape {shape} (the {of}' shape), "
-                         f"got {arr.shape}")
-    return arr
 
 
 def _slots(*state):
@@ -84,7 +43,7 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
     ``created_when_missing`` (the book's rule). Fast path: the layer's state exists and its
     arrays are already writable 2-D C-contiguous float32 of one shape (what Layer_Dense and
     this module make), and the kernel takes them as they are. Anything else makes the kernel
-    refuse before it writes; then each array is checked and converted (``_float32_attr``),
+    refuse before it writes; then each array is checked and converted (``float32_attr``),
     which either fixes it or raises an error that names the attribute. New state and converted
     parameters are assigned to the layer only once the kernel has accepted them, so a refused
     call leaves the layer as it was.
@@ -99,11 +58,11 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
             pass
     arrays, kept = [], {}      # kept: what the layer holds (parameters and state, not gradients)
     for param, grad, *state in names:
-        p = kept[param] = _float32_attr(layer, param)
-        arrays += [p, _float32_attr(layer, grad, p.shape, param)]
+        p = kept[param] = float32_attr(layer, param)
+        arrays += [p, float32_attr(layer, grad, p.shape, param)]
         for name in state:
             kept[name] = (np.zeros_like(p) if create else
-                          _float32_attr(layer, name, p.shape, param))
+                          float32_attr(layer, name, p.shape, param))
             arrays.append(kept[name])
     kernel(tuple(arrays), *scalars)
     for name, arr in kept.items():
@@ -116,9 +75,9 @@ class _Optimizer:
 
     def __init__(self, learning_rate, decay):
         name = type(self).__name__
-        self.learning_rate = _checked(name, "learning_rate", learning_rate, 0, low_open=True)
+        self.learning_rate = check_interval(name, "learning_rate", learning_rate, 0, low_open=True)
         self.current_learning_rate = learning_rate
-        self.decay = _checked(name, "decay", decay, 0)
+        self.decay = check_interval(name, "decay", decay, 0)
         self.iterations = 0
 
     def pre_update_params(self):
@@ -156,7 +115,7 @@ class Optimizer_SGD(_Optimizer):
 
     def __init__(self, learning_rate=1., decay=0., momentum=0.):
         super().__init__(learning_rate, decay)
-        self.momentum = _checked("Optimizer_SGD", "momentum", momentum, 0)
+        self.momentum = check_interval("Optimizer_SGD", "momentum", momentum, 0)
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
@@ -180,7 +139,7 @@ class Optimizer_Adagrad(_Optimizer):
 
     def __init__(self, learning_rate=1., decay=0., epsilon=1e-7):
         super().__init__(learning_rate, decay)
-        self.epsilon = _checked("Optimizer_Adagrad", "epsilon", epsilon, 0, low_open=True)
+        self.epsilon = check_interval("Optimizer_Adagrad", "epsilon", epsilon, 0, low_open=True)
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
@@ -203,8 +162,8 @@ class Optimizer_RMSprop(_Optimizer):
 
     def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, rho=0.9):
         super().__init__(learning_rate, decay)
-        self.epsilon = _checked("Optimizer_RMSprop", "epsilon", epsilon, 0, low_open=True)
-        self.rho = _checked("Optimizer_RMSprop", "rho", rho, 0, 1)
+        self.epsilon = check_interval("Optimizer_RMSprop", "epsilon", epsilon, 0, low_open=True)
+        self.rho = check_interval("Optimizer_RMSprop", "rho", rho, 0, 1)
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
@@ -234,9 +193,9 @@ class Optimizer_Adam(_Optimizer):
 
     def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, beta_1=0.9, beta_2=0.999):
         super().__init__(learning_rate, decay)
-        self.epsilon = _checked("Optimizer_Adam", "epsilon", epsilon, 0, low_open=True)
-        self.beta_1 = _checked("Optimizer_Adam", "beta_1", beta_1, 0, 1)
-        self.beta_2 = _checked("Optimizer_Adam", "beta_2", beta_2, 0, 1)
+        self.epsilon = check_interval("Optimizer_Adam", "epsilon", epsilon, 0, low_open=True)
+        self.beta_1 = check_interval("Optimizer_Adam", "beta_1", beta_1, 0, 1)
+        self.beta_2 = check_interval("Optimizer_Adam", "beta_2", beta_2, 0, 1)
 
     def update_params(self, layer):
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""

@@ -12,9 +12,10 @@ caches between calls), and the float32 roundings happen where ``nnfs.init()`` pu
     >>> X.shape, X.dtype, y.dtype
     ((300, 2), dtype('float32'), dtype('uint8'))
 """
-import operator
 
 import numpy as np
+
+from nnfs_fast._validation import positive_int
 
 _F32 = np.float32
 _MAX_CLASSES = int(np.iinfo(np.uint8).max) + 1  # labels are stored as uint8, like the book's
@@ -38,8 +39,8 @@ def spiral_data(samples, classes):
     Returns X (samples*classes, 2) float32 and y (samples*classes,) uint8, rows grouped by
     class. Draws ``classes`` times ``samples`` normals from the global legacy RNG.
     """
-    samples = _positive_int(samples, "samples")
-    classes = _positive_int(classes, "classes", _MAX_CLASSES)
+    samples = positive_int(samples, "samples")
+    classes = positive_int(classes, "classes", _MAX_CLASSES)
     X = np.zeros((samples * classes, 2), dtype=_F32)
     y = np.zeros(samples * classes, dtype=np.uint8)
     r = np.linspace(0.0, 1, samples)  # radius, float64
@@ -61,8 +62,8 @@ def vertical_data(samples, classes):
     (samples*classes, 2) float32 and y (samples*classes,) uint8. Draws two times ``samples``
     normals per class (first column first) from the global legacy RNG.
     """
-    samples = _positive_int(samples, "samples")
-    classes = _positive_int(classes, "classes", _MAX_CLASSES)
+    samples = positive_int(samples, "samples")
+    classes = positive_int(classes, "classes", _MAX_CLASSES)
     X = np.zeros((samples * classes, 2), dtype=_F32)
     y = np.zeros(samples * classes, dtype=np.uint8)
     for class_number in range(classes):
@@ -78,7 +79,7 @@ def sine_data(samples=1000):
 
     Both float64 of shape (samples, 1), as in nnfs (not affected by ``nnfs.init()``); no RNG use.
     """
-    samples = _positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     X = np.arange(samples).reshape(-1, 1) / samples
     y = np.sin(2 * np.pi * X)
     return X, y
@@ -88,18 +89,3 @@ def _randn32(n):
     """``n`` normals from the global legacy RNG rounded to float32 (``np.random.randn`` under
     ``nnfs.init()``; ``standard_normal`` is the same stream and is never patched)."""
     return np.random.standard_normal(n).astype(_F32)
-
-
-def _positive_int(value, name, maximum=None):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected a positive integer, got {value!r} "
-                        f"({type(value).__name__})") from None
-    if n < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {n}")
-    if maximum is not None and n > maximum:
-        raise ValueError(f"{name}: at most {maximum} (labels are uint8), got {n}")
-    return n

@@ -27,14 +27,14 @@
 # count: no libm call, and no FMA contraction (setup.py: -ffp-contract=off; exp's polynomial
 # would otherwise be fused on arm64). See docs/INSTALL.md, "Floating point".
 
-# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, softmax_rows: see
-# kernels/rows.pxd; relu, relu_grad, sigmoid: kernels/vecmath.h)
+# (EXP_COST, map_elements, min_per_thread, softmax_rows: see kernels/rows.pxd; float32_array,
+# matrix: kernels/arrays.pxd; relu, relu_grad, sigmoid: kernels/vecmath.h)
 cimport numpy as cnp
 
-from nnfs_fast.kernels.arrays cimport View2, empty2
+from nnfs_fast.kernels.arrays cimport View2, empty2, float32_array, matrix
 from nnfs_fast.kernels.parallel cimport run_range, thresholds
-from nnfs_fast.kernels.rows cimport (EXP_COST, float32_array, map_elements, matrix,
-                                     min_per_thread, relu, relu_grad, sigmoid, softmax_rows)
+from nnfs_fast.kernels.rows cimport (EXP_COST, map_elements, min_per_thread, relu, relu_grad,
+                                     sigmoid, softmax_rows)
 
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)

@@ -1,10 +1,16 @@
-# Cheap typed views of float32 NumPy arrays for the kernels' Python entry points.
+# Cheap typed views of float32 NumPy arrays for the kernels' Python entry points, and every
+# argument check and message of the kernels (one file; the Python side's checks, with the same
+# messages where the two meet, are src/nnfs_fast/_validation.py).
 #
 # A Cython memoryview argument costs ~200 ns to acquire (measured: 4 memoryview arguments
 # 876 ns per call, 4 ndarray arguments 82 ns), which is most of the time of a 300x2x64 dense
 # layer. Entry points therefore take ndarrays, check them here (type, dtype, byte order,
 # alignment, rank, shape, strides, writability) and hand the nogil kernels a View2:
 # a pointer with element strides, like a memoryview slice without the object.
+#
+# The Python classes convert or refuse their arguments before calling a kernel; the kernels
+# re-check them here at C level (another caller, or a bug, must never reach a nogil loop with
+# the wrong shape) and never convert-and-retry.
 cimport numpy as cnp
 
 ctypedef struct View2:
@@ -23,7 +29,7 @@ cdef inline object as_float32(object a, str name):
         if (cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(arr)
                 and cnp.PyArray_ISALIGNED(arr)):
             return a
-        if a.dtype.kind not in "fiub":
+        if a.dtype.kind not in "fiub":     # _validation.REAL_KINDS
             raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
     elif isinstance(a, (str, bytes)):
         raise TypeError(f"{name}: expected an array of real numbers, got {type(a).__name__} "
@@ -37,16 +43,32 @@ cdef inline object as_float32(object a, str name):
     return arr
 
 
+cdef inline cnp.ndarray native_float32(object a, str name):
+    """``a``, checked to be an ndarray of native float32 (any shape, layout, alignment)."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise TypeError(f"{name}: expected a native float32 array, got dtype {a.dtype}")
+    return arr
+
+
+cdef inline bint is_view2(object a) noexcept:
+    """Whether view2(a, ...) accepts ``a`` for its type, dtype, rank and layout: an aligned
+    native float32 2-D ndarray with strides that are multiples of 4 bytes. No exception."""
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_ISALIGNED(arr)
+            and cnp.PyArray_STRIDE(arr, 0) % 4 == 0 and cnp.PyArray_STRIDE(arr, 1) % 4 == 0)
+
+
 cdef inline View2 view2(object a, str name, Py_ssize_t rows=-1, Py_ssize_t cols=-1,
                         bint writable=False, bint contiguous=False) except *:
     """View of a 2-D float32 ndarray; rows/cols (-1: any) are checked against its shape."""
     cdef View2 v
-    cdef cnp.ndarray arr
-    if not cnp.PyArray_Check(a):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
-    arr = <cnp.ndarray>a
-    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISNOTSWAPPED(arr):
-        raise TypeError(f"{name}: expected a native float32 array, got dtype {a.dtype}")
+    cdef cnp.ndarray arr = native_float32(a, name)
     if cnp.PyArray_NDIM(arr) != 2:
         raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
     v.rows = cnp.PyArray_DIM(arr, 0)
@@ -66,6 +88,37 @@ cdef inline View2 view2(object a, str name, Py_ssize_t rows=-1, Py_ssize_t cols=
     v.rs = cnp.PyArray_STRIDE(arr, 0) // 4
     v.cs = cnp.PyArray_STRIDE(arr, 1) // 4
     return v
+
+
+cdef inline object float32_array(object a, str name):
+    """``a`` as a float32 ndarray: itself when it is an aligned native float32 one (any
+    layout), else a float32 copy; non-real data is a TypeError naming the argument."""
+    if not cnp.PyArray_Check(a):
+        a = cnp.PyArray_FROM_O(a)   # np.asarray: the data's own dtype
+    return as_float32(a, name)
+
+
+cdef inline View2 matrix(object a, str name, Py_ssize_t rows=-1,
+                         Py_ssize_t cols=-1) except *:
+    """View of ``a`` (a float32 array from float32_array), checked to be 2-D with ``cols``
+    columns and ``rows`` rows (-1: any), with the messages of _validation.as_float32_2d."""
+    cdef cnp.ndarray arr = <cnp.ndarray?>a
+    if cnp.PyArray_NDIM(arr) != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), "
+                         f"got shape {a.shape}")
+    if cols >= 0 and cnp.PyArray_DIM(arr, 1) != cols:
+        raise ValueError(f"{name}: expected {cols} columns, got shape {a.shape}")
+    if rows >= 0 and cnp.PyArray_DIM(arr, 0) != rows:
+        raise ValueError(f"{name}: expected {rows} rows, got shape {a.shape}")
+    return view2(a, name)
+
+
+cdef inline const float* contiguous(object a, str name) except? NULL:
+    """The data of ``a``, an aligned C-contiguous native float32 ndarray (any shape)."""
+    cdef cnp.ndarray arr = native_float32(a, name)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
+        raise ValueError(f"{name}: expected an aligned C-contiguous array")
+    return <const float*>cnp.PyArray_DATA(arr)
 
 
 cdef inline cnp.ndarray empty2(Py_ssize_t rows, Py_ssize_t cols):

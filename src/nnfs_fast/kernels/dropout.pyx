@@ -74,7 +74,7 @@ from libc.string cimport memcmp
 import numpy as np
 
 from nnfs_fast.kernels.parallel cimport PAR_ELEMS, run_range, thresholds
-from nnfs_fast.kernels.arrays cimport Ints, as_native, int_view, load_ints
+from nnfs_fast.kernels.arrays cimport Ints, as_native, contiguous, int_view, load_ints
 
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
@@ -387,18 +387,6 @@ def mt19937_inline():
     """True if MT19937 runs inline here (NumPy's MT19937 state layout checked out), False if
     its uniforms come through next_double's pointer (the same values, ~2.5x slower)."""
     return _mt19937_next_double != NULL
-
-
-cdef const float* contiguous(object a, str name) except? NULL:
-    """The data of ``a``, an aligned C-contiguous native float32 ndarray."""
-    if not cnp.PyArray_Check(a):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISNOTSWAPPED(arr):
-        raise TypeError(f"{name}: expected a native float32 array, got dtype {a.dtype}")
-    if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
-        raise ValueError(f"{name}: expected an aligned C-contiguous array")
-    return <const float*>cnp.PyArray_DATA(arr)
 
 
 cdef bint same_dims(object a, object b):

@@ -40,12 +40,12 @@ from libc.math cimport logf
 from libc.stdint cimport int64_t, uint64_t
 
 from nnfs_fast.kernels.rows cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EXP_COST,
-                                     ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, float32_array,
-                                     log_prob, map_elements, matrix, min_per_thread,
-                                     pairwise_sum, row_map, softmax_rows)
+                                     ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, log_prob,
+                                     map_elements, min_per_thread, pairwise_sum, row_map,
+                                     softmax_rows)
 from nnfs_fast.kernels.parallel cimport run_range, thresholds
-from nnfs_fast.kernels.arrays cimport (U64, Ints, View2, as_float32, as_native, empty2, int64_copy,
-                              int_view, view2)
+from nnfs_fast.kernels.arrays cimport (U64, Ints, View2, as_float32, as_native, empty2,
+                                       float32_array, int64_copy, int_view, matrix, view2)
 
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)

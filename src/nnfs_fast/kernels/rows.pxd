@@ -1,7 +1,7 @@
 # Row routines shared by the activation kernels (kernels/activations.pyx) and the loss kernels
 # (kernels/losses.pyx, which fuses softmax with cross-entropy): inline, nogil, on float pointers
-# with element strides; and what their entry points share: the argument checks (float32_array,
-# matrix, with the messages of _validation.as_float32_2d) and the elementwise map.
+# with element strides; and the elementwise map their entry points share (their argument
+# checks, float32_array and matrix, are kernels/arrays.pxd's).
 #
 # Every routine does the book's float32 NumPy operations in the book's order. Sums use
 # NumPy's pairwise order (8 running sums per 128-element block, blocks halved recursively),
@@ -11,7 +11,7 @@ cimport numpy as cnp
 from libc.math cimport fabsf
 
 from nnfs_fast.kernels.parallel cimport PAR_WORK, run_range
-from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, view2
+from nnfs_fast.kernels.arrays cimport View2, empty2, view2
 
 cdef extern from "vecmath.h" nogil:
     float exp_nonpos "nnfs_exp_nonpos"(float x) noexcept
@@ -181,29 +181,6 @@ cdef inline void softmax_rows(const float* x, Py_ssize_t rs, Py_ssize_t cs, floa
     while i < n_rows:
         softmax_block(x + i * rs, rs, cs, out + i * C, min(<Py_ssize_t>ROW_BLOCK, n_rows - i), C)
         i += ROW_BLOCK
-
-
-cdef inline object float32_array(object a, str name):
-    """``a`` as a float32 ndarray: itself when it is an aligned native float32 one (any
-    layout), else a float32 copy; non-real data is a TypeError naming the argument."""
-    if not cnp.PyArray_Check(a):
-        a = cnp.PyArray_FROM_O(a)   # np.asarray: the data's own dtype
-    return as_float32(a, name)
-
-
-cdef inline View2 matrix(object a, str name, Py_ssize_t rows=-1,
-                         Py_ssize_t cols=-1) except *:
-    """View of ``a`` (a float32 array from float32_array), checked to be 2-D with ``cols``
-    columns and ``rows`` rows (-1: any)."""
-    cdef cnp.ndarray arr = <cnp.ndarray?>a
-    if cnp.PyArray_NDIM(arr) != 2:
-        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), "
-                         f"got shape {a.shape}")
-    if cols >= 0 and cnp.PyArray_DIM(arr, 1) != cols:
-        raise ValueError(f"{name}: expected {cols} columns, got shape {a.shape}")
-    if rows >= 0 and cnp.PyArray_DIM(arr, 0) != rows:
-        raise ValueError(f"{name}: expected {rows} rows, got shape {a.shape}")
-    return view2(a, name)
 
 
 # out[j] = f(a[j * ca], b[j * cb]) for j < n, with scalars s1, s2: one elementwise operation

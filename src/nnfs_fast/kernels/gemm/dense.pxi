@@ -21,7 +21,7 @@
 # > EXACT_K differ between levels in the last bits (FMA or not, vector width).
 
 cimport numpy as cnp
-from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, view2
+from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, is_view2, view2
 
 cnp.import_array()
 
@@ -116,6 +116,13 @@ def gemm_into(A, B, C, bint accumulate=False, int n_threads=1):
                    c.data, c.rs, c.cs, accumulate, NULL, False, False, False, max(1, n_threads))
     if err:
         raise MemoryError("gemm: could not allocate packing buffers")
+
+
+def parameters_ready(weights, biases):
+    """Whether dense_forward/dense_backward take ``weights`` and ``biases`` as they are
+    (aligned native float32 2-D ndarrays; their shapes are checked by the kernels): the
+    layer's one test, at C level, before it converts them (layers.py)."""
+    return is_view2(weights) and is_view2(biases)
 
 
 def dense_forward(inputs, weights, biases, bint relu=False, int n_threads=1):
