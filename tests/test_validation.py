@@ -709,3 +709,34 @@ def test_parameters_ready_agrees_with_the_kernel(kind):
         accepted = False
     assert kernels.parameters_ready(w, b) is accepted
     assert kernels.parameters_ready(b, w) is accepted     # the same test for either array
+
+
+@pytest.mark.parametrize("make, kernel", [
+    (lambda: Optimizer_SGD(0.1), "sgd_update"),
+    (lambda: Optimizer_SGD(0.1, momentum=0.5), "sgd_momentum_update"),
+    (lambda: Optimizer_Adagrad(0.1), "cache_update"),
+    (lambda: Optimizer_RMSprop(0.1), "cache_update"),
+    (lambda: Optimizer_Adam(0.1), "adam_update"),
+])
+def test_optimizer_converts_once_and_calls_the_kernel_once(monkeypatch, make, kernel):
+    """No convert-and-retry in update_params: float64 or F-ordered parameters and gradients are
+    converted before the one kernel call, and ready arrays go to the kernel as they are."""
+    import nnfs_fast.optimizers as optimizers
+    calls = []
+    real = getattr(optimizers._optimizers, kernel)
+
+    def counting(arrays, *scalars):
+        calls.append(tuple(a.dtype for a in arrays))
+        return real(arrays, *scalars)
+    monkeypatch.setattr(optimizers._optimizers, kernel, counting)
+    layer = dense()
+    layer.forward(X6)
+    layer.backward(np.ones((6, 3), np.float32))
+    layer.weights = np.asfortranarray(layer.weights.astype(np.float64))
+    layer.dweights = layer.dweights.astype(np.float64)
+    optimizer = make()
+    for _ in range(2):             # the first call converts (and creates state), the second not
+        calls.clear()
+        optimizer.update_params(layer)
+        assert len(calls) == 1 and set(calls[0]) == {np.dtype(np.float32)}
+    assert layer.weights.dtype == np.float32 and layer.weights.flags.c_contiguous

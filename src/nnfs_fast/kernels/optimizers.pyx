@@ -39,7 +39,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport sqrtf
 
 from nnfs_fast.kernels.parallel cimport PAR_ELEMS, RangeFn, run_range, thresholds
-from nnfs_fast.kernels.arrays cimport View2, view2
+from nnfs_fast.kernels.arrays cimport View2, is_view2, view2
 
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
@@ -154,6 +154,31 @@ cdef int update(RangeFn fn, tuple arrays, bint momentums, bint cache, const Args
     finally:
         PyMem_Free(a)
     return 0
+
+
+def arrays_ready(tuple arrays, int per_param):
+    """Whether the update kernels take ``arrays`` as they are: per_param arrays (param, grad,
+    *state) per parameter, each a C-contiguous native float32 2-D ndarray of its parameter's
+    shape, the parameter and its state writable. The optimizers' one test (optimizers.py),
+    before they convert anything; the kernels still check everything themselves."""
+    cdef Py_ssize_t i, j, n = len(arrays)
+    cdef cnp.ndarray p, a
+    if per_param < 2 or n % per_param:
+        return False
+    for i in range(0, n, per_param):
+        for j in range(per_param):
+            x = arrays[i + j]
+            if not (is_view2(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+                return False
+            a = <cnp.ndarray>x
+            if j == 0:
+                p = a
+            elif (cnp.PyArray_DIM(a, 0) != cnp.PyArray_DIM(p, 0)
+                  or cnp.PyArray_DIM(a, 1) != cnp.PyArray_DIM(p, 1)):
+                return False
+            if j != 1 and not cnp.PyArray_ISWRITEABLE(a):
+                return False
+    return True
 
 
 def sgd_update(tuple arrays, float learning_rate, int n_threads=1):
