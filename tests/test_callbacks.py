@@ -7,7 +7,7 @@ import pytest
 
 import nnfs_fast
 from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam, Optimizer_SGD)
+                       Layer_Dropout, Loss_CategoricalCrossentropy, Model, Optimizer_Adam, Optimizer_SGD)
 from nnfs_fast.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
                                  ModelCheckpoint, TerminateOnNaN)
 from nnfs_fast.datasets import spiral_data
@@ -336,6 +336,38 @@ def test_save_load_train_equals_an_uninterrupted_run(tmp_path):
     assert resumed.optimizer.iterations == whole.optimizer.iterations == 5 * 5
     for key in rest:
         assert rest[key] == expected[key][2:], key
+
+
+def test_resuming_with_dropout_needs_the_rng_state(tmp_path):
+    """Dropout draws from the global RNG: with its state kept, the resumed run is exact."""
+    X, y, _ = data()
+
+    def dropout_model(parameters=None):
+        np.random.seed(1)
+        m = Model()
+        for layer in (Layer_Dense(2, 16), Activation_ReLU(), Layer_Dropout(0.1),
+                      Layer_Dense(16, 3), Activation_Softmax()):
+            m.add(layer)
+        m.set(loss=Loss_CategoricalCrossentropy(), accuracy=Accuracy_Categorical(),
+              optimizer=Optimizer_Adam(learning_rate=0.05))
+        m.finalize()
+        if parameters is not None:
+            m.set_parameters(copy(parameters))
+        return m
+
+    whole = dropout_model()
+    first = dropout_model(whole.get_parameters())
+    np.random.seed(3)
+    whole.train(X, y, epochs=4, batch_size=128, verbose=False)
+    np.random.seed(3)
+    first.train(X, y, epochs=2, batch_size=128, verbose=False)
+    first.save(tmp_path / "half.model")
+    rng = np.random.get_state()
+    np.random.seed(99)                       # anything else drawn in between
+    resumed = Model.load(tmp_path / "half.model")
+    np.random.set_state(rng)
+    resumed.train(X, y, epochs=2, batch_size=128, verbose=False)
+    assert_same(resumed.get_parameters(), whole.get_parameters())
 
 
 # ------------------------------------------------------------------------ summary, set_seed

@@ -467,7 +467,13 @@ class Model:
         """Write the whole model (architecture, parameters, optimizer state) to ``path``.
 
         The file is a zip of float32 .npy arrays plus a JSON description; loading it never
-        executes code. Written atomically: a crash mid-save leaves any previous file intact."""
+        executes code. Written atomically: a crash mid-save leaves any previous file intact.
+
+        Resuming: ``Model.load(path).train(X, y, ...)`` continues bit for bit like a run that
+        was never interrupted (parameters, optimizer state and iteration count are in the file),
+        given the same data and ``batch_size``. Dropout masks and ``shuffle=True`` draw from
+        NumPy's global RNG, which the file does not hold: keep ``np.random.get_state()`` with
+        it and ``np.random.set_state`` before training again (docs/TRAINING.md)."""
         _persistence.save_model(self, path)
 
     def to_onnx(self, path):
