@@ -201,7 +201,7 @@ class Model:
 
     def train(self, X, y, *, epochs=1, batch_size=None, print_every=1, validation_data=None,
               shuffle=False, progress=False, verbose=True, callbacks=None,
-              validation_split=None, validation_every=1):
+              validation_split=None, validation_every=1, validation_batch_size=None):
         """Train for ``epochs`` passes over (X, y) in consecutive batches of ``batch_size``.
 
         Prints the book's chapter-19+ lines (``epoch:``, ``step: ...`` every ``print_every``
@@ -224,6 +224,7 @@ class Model:
                 ``validation_data``.
             validation_every: validate every N epochs (and after the last one) instead of
                 after each epoch.
+            validation_batch_size: the batch size of validation (default: ``batch_size``).
         Returns:
             history: dict of per-epoch lists ``loss``, ``data_loss``, ``reg_loss``, ``acc``,
             ``lr`` (the learning rate of the last step), plus ``val_loss``/``val_acc`` with
@@ -250,9 +251,12 @@ class Model:
         if validation_split is not None:
             if validation_data is not None:
                 raise ValueError("train: give validation_data or validation_split, not both")
-            X, y, validation_data = _split(X, y, n_samples, validation_split)
+            X, y, validation_data = split_validation(X, y, validation_split)
             n_samples = len(X)
         train_steps = _n_steps(n_samples, batch_size, "train")
+        if validation_batch_size is None:
+            validation_batch_size = batch_size
+        _n_steps(1, validation_batch_size, "train (validation_batch_size)")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("train: validation_data must be a pair (X_val, y_val)")
@@ -341,7 +345,7 @@ class Model:
                         history[key].append(float(value))
                     last = epoch == epochs or self.stop_training
                     if validation_data is not None and (not epoch % validation_every or last):
-                        result = self.evaluate(*validation_data, batch_size=batch_size,
+                        result = self.evaluate(*validation_data, batch_size=validation_batch_size,
                                                verbose=verbose)
                         logs.update(val_loss=result["loss"], val_acc=result["acc"])
                         history["val_loss"].append(result["loss"])
@@ -552,9 +556,10 @@ def _check_xy(X, y, method):
     return n_samples
 
 
-def _split(X, y, n_samples, fraction):
-    """(X_train, y_train, (X_val, y_val)): the last ceil(fraction * n_samples) samples held out
-    (Keras's validation_split; no RNG use)."""
+def split_validation(X, y, fraction):
+    """(X_train, y_train, (X_val, y_val)): the last ceil(fraction * len(X)) samples held out,
+    as ``Model.train(validation_split=fraction)`` does (Keras's rule; no RNG use)."""
+    n_samples = _check_xy(X, y, "train")
     if isinstance(fraction, bool) or not isinstance(fraction, (float, int, np.floating)) \
             or not 0 < fraction < 1:
         raise ValueError(f"train: validation_split must be a fraction in (0, 1), "

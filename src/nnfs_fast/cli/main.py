@@ -21,6 +21,9 @@ from importlib.util import find_spec
 
 import numpy as np
 
+from nnfs_fast import progress
+from nnfs_fast.callbacks import Callback
+
 PROG = "nnfs-fast"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -82,6 +85,12 @@ class Data:
             if self.y_val.shape[1] != self.n_outputs:
                 raise UsageError(f"{name}: {self.n_outputs} training targets per sample but "
                                  f"{self.y_val.shape[1]} validation targets")
+
+    def hold_out(self, fraction):
+        """Validate on the last ``fraction`` of the training samples instead (``Model.train``'s
+        validation_split rule)."""
+        from nnfs_fast.model import split_validation
+        self.X, self.y, (self.X_val, self.y_val) = split_validation(self.X, self.y, fraction)
 
     def describe(self):
         what = (f"{self.n_outputs} classes" if self.task == "classification"
@@ -357,102 +366,64 @@ def describe_model(model):
 
 # ---------------------------------------------------------------------------------- train
 
-def fit(model, data, args, say, history):
-    """Train epoch by epoch with Model.train, appending to ``history`` (per-epoch lists, see
-    ``new_history``); print a line every --print-every epochs. Returns the seconds spent
-    inside Model.train."""
-    epochs = args.epochs
-    print_every = args.print_every or max(1, epochs // 10)
+def fit(model, data, args, say):
+    """Train with one Model.train call: validation every --print-every epochs (every epoch
+    with --early-stopping), a line after each validation that is printed, the options'
+    callbacks. Returns (history, seconds in Model.train, callbacks by option name)."""
+    from nnfs_fast import callbacks
+    print_every = args.print_every or max(1, args.epochs // 10)
     show_bar = args.progress == "on" or (args.progress == "auto" and not args.quiet
                                          and sys.stderr.isatty())
-    bar = _EpochBar(epochs) if show_bar else None
-    if bar is not None:
-        say = bar.wrap(say)
-    seconds = 0.0
-    try:
-        for epoch in range(1, epochs + 1):
-            seconds += _epoch(model, data, args, say, history, epoch, print_every)
-            if bar is not None:
-                bar.update(history)
-    finally:
-        if bar is not None:
-            bar.close()
-    return seconds
-
-
-def _epoch(model, data, args, say, history, epoch, print_every):
-    """One epoch of Model.train, its history, and every print_every epochs a validation pass
-    and a line; returns the seconds spent in Model.train."""
+    printer = EpochLines(say, print_every)
+    chosen = {}
+    if args.early_stopping is not None:
+        chosen["early_stopping"] = callbacks.EarlyStopping(
+            monitor="val_loss", patience=args.early_stopping, restore_best_weights=True)
+    if args.checkpoint:
+        chosen["checkpoint"] = callbacks.ModelCheckpoint(args.checkpoint, monitor="val_loss",
+                                                         save_best_only=True)
+    if args.csv_log:
+        chosen["csv_log"] = callbacks.CSVLogger(args.csv_log)
     t0 = time.perf_counter()
-    h = model.train(data.X, data.y, epochs=1, batch_size=args.batch_size, shuffle=args.shuffle,
-                    verbose=False)
+    try:
+        history = model.train(
+            data.X, data.y, epochs=args.epochs, batch_size=args.batch_size,
+            shuffle=args.shuffle, verbose=False, progress="epochs" if show_bar else False,
+            validation_every=1 if "early_stopping" in chosen else print_every,
+            validation_batch_size=args.eval_batch_size,
+            validation_data=(data.X_val, data.y_val), callbacks=[printer, *chosen.values()])
+    finally:
+        fit.epochs_done = printer.epochs_done
     seconds = time.perf_counter() - t0
-    for key in ("loss", "data_loss", "reg_loss", "acc", "lr"):
-        history[key] += h[key]
-    if epoch % print_every == 0 or epoch == args.epochs:
-        val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
-                             verbose=False)
-        history["val_epoch"].append(epoch)
-        history["val_loss"].append(val["loss"])
-        history["val_acc"].append(val["acc"])
-        say(f"epoch: {epoch}, acc: {h['acc'][-1]:.3f}, loss: {h['loss'][-1]:.3f} ("
-            f"data_loss: {h['data_loss'][-1]:.3f}, reg_loss: {h['reg_loss'][-1]:.3f}), "
-            f"lr: {h['lr'][-1]}, val_acc: {val['acc']:.3f}, val_loss: {val['loss']:.3f}")
-    return seconds
+    printer.finish()
+    if "val_epoch" not in history:
+        history["val_epoch"] = list(range(1, len(history["val_loss"]) + 1))
+    return history, seconds, chosen
 
 
-class _EpochBar:
-    """``training [#####.....] epoch/epochs acc loss`` on stderr, redrawn at most ten times a
-    second; printed lines go above it (tqdm's bar when tqdm is installed)."""
-    width = 30
+class EpochLines(Callback):
+    """The command line's ``epoch: N, acc: ..., val_loss: ...`` line every ``print_every``
+    epochs and after the last one (``finish``), above the progress bar if one is shown."""
 
-    def __init__(self, total):
-        self.total, self.done, self._last, self._text = total, 0, 0.0, ""
-        self._tqdm = None
-        if find_spec("tqdm"):
-            from tqdm.auto import tqdm
-            self._tqdm = tqdm(total=total, desc="training", unit="epoch", leave=False)
+    def __init__(self, say, print_every):
+        self.say, self.print_every = say, print_every
+        self.epochs_done, self._pending = 0, None
 
-    def wrap(self, say):
-        def say_above_bar(line):
-            if self._tqdm is not None:
-                self._tqdm.write(line)
-                return
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            say(line)
-            sys.stdout.flush()
-            self._draw()
-        return say_above_bar
+    def on_epoch_end(self, epoch, logs):
+        self.epochs_done = epoch
+        self._pending = (epoch, dict(logs))
+        if epoch % self.print_every == 0:
+            self.finish()
 
-    def update(self, history):
-        self.done += 1
-        self._text = f"acc: {history['acc'][-1]:.3f}, loss: {history['loss'][-1]:.3f}"
-        if self._tqdm is not None:
-            self._tqdm.set_postfix_str(self._text, refresh=False)
-            self._tqdm.update(1)
-        elif time.monotonic() - self._last >= 0.1 or self.done == self.total:
-            self._draw()
-
-    def _draw(self):
-        self._last = time.monotonic()
-        filled = self.width * self.done // max(self.total, 1)
-        sys.stderr.write(f"\rtraining [{'#' * filled}{'.' * (self.width - filled)}] "
-                         f"{self.done}/{self.total} {self._text}")
-        sys.stderr.flush()
-
-    def close(self):
-        if self._tqdm is not None:
-            self._tqdm.close()
-        else:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-
-def new_history():
-    """Per-epoch training values, and validation values at the printed epochs."""
-    return {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr", "val_epoch",
-                                "val_loss", "val_acc")}
+    def finish(self):
+        """Print the last epoch's line if it has not been printed."""
+        if self._pending is None:
+            return
+        epoch, h = self._pending
+        self._pending = None
+        self.say(f"epoch: {epoch}, acc: {h['acc']:.3f}, loss: {h['loss']:.3f} ("
+                 f"data_loss: {h['data_loss']:.3f}, reg_loss: {h['reg_loss']:.3f}), "
+                 f"lr: {h['lr']}, val_acc: {h['val_acc']:.3f}, val_loss: {h['val_loss']:.3f}")
 
 
 def cmd_train(args):
@@ -468,9 +439,11 @@ def cmd_train(args):
     try:
         datasets.init(args.seed)
         data = load_data(args, preset_name)
+        if args.validation_split:
+            data.hold_out(args.validation_split)
     except (TypeError, ValueError) as exc:  # e.g. --classes 300: labels are uint8
         raise UsageError(f"--data {args.data}: {exc}") from None
-    say = _silent if args.quiet else print
+    say = _silent if args.quiet else progress.write
     model = build_model(args, data)
     cfg = config()
     batches = ("full batch" if args.batch_size is None
@@ -479,16 +452,25 @@ def cmd_train(args):
     say(describe_model(model))
     say(f"training: {args.epochs} epochs, {batches}; {cfg['threads']} thread"
         f"{'s' * (cfg['threads'] > 1)}, {cfg['kernel_level']} kernels")
-    history = new_history()
     try:
-        seconds = fit(model, data, args, say, history)
+        history, seconds, chosen = fit(model, data, args, say)
     except KeyboardInterrupt:
-        print(f"{PROG} train: interrupted after {len(history['loss'])} epochs; "
+        print(f"{PROG} train: interrupted after {fit.epochs_done} epochs; "
               f"nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"validation, acc: {history['val_acc'][-1]:.3f}, loss: {history['val_loss'][-1]:.3f}")
-    samples = args.epochs * len(data.X)
-    print(f"time: {seconds:.2f} s training ({samples:,} samples in {args.epochs} epochs, "
+    stop = chosen.get("early_stopping")
+    if stop is not None and stop.best_epoch:
+        say(f"early stopping: best validation loss at epoch {stop.best_epoch}"
+            + (f", stopped after epoch {stop.stopped_epoch}" if stop.stopped_epoch else "")
+            + f"; its weights restored")
+        val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
+                             verbose=False)
+    else:
+        val = {"loss": history["val_loss"][-1], "acc": history["val_acc"][-1]}
+    print(f"validation, acc: {val['acc']:.3f}, loss: {val['loss']:.3f}")
+    epochs_run = len(history["loss"])
+    samples = epochs_run * len(data.X)
+    print(f"time: {seconds:.2f} s training ({samples:,} samples in {epochs_run} epochs, "
           f"{samples / seconds:,.0f} samples/s), {time.perf_counter() - start:.2f} s in all")
     if args.save:
         try:
@@ -553,8 +535,14 @@ def _check_train_args(args):
         raise UsageError("--samples and --classes must be >= 1")
     if args.print_every is not None and args.print_every < 1:
         raise UsageError(f"--print-every must be >= 1, got {args.print_every}")
-    if args.save:
-        _check_writable(args.save, "--save")
+    if args.early_stopping is not None and args.early_stopping < 0:
+        raise UsageError(f"--early-stopping must be >= 0, got {args.early_stopping}")
+    if args.validation_split is not None and not 0 < args.validation_split < 1:
+        raise UsageError(f"--validation-split must be between 0 and 1, got "
+                         f"{args.validation_split}")
+    for option in ("save", "checkpoint", "csv_log"):
+        if getattr(args, option):
+            _check_writable(getattr(args, option), "--" + option.replace("_", "-"))
     if args.plot:
         _check_plot(args.plot, "--plot")
 
@@ -800,7 +788,11 @@ def make_parser():
                    help="regression (Linear + MSE) or classification (Softmax + "
                    "cross-entropy); auto: regression for sine and real-valued file targets")
     p.add_argument("--val-split", type=float, default=0.2, metavar="FRACTION",
-                   help="files without a test set: fraction held out for validation (0.2)")
+                   help="files without a test set: fraction held out for validation, drawn "
+                   "at random (0.2)")
+    p.add_argument("--validation-split", type=float, metavar="F",
+                   help="validate on the last fraction F of the training samples instead of "
+                   "the dataset's validation set (Model.train's validation_split)")
     p.add_argument("--hidden", type=int, nargs="+", metavar="N",
                    help="hidden layer sizes, e.g. --hidden 128 128")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu")
@@ -826,6 +818,13 @@ def make_parser():
                    "regions (needs matplotlib)")
     p.add_argument("--print-every", type=int, metavar="EPOCHS",
                    help="print a line every EPOCHS epochs (default: 10 lines in all)")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="validate every epoch; stop when the validation loss has not "
+                   "improved for PATIENCE epochs and keep the best epoch's weights")
+    p.add_argument("--checkpoint", metavar="FILE", help="save the model here (atomically) "
+                   "each time the validation loss improves")
+    p.add_argument("--csv-log", metavar="FILE", help="write one CSV row per epoch: the "
+                   "training values and, where measured, the validation values")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar over the epochs on stderr (auto: on a terminal)")
