@@ -389,3 +389,31 @@ def test_set_seed_seeds_the_legacy_global_rng():
     np.testing.assert_array_equal(a, np.random.randn(3))
     with pytest.raises(ValueError, match="seed must be"):
         nnfs_fast.set_seed(-1)
+
+
+def test_progress_write_prints_above_the_bar():
+    import io
+
+    from nnfs_fast import progress
+    bar_stream, out = io.StringIO(), io.StringIO()
+    with progress.ProgressBar(3, "training", leave=False, stream=bar_stream) as bar:
+        bar.update("acc: 0.5")
+        progress.write("epoch: 1, ...", file=out)
+    assert out.getvalue() == "epoch: 1, ...\n"
+    drawn = bar_stream.getvalue()
+    # cleared before the line, drawn again after it, erased at the end (leave=False)
+    assert drawn.count("\r\033[K") == 2 and drawn.endswith("\r\033[K")
+    assert drawn.split("\r\033[K")[1] == "\rtraining [" + "#" * 10 + "." * 20 + "] 1/3 acc: 0.5"
+    progress.write("no bar", file=out)               # no bar showing: a plain print
+    assert out.getvalue().endswith("no bar\n")
+
+
+def test_train_progress_epochs_bar(monkeypatch, capsys):
+    import nnfs_fast.progress as progress
+    monkeypatch.setattr(progress, "_tqdm", None)
+    X, y, _ = data()
+    model().train(X, y, epochs=3, progress="epochs", verbose=False)
+    err = capsys.readouterr().err
+    assert "training [" + "#" * 30 + "] 3/3 acc: " in err and err.endswith("\r\033[K")
+    with pytest.raises(ValueError, match="progress must be False, True, 'steps' or 'epochs'"):
+        model().train(X, y, progress="bar")
