@@ -10,6 +10,14 @@
   ``-Xpreprocessor -fopenmp`` + ``-lomp``). Without it the package builds and runs serially.
   ``NNFS_FAST_USE_OPENMP=0`` disables it, ``=1`` makes a missing OpenMP a build error.
 * ``NNFS_FAST_DEBUG=1`` compiles with Cython bounds/initialisation checks on and ``-O0 -g``.
+* Floating point: gcc/clang compile every module with ``-ffp-contract=off``, so ``a*b + c`` is
+  never fused into an FMA behind the code's back (gcc fuses by default wherever the target has
+  FMA: AVX2, AVX-512, every arm64 CPU; clang within an expression). The book's float32
+  expressions are then reproduced bit for bit on every platform; the FMAs the GEMM wants are
+  explicit intrinsics, which the flag does not touch. MSVC's default ``/fp:precise`` does not
+  contract (docs/INSTALL.md, "Floating point").
+* Cross builds (tools/check_arm64.sh): the instruction-set levels are those of the target,
+  asked of the compiler itself, so ``CC=aarch64-linux-gnu-gcc`` builds the baseline only.
 """
 import os
 import platform
@@ -46,6 +54,19 @@ def target_is_x86_64():
 def level_of(module_name):
     stem = module_name.rsplit(".", 1)[-1]
     return stem[len("dense_"):] if stem.startswith("dense_") else None
+
+
+def compiler_targets_x86_64(compiler):
+    """Whether this compiler emits x86-64 code (a cross compiler for arm64 does not)."""
+    code = "#if !defined(__x86_64__) && !defined(_M_X64)\n#error not x86-64\n#endif\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "arch_probe.c"
+        src.write_text(code)
+        try:
+            compiler.compile([str(src)], output_dir=tmp)
+        except Exception:  # noqa: BLE001 - the #error fired (or nothing compiles: caught later)
+            return False
+    return True
 
 
 def openmp_flags(compiler):
@@ -93,12 +114,19 @@ class BuildExt(build_ext):
                      f"{ctype!r}; install libgomp/libomp or unset the variable.")
         if omp is None:
             print("nnfs_fast: building WITHOUT OpenMP: kernels will run on one thread", flush=True)
+        if any(level_of(e.name) not in (None, "baseline") for e in self.extensions) \
+                and not compiler_targets_x86_64(self.compiler):
+            print("nnfs_fast: the compiler does not target x86-64: building the baseline "
+                  "kernels only", flush=True)
+            self.extensions = [e for e in self.extensions if level_of(e.name) in (None, "baseline")]
         if ctype == "msvc":
             base = ["/Od", "/Zi"] if DEBUG else ["/O2"]
         else:
             # -fno-math-errno: sqrtf/expf need not set errno (nothing reads it), which lets
             # the optimizer and activation loops vectorise
-            base = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-fno-math-errno"]
+            # -ffp-contract=off: no implicit FMA (see the module docstring)
+            base = (["-O0", "-g"] if DEBUG else ["-O3"]) \
+                + ["-fno-math-errno", "-ffp-contract=off"]
             base += ["-Wno-unused-function", "-Wno-unreachable-code-fallthrough"] \
                 if "clang" in str(self.compiler.compiler[0]) else ["-Wno-unused-function"]
         for ext in self.extensions:

@@ -8,6 +8,7 @@ that constant belongs on a machine like the one the table was made on.
     python benchmarks/threshold.py [--repeat 15]
 """
 import argparse
+from functools import partial
 
 import numpy as np
 
@@ -34,8 +35,8 @@ def main(argv=None):
         X = rng.standard_normal((M, K), dtype=np.float32)
         W = rng.standard_normal((K, N), dtype=np.float32)
         b = np.zeros((1, N), np.float32)
-        t = interleaved({"one": lambda: k.dense_forward(X, W, b, True, 1),
-                         "all": lambda: k.dense_forward(X, W, b, True, nt)},
+        t = interleaved({"one": partial(k.dense_forward, X, W, b, True, 1),
+                         "all": partial(k.dense_forward, X, W, b, True, nt)},
                         args.repeat, args.seconds)
         print(f"{M},{K},{N:>4} {2 * M * N * K:>9} {t['one'] * 1e6:12.2f} "
               f"{t['all'] * 1e6:13.2f} {t['one'] / t['all']:6.2f}")

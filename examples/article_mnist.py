@@ -31,9 +31,13 @@ import time
 import numpy as np
 
 from _common import confusion_matrix, parse_args, plot_training, print_confusion
-from nnfs_fast import (Activation_ReLU, Activation_Sigmoid,
-                       Activation_Softmax_Loss_CategoricalCrossentropy, Layer_Dense,
-                       Optimizer_SGD)
+from nnfs_fast import (
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Layer_Dense,
+    Optimizer_SGD,
+)
 from nnfs_fast.datasets import load_digits, load_mnist
 
 ACTIVATIONS = {"sigmoid": Activation_Sigmoid, "relu": Activation_ReLU}
@@ -149,8 +153,8 @@ class DeepNeuralNetwork:
             history["val_acc"].append(accuracy)
             history["seconds"].append(time.time() - start_time)
             if verbose:
-                print('Epoch: {0}, Time Spent: {1:.2f}s, Accuracy: {2:.2f}%'.format(
-                    iteration + 1, time.time() - start_time, accuracy * 100))
+                print(f'Epoch: {iteration + 1}, Time Spent: {time.time() - start_time:.2f}s, '
+                      f'Accuracy: {accuracy * 100:.2f}%')
         return history
 
 

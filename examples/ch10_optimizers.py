@@ -12,9 +12,15 @@ Run: python examples/ch10_optimizers.py [--epochs N] [--print-every N] [--plot l
 import numpy as np
 
 from _common import Timer, parse_args, pyplot, save
-from nnfs_fast import (Activation_ReLU, Activation_Softmax_Loss_CategoricalCrossentropy,
-                       Layer_Dense, Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
-                       Optimizer_SGD)
+from nnfs_fast import (
+    Activation_ReLU,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Layer_Dense,
+    Optimizer_Adagrad,
+    Optimizer_Adam,
+    Optimizer_RMSprop,
+    Optimizer_SGD,
+)
 from nnfs_fast.datasets import init, spiral_data
 
 OPTIMIZERS = {

@@ -15,8 +15,13 @@ Run: python examples/ch14_15_regularization_dropout.py [--chapter 14|15] [--epoc
 import numpy as np
 
 from _common import Timer, parse_args
-from nnfs_fast import (Activation_ReLU, Activation_Softmax_Loss_CategoricalCrossentropy,
-                       Layer_Dense, Layer_Dropout, Optimizer_Adam)
+from nnfs_fast import (
+    Activation_ReLU,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Layer_Dense,
+    Layer_Dropout,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import init, spiral_data
 
 CHAPTERS = {  # samples, dropout rate, optimizer

@@ -11,8 +11,13 @@ Run: python examples/ch16_binary.py [--epochs N] [--print-every N]
 import numpy as np
 
 from _common import Timer, parse_args
-from nnfs_fast import (Activation_ReLU, Activation_Sigmoid, Layer_Dense, Loss_BinaryCrossentropy,
-                       Optimizer_Adam)
+from nnfs_fast import (
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Layer_Dense,
+    Loss_BinaryCrossentropy,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import init, spiral_data
 
 

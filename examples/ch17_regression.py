@@ -16,8 +16,13 @@ Run: python examples/ch17_regression.py [--epochs N] [--plot sine.png]
 import numpy as np
 
 from _common import Timer, parse_args, pyplot, save
-from nnfs_fast import (Activation_Linear, Activation_ReLU, Layer_Dense, Loss_MeanSquaredError,
-                       Optimizer_Adam)
+from nnfs_fast import (
+    Activation_Linear,
+    Activation_ReLU,
+    Layer_Dense,
+    Loss_MeanSquaredError,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import init, sine_data
 
 

@@ -25,10 +25,23 @@ import tempfile
 
 import numpy as np
 
-from _common import (Timer, architecture, confusion_matrix, parse_args, plot_training,
-                     print_confusion)
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
+from _common import (
+    Timer,
+    architecture,
+    confusion_matrix,
+    parse_args,
+    plot_training,
+    print_confusion,
+)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import init, load_digits, load_mnist
 
 # Label index to label name relation (chapter 22)

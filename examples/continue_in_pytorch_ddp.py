@@ -26,8 +26,16 @@ import tempfile
 
 import numpy as np
 
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam, export)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+    export,
+)
 from nnfs_fast.datasets import init, spiral_data
 
 

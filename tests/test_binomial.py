@@ -7,12 +7,13 @@ another bit generator; the fallbacks to NumPy's call; errors before drawing; and
 RNG for another thread drawing at the same time."""
 import math
 import threading
+from functools import partial
 
 import numpy as np
 import pytest
-from test_dropout import rng_state
 
 from nnfs_fast.kernels import dropout as _dropout
+from test_dropout import rng_state
 
 KEEPS = [0.5, 0.1, 0.3, 0.49999999, 0.50000001, 0.7, 0.9, 1.0, 1e-12, 1 - 1e-12]
 SHAPES = [(1, 1), (7, 13), (1, 625), (300, 64), (3000, 256), (0, 4), (5,), (2, 3, 4)]
@@ -46,7 +47,7 @@ def assert_same_as_numpy(keep, shape, prepare):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_same_draws_and_state_as_numpy(keep, shape):
     for seed in (0, 1, 123, 2**32 - 1):
-        assert_same_as_numpy(keep, shape, lambda: np.random.seed(seed))
+        assert_same_as_numpy(keep, shape, partial(np.random.seed, seed))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -145,7 +146,7 @@ def test_uniforms_on_the_thresholds(keep):
     for u in [qn, math.nextafter(qn, 1), math.nextafter(qn, 0), 0.0, MAX_U, 0.5]:
         if u >= 1 or u * 2.0 ** 53 != int(u * 2.0 ** 53):   # not a next_double value
             continue
-        draws = assert_same_as_numpy(keep, (1,), lambda: set_next_uniforms(u, 0.25))
+        draws = assert_same_as_numpy(keep, (1,), partial(set_next_uniforms, u, 0.25))
         assert draws[0] == ((u > qn) != (keep > 0.5))
 
 
@@ -223,7 +224,7 @@ def test_another_bit_generator_through_its_pointer():
     original = np.random.get_bit_generator()
     try:
         for seed in range(3):
-            def prepare():
+            def prepare(seed=seed):
                 np.random.set_bit_generator(np.random.PCG64(seed))
             for keep in [0.9, 0.3]:
                 prepare()

@@ -14,7 +14,7 @@ from conftest import LEVELS, assert_within, dot_bound, f64, kernel_module, run_p
 from nnfs_fast import reference
 from nnfs_fast.runtime import cpu as _cpu
 from nnfs_fast.runtime import dispatch as _dispatch
-from nnfs_fast.runtime.config import config
+from nnfs_fast.runtime.config import compiler_name, config
 
 # In a fresh process: the config, and one Dense forward/backward saved for the parent.
 LEVEL_SCRIPT = """
@@ -81,6 +81,35 @@ def test_empty_env_var_means_the_best_level(tmp_path):
     assert json.loads(proc.stdout)["kernel_level"] == LEVELS[-1]
 
 
+def book_regularization_gradient(param, l1, l2):
+    """The book's float32 steps for a parameter's regularization gradient, after a zero
+    upstream gradient: d = 0; d += l1 * dL1; d += 2 * l2 * param."""
+    d = np.zeros_like(param)
+    dL1 = np.ones_like(param)
+    dL1[param < 0] = -1
+    d += l1 * dL1
+    d += 2 * l2 * param
+    return d
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_element_wise_steps_are_the_books_on_every_level(level):
+    """setup.py's -ffp-contract=off: l1*sign(w) + 2*l2*w is rounded after the product, as
+    NumPy does, on every level; gcc fused it into an FMA in the AVX2/AVX-512 (and arm64)
+    builds, which changed the last bit of a quarter of the elements."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((8, 64)).astype(np.float32)
+    W = rng.standard_normal((64, 48)).astype(np.float32)
+    b = rng.standard_normal((1, 48)).astype(np.float32)
+    G = np.zeros((8, 48), np.float32)   # X^T G = 0: dweights is the regularization alone
+    l1, l2 = 3e-4, 7e-4
+    dW, db, _, _ = kernel_module(level).dense_backward(
+        X, W, b, G, weight_l1=l1, weight_l2=l2, bias_l1=l1, bias_l2=l2,
+        n_threads=nnfs_fast.get_num_threads())
+    np.testing.assert_array_equal(dW, book_regularization_gradient(W, l1, l2))
+    np.testing.assert_array_equal(db, book_regularization_gradient(b, l1, l2))
+
+
 @pytest.mark.parametrize("level", ["avx1024", "AVX2", "sse9", "native"])
 def test_unknown_level_raises_a_clear_import_error(level):
     proc = run_python("import nnfs_fast", env={_dispatch.ENV_VAR: level})
@@ -122,6 +151,26 @@ def test_load_refuses_a_level_the_cpu_lacks(monkeypatch):
             _dispatch.load(level)
 
 
+@pytest.mark.parametrize("flags, release, expected", [
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "21.3.0", True),
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "23.6.0", True),
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "21.2.0", False),   # mask registers not safe
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 0}, "22.1.0", False),   # a subset the kernels use
+    ({"f": 0, "dq": 0, "bw": 0, "vl": 0}, "22.1.0", False),   # an AVX2-only Mac
+    ({}, "22.1.0", False),                                    # no such sysctl
+    ({"f": 1, "dq": 1, "bw": 1, "vl": 1}, "weird", False),
+])
+def test_intel_macs_ask_the_kernel_for_avx512(flags, release, expected):
+    """macOS enables the AVX-512 state lazily (XCR0 reads as off until first use), so there
+    the avx512 level is decided by sysctl hw.optional.avx512{f,dq,bw,vl} and the Darwin
+    version."""
+    def flag(name):
+        return flags.get(name.rsplit("avx512", 1)[-1], -1)
+    assert _cpu.macos_avx512(flag, release) is expected
+    assert _cpu.sysctl_flag("hw.optional.avx512f") in ((-1,) if platform.system() != "Darwin"
+                                                        else (-1, 0, 1))
+
+
 def test_levels_are_ordered_and_include_the_baseline():
     assert LEVELS[0] == "baseline"
     order = list(_dispatch.LEVELS)
@@ -143,9 +192,20 @@ def test_show_config_prints_the_build_facts(capsys):
     expected_level = os.environ.get(_dispatch.ENV_VAR) or LEVELS[-1]
     assert lines["kernel_level"] == expected_level == _dispatch.LEVEL
     assert lines["kernel_isa"] == kernel_module(expected_level).ISA
-    assert lines["compiler"] == kernel_module(expected_level).COMPILER
+    assert lines["compiler"] == compiler_name(kernel_module(expected_level).COMPILER)
 
     buf = io.StringIO()
     nnfs_fast.show_config(file=buf)
     assert buf.getvalue() == printed
     assert config()["threads"] == nnfs_fast.get_num_threads()
+
+
+@pytest.mark.parametrize("raw, name", [
+    ("clang 14.0.6 ", "clang 14.0.6"),              # __clang_version__ ends in a space
+    ("clang 15.0.0 (clang-1500.1.0.2.5)", "clang 15.0.0 (clang-1500.1.0.2.5)"),  # Apple
+    ("gcc 12.2.0", "gcc 12.2.0"),
+    ("msvc 194134120", "msvc 194134120"),
+])
+def test_compiler_name_is_one_clean_line(raw, name):
+    assert compiler_name(raw) == name
+    assert config()["compiler"] == compiler_name(config()["compiler"])

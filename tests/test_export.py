@@ -23,9 +23,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_python
-from nnfs_fast import Accuracy_Categorical, Accuracy_Regression, Activation_Linear, Activation_ReLU, Activation_Sigmoid, Activation_Softmax, Layer_Dense, Layer_Dropout, Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy, Loss_MeanSquaredError, Model, Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD, export
-from nnfs_fast.io import safetensors as safetensors_io
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Accuracy_Regression,
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+    Layer_Dense,
+    Layer_Dropout,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanSquaredError,
+    Model,
+    Optimizer_Adagrad,
+    Optimizer_Adam,
+    Optimizer_RMSprop,
+    Optimizer_SGD,
+    export,
+)
 from nnfs_fast.datasets import sine_data, spiral_data
+from nnfs_fast.io import safetensors as safetensors_io
 
 HAVE = {name: find_spec(name) is not None
         for name in ("onnx", "onnxruntime", "torch", "safetensors")}
@@ -471,8 +489,8 @@ def damaged_files():
         "not an object": (encode(None, b"", b"[1, 2]  "), r"does not start with '\{'"),
         "bad UTF-8": (encode(None, b"", b'{"\xff": 1}'), "corrupted safetensors header"),
         "duplicate names": (encode(None, data, (
-            '{"a": {"dtype": "F32", "shape": [3, 2], "data_offsets": [0, 24]}, '
-            '"a": {"dtype": "F32", "shape": [3], "data_offsets": [24, 36]}}').encode()),
+            b'{"a": {"dtype": "F32", "shape": [3, 2], "data_offsets": [0, 24]}, '
+            b'"a": {"dtype": "F32", "shape": [3], "data_offsets": [24, 36]}}')),
             r"duplicate names \['a'\]"),
         "unknown dtype": (edit("0.bias", dtype="F8_E4M3"), "dtype 'F8_E4M3'"),
         "dtype not a string": (edit("0.bias", dtype=["F32"]), r"dtype \['F32'\]"),

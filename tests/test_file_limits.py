@@ -25,15 +25,14 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
 from nnfs_fast.datasets import load_mnist, load_mnist_dataset
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.layers import Layer_Dense
 from nnfs_fast.losses import Loss_CategoricalCrossentropy
 from nnfs_fast.model import Model
-from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
-                                  Optimizer_SGD)
+from nnfs_fast.optimizers import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="named pipes, signals, /dev/null")
 

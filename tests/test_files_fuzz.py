@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
 from nnfs_fast.datasets import load_mnist_dataset
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout
 from nnfs_fast.losses import Loss_CategoricalCrossentropy
 from nnfs_fast.model import Model
@@ -232,8 +232,8 @@ def edit_npy_header(data, shape, descr, fortran):
     np.lib.format.read_magic(stream)
     np.lib.format.read_array_header_1_0(stream)
     body = data[stream.tell():]
-    header = "{'descr': %s, 'fortran_order': %s, 'shape': %r, }" % (
-        descr if descr.startswith("[") else repr(descr), fortran, tuple(shape))
+    descr_text = descr if descr.startswith("[") else repr(descr)
+    header = f"{{'descr': {descr_text}, 'fortran_order': {fortran}, 'shape': {tuple(shape)!r}, }}"
     header += " " * ((-(len(header) + 11)) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + body
 
@@ -510,7 +510,7 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch, failure
         def replace(src, dst):
             raise PermissionError(13, "Permission denied", str(dst))
 
-        monkeypatch.setattr(_persistence.os, "replace", replace)
+        monkeypatch.setattr(os, "replace", replace)
         expected = PermissionError
     with pytest.raises(expected):
         newer.save(path)

@@ -15,8 +15,16 @@ import numpy as np
 import pytest
 
 import nnfs_fast
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Layer_Dropout, Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Layer_Dropout,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import spiral_data
 
 pytestmark = pytest.mark.slow

@@ -14,12 +14,26 @@ import warnings
 import numpy as np
 import pytest
 
-from nnfs_fast import (Accuracy_Categorical, Accuracy_Regression, Activation_Linear,
-                       Activation_ReLU, Activation_Sigmoid, Activation_Softmax,
-                       Activation_Softmax_Loss_CategoricalCrossentropy, Layer_Dense,
-                       Layer_Dropout, Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                       Loss_MeanAbsoluteError, Loss_MeanSquaredError, Model, Optimizer_Adagrad,
-                       Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Accuracy_Regression,
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Layer_Dense,
+    Layer_Dropout,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanAbsoluteError,
+    Loss_MeanSquaredError,
+    Model,
+    Optimizer_Adagrad,
+    Optimizer_Adam,
+    Optimizer_RMSprop,
+    Optimizer_SGD,
+)
 from nnfs_fast.datasets import sine_data, spiral_data
 
 

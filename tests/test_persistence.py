@@ -15,14 +15,21 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from nnfs_fast.io import archive as _persistence
 from nnfs_fast.accuracy import Accuracy_Categorical, Accuracy_Regression
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.datasets import sine_data, spiral_data
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout
-from nnfs_fast.losses import (Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                              Loss_MeanSquaredError)
+from nnfs_fast.losses import (
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanSquaredError,
+)
 from nnfs_fast.model import Model
 from nnfs_fast.optimizers import Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
 

@@ -435,7 +435,7 @@ def chapter_style_lines(epochs, batch_size, print_every):
     lines = []
     for epoch in range(1, epochs + 1):
         lines.append(f"epoch: {epoch}")
-        losses, reg_values, hits = [], [], []
+        losses, hits = [], []
         starts = range(0, len(X), batch_size)
         for step, start in enumerate(starts):
             batch_X, batch_y = X[start:start + batch_size], y[start:start + batch_size]

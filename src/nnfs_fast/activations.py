@@ -9,9 +9,9 @@ references kept from earlier calls stay valid. Results do not depend on the thre
 """
 import numpy as np
 
+from nnfs_fast._validation import as_float32_2d
 from nnfs_fast.kernels import activations as _k
 from nnfs_fast.runtime.openmp import get_num_threads
-from nnfs_fast._validation import as_float32_2d
 
 
 class Activation_ReLU:

@@ -35,8 +35,12 @@ import importlib
 
 import numpy as np
 
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout
 
 OPSET = 13        # ONNX operator set: Softmax(axis) with today's semantics; widely supported
@@ -107,7 +111,7 @@ def to_onnx(model, path):
     from onnx import TensorProto, helper, numpy_helper
 
     import nnfs_fast
-    from nnfs_fast.io.archive import atomic_write
+    from nnfs_fast.io.atomic import atomic_write
     stack = _stack(model, "to_onnx")
     nodes, initializers, current, n_outputs = [], [], "input", None
     for i, kind, _, params in stack:
@@ -256,7 +260,7 @@ def save_torch(model, path):
     ``torch.serialization.safe_globals([nn.Sequential, nn.Linear, nn.ReLU, nn.Sigmoid,
     nn.Softmax, nn.Dropout, nn.Identity])``."""
     torch = _require("torch", "torch", "save_torch")
-    from nnfs_fast.io.archive import atomic_write
+    from nnfs_fast.io.atomic import atomic_write
     module = to_torch(model)
     atomic_write(path, lambda f: torch.save(module, f))
 

@@ -13,9 +13,9 @@ gradient ``(softmax - one_hot) / N`` in one more.
 """
 import numpy as np
 
+from nnfs_fast.activations import Activation_Softmax
 from nnfs_fast.kernels import losses as _k
 from nnfs_fast.runtime.openmp import get_num_threads
-from nnfs_fast.activations import Activation_Softmax
 
 
 class Loss:

@@ -10,10 +10,10 @@ identical numbers):
   pre-activation, backward masks the incoming gradient and computes the Dense gradients in the
   same pass. In such a pair ``dense.output``, ``relu.inputs`` and ``relu.output`` are one and
   the same array of post-ReLU values (the mask ``inputs <= 0`` is unchanged by this);
-* with the softmax + categorical cross-entropy shortcut (SPEC §3.11), ``train`` and
-  ``evaluate`` compute the softmax output and the per-sample losses in one kernel pass
-  (``losses.softmax_crossentropy_forward``); ``forward``/``predict`` (no labels) run the
-  softmax layer alone.
+* with the softmax + categorical cross-entropy shortcut (chosen by the book's
+  ``Model.finalize``), ``train`` and ``evaluate`` compute the softmax output and the
+  per-sample losses in one kernel pass (``losses.softmax_crossentropy_forward``);
+  ``forward``/``predict`` (no labels) run the softmax layer alone.
 
 ``backward`` does not compute the input gradient of a first ``Layer_Dense`` (its ``dinputs``
 is None): nothing reads it, and it is a third of that layer's backward work (the book computes

@@ -626,7 +626,7 @@ def _plot_regions(ax, model, data):
 
 
 def _save_figure(fig, path):
-    from nnfs_fast.io.archive import atomic_write
+    from nnfs_fast.io.atomic import atomic_write
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     try:
         atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=110))
@@ -683,7 +683,7 @@ def write_predictions(result, path):
     if path is None:
         np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
         return
-    from nnfs_fast.io.archive import atomic_write
+    from nnfs_fast.io.atomic import atomic_write
 
     def write(f):
         if path.lower().endswith(".npy"):

@@ -103,4 +103,3 @@ def _positive_int(value, name, maximum=None):
     if maximum is not None and n > maximum:
         raise ValueError(f"{name}: at most {maximum} (labels are uint8), got {n}")
     return n
-

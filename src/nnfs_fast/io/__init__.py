@@ -1,1 +1,3 @@
-"""Files: the safe model/parameter archive (archive) and atomic writes."""
+"""Files: the safe model/parameter format (``archive``), safetensors (``safetensors``), the
+book's pickles behind ``allow_pickle`` (``book_pickle``), atomic writes (``atomic``) and the
+regular-file check every reader shares (``files``)."""

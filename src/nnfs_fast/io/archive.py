@@ -1,4 +1,5 @@
-"""Model and parameter files: a safe default format, and opt-in reading of the book's pickles.
+"""The safe model and parameter format: a zip of float32 .npy arrays plus a JSON description,
+written atomically and read without executing anything.
 
 Format (``FORMAT`` version ``VERSION``): a zip archive readable by ``np.load`` holding
 ``nnfs_fast.json`` and one float32 ``.npy`` entry per array.
@@ -13,41 +14,34 @@ Format (``FORMAT`` version ``VERSION``): a zip archive readable by ``np.load`` h
 
 Loading parses JSON and reads arrays with ``allow_pickle=False``: nothing in the file is
 executed, and a truncated, corrupted or foreign file raises ValueError naming the file and the
-problem. Only regular files are opened (a named pipe would block, a device never end). Members
-must be stored as written (uncompressed, unencrypted, unique names, float32 .npy arrays, no
-member the description does not call for) and may not overlap in the file; each .npy header
-is checked against its member's size before an array is allocated, so the arrays decoded
-never add up to more than the file's own size. Restored attributes, optimizer counters and
+problem. Only regular files are opened (``nnfs_fast.io.files``). Members must be stored as
+written (uncompressed, unencrypted, unique names, float32 .npy arrays, no member the
+description does not call for) and may not overlap in the file; each .npy header is checked
+against its member's size before an array is allocated, so the arrays decoded never add up to
+more than the file's own size. Restored attributes, optimizer counters and
 state, and the chain of Dense widths are checked as well, and layers are built from the
 stored arrays without drawing random weights.
 
-Writing (``atomic_write``) resolves symbolic links, goes to a temporary file
-``.<name>.nnfs-tmp-<pid>-<random>`` next to the real target, is fsync'ed, then renamed over the
-target with ``os.replace``: an interrupted save leaves the old file whole, and a temporary file
-left by a killed process is removed by the next save to the same target.
-
-The book's files (``pickle.dump`` of a Model whose classes live in ``__main__``, or of a list of
-(weights, biases) tuples) are read only with ``allow_pickle=True``. Even then the unpickler
-builds no nnfs_fast object directly: allow-listed class names become inert records holding the
-pickled attributes, NumPy array/dtype/scalar reconstruction is the only other thing allowed,
-and the model is then rebuilt from those attributes exactly as from the safe format.
+Writing goes through ``nnfs_fast.io.atomic.atomic_write`` (an interrupted save leaves the old
+file whole). The book's pickles are read only with ``allow_pickle=True``, by the restricted
+unpickler of ``nnfs_fast.io.book_pickle``, and rebuilt exactly as from this format.
 """
-import contextlib
 import io
 import json
 import math
 import os
-import pickle
 import re
-import secrets
-import stat
 import struct
 import zipfile
 
 import numpy as np
 
 from nnfs_fast import accuracy, activations, layers, losses, optimizers
+from nnfs_fast.io import book_pickle
 from nnfs_fast.io import safetensors as safetensors_io
+from nnfs_fast.io.atomic import atomic_write
+from nnfs_fast.io.book_pickle import BookObject
+from nnfs_fast.io.files import open_regular
 
 FORMAT = "nnfs_fast"
 VERSION = 1
@@ -105,8 +99,6 @@ CLASSES = {
     "Accuracy_Categorical": _Kind(accuracy.Accuracy_Categorical, args=("binary",)),
     "Accuracy_Regression": _Kind(accuracy.Accuracy_Regression, attrs=("precision",)),
 }
-# the book's model-level classes that may appear in its pickles (rebuilt, not read)
-_BOOK_ONLY = ("Model", "Layer_Input", "Activation_Softmax_Loss_CategoricalCrossentropy")
 _SLOTS = {"layers": ("Layer_", "Activation_"), "loss": ("Loss_",),
           "optimizer": ("Optimizer_",), "accuracy": ("Accuracy_",)}
 
@@ -114,7 +106,8 @@ _SLOTS = {"layers": ("Layer_", "Activation_"), "loss": ("Loss_",),
 # ------------------------------------------------------------------------------- public API
 
 def save_model(model, path):
-    """Write ``model`` (a Model) to ``path``; see the module docstring for the format."""
+    """Write ``model`` (a Model: its description, and its float32 weights, biases and optimizer
+    state) to ``path``, atomically; see the module docstring for the format."""
     path = _path(path, "Model.save")
     if not model.layers:
         raise ValueError("Model.save: the model has no layers")
@@ -132,10 +125,10 @@ def load_model(path, model_cls, *, allow_pickle=False):
             meta, arrays = _read_archive(f, path, "model")
             book_model = None
         else:
-            book_model = _unpickle(f, path)
+            book_model = book_pickle.load(f, path, CLASSES)
     if book_model is None:
         return _build_model(meta, arrays, model_cls, path)
-    if type(book_model).__name__ != "Model" or not isinstance(book_model, _BookObject):
+    if type(book_model).__name__ != "Model" or not isinstance(book_model, BookObject):
         raise ValueError(f"{path}: the pickle holds {type(book_model).__name__}, not the "
                          "book's Model")
     try:
@@ -146,9 +139,10 @@ def load_model(path, model_cls, *, allow_pickle=False):
 
 
 def save_parameters(parameters, path, *, layer_indices=None):
-    """Write a list of (weights, biases) pairs to ``path``; a name ending in .safetensors
-    writes safetensors (nnfs_fast.io.safetensors), naming pair k after its layer's position
-    ``layer_indices[k]`` in model.layers."""
+    """Write a list of (weights (n_inputs, n_neurons), biases (1, n_neurons)) pairs of real
+    arrays to ``path`` as float32, atomically; a name ending in .safetensors writes safetensors
+    (nnfs_fast.io.safetensors), naming pair k after its layer's position ``layer_indices[k]``
+    in model.layers."""
     path = _path(path, "save_parameters")
     if safetensors_io.is_safetensors_path(path):
         return safetensors_io.save_parameters(parameters, path, layer_indices)
@@ -162,14 +156,15 @@ def save_parameters(parameters, path, *, layer_indices=None):
 
 
 def load_parameters(path, *, allow_pickle=False):
-    """The list of (weights, biases) float32 pairs stored in ``path`` (safetensors when the
-    name ends in .safetensors or the file starts like one)."""
+    """The list of (weights, biases) float32 pairs stored in ``path``, in the shapes they were
+    saved with ((n_inputs, n_neurons) and (1, n_neurons) from ``Model.save_parameters``);
+    safetensors when the name ends in .safetensors or the file starts like one."""
     path = _path(path, "load_parameters")
     if safetensors_io.is_safetensors_path(path) or safetensors_io.looks_like_safetensors(path):
         return safetensors_io.load_parameters(path)
     with open_regular(path, "load_parameters") as f:
         if not _is_zip(f, path, "load_parameters", allow_pickle):
-            content = _unpickle(f, path)
+            content = book_pickle.load(f, path, CLASSES)
             try:
                 return [tuple(_float32(a, f"parameters[{i}]") for a in _pair(pair))
                         for i, pair in enumerate(_sequence(content, "parameters"))]
@@ -192,33 +187,6 @@ def _path(path, where):
         return os.fspath(path)
     raise TypeError(f"{where}: path must be a file name (str or os.PathLike), got "
                     f"{type(path).__name__}")
-
-
-_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISSOCK, "a socket"))
-
-
-def open_regular(path, where):
-    """``path`` opened for binary reading, after checking (``os.stat``, before opening) that
-    it is a regular file: opening a named pipe blocks until a writer comes, a device such as
-    /dev/zero never ends, a directory holds no data. Raises ValueError naming the file and
-    what it is; a missing or unreadable file raises the usual OSError."""
-    _check_regular(os.stat(path).st_mode, path, where)
-    f = open(path, "rb")
-    try:
-        _check_regular(os.fstat(f.fileno()).st_mode, path, where)  # replaced since the stat
-    except ValueError:
-        f.close()
-        raise
-    return f
-
-
-def _check_regular(mode, path, where):
-    if not stat.S_ISREG(mode):
-        what = next((what for test, what in _FILE_TYPES if test(mode)), "not a regular file")
-        raise ValueError(f"{path}: {what}, not a regular file ({where} reads and writes "
-                         "regular files only)")
 
 
 # --------------------------------------------------------------------- describe and rebuild
@@ -274,7 +242,7 @@ def _describe(obj, key, slot, arrays, where):
 def _class_name(obj, key, slot, where):
     """The allow-list name of obj's class (exact classes only: a subclass may hold state the
     format does not know)."""
-    if isinstance(obj, _BookObject):
+    if isinstance(obj, BookObject):
         name = type(obj).__name__
     else:
         name = next((n for n, kind in CLASSES.items() if type(obj) is kind.cls), None)
@@ -427,92 +395,6 @@ def _pair(value):
 
 
 # ------------------------------------------------------------------------ the safe archive
-
-def atomic_write(path, write, where="save"):
-    """Call ``write(f)`` on a binary file next to ``path`` under a temporary name, fsync, then
-    rename it over ``path`` (atomic on POSIX and Windows): a failure or interrupt at any point
-    leaves the previous file whole and no temporary file behind (a SIGKILL leaves the
-    temporary file, which the next save to the same target removes).
-
-    Symbolic links are resolved first: the file they point to is replaced, next to itself, and
-    the links stay. Refused with ValueError before anything is written: an empty path, a path
-    that names a folder, and a target that exists but is not a regular file (a device such as
-    /dev/null, a named pipe, a directory)."""
-    target = _save_target(path, where)
-    directory, name = os.path.split(target)
-    _remove_stale_temporaries(directory, name)
-    tmp = os.path.join(directory, f".{name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):  # keep the mode of the file being replaced
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-
-_TMP_MARK = ".nnfs-tmp-"      # .<name>.nnfs-tmp-<pid>-<8 hex digits>
-_TMP_TAIL = re.compile(r"([0-9]+)-[0-9a-f]{8}", re.ASCII)
-
-
-def _save_target(path, where):
-    """The absolute path ``atomic_write`` replaces: ``path`` with symbolic links resolved,
-    a regular file or a missing one (ValueError otherwise, before anything is touched)."""
-    path = os.fsdecode(os.fspath(path))
-    if not path:
-        raise ValueError(f"{where}: the path is empty; give a file name")
-    if path.endswith((os.sep, os.altsep or os.sep)):
-        raise ValueError(f"{where}: {path!r} names a folder; give a file name")
-    target = os.path.realpath(path)
-    try:
-        mode = os.stat(target).st_mode
-    except FileNotFoundError:
-        return target    # a new file (a missing folder fails when the file is created)
-    link = f" (a link to {target})" if target != os.path.abspath(path) else ""
-    _check_regular(mode, path + link, where)
-    return target
-
-
-def _remove_stale_temporaries(directory, name):
-    """Remove this target's temporary files (``.<name>.nnfs-tmp-<pid>-<hex>``) whose process
-    is gone: a save killed before its rename (SIGKILL, power loss) leaves one behind."""
-    if os.name != "posix":   # os.kill(pid, 0) would terminate the process on Windows
-        return
-    prefix = f".{name}{_TMP_MARK}"
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for entry in entries:
-        tail = _TMP_TAIL.fullmatch(entry[len(prefix):]) if entry.startswith(prefix) else None
-        if tail and not _process_exists(int(tail.group(1))):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(directory, entry))
-
-
-def _process_exists(pid):
-    """Whether process ``pid`` exists (POSIX; another user's process counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):   # PermissionError: it exists; odd pids: keep the file
-        return True
-    return True
-
 
 def _write_archive(path, meta, arrays, where):
     """The safe archive (JSON description + .npy members, uncompressed), written atomically."""
@@ -686,66 +568,3 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")
 _ZIP_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40   # encrypted, compressed patch data, strong encryption
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}
-
-
-# -------------------------------------------------------------------- the book's pickles
-
-class _BookObject:
-    """Inert record of one of the book's objects read from a pickle: its attributes and its
-    class name, nothing else."""
-
-    def __setstate__(self, state):
-        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-            raise pickle.UnpicklingError(f"unexpected state for {type(self).__name__}")
-        self.__dict__.update(state)
-
-
-_RECORDS = {name: type(name, (_BookObject,), {"__module__": "book"})
-            for name in tuple(CLASSES) + _BOOK_ONLY}
-_core = np._core if hasattr(np, "_core") else np.core
-_NUMPY = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    **{(f"numpy.{core}.multiarray", name): getattr(_core.multiarray, name)
-       for core in ("core", "_core") for name in ("_reconstruct", "scalar")},
-    **{(f"numpy.{core}.numeric", "_frombuffer"): _core.numeric._frombuffer
-       for core in ("core", "_core")},
-    ("_codecs", "encode"): lambda text, encoding="utf-8": str(text).encode(encoding),
-}
-
-
-_PY2_MODULES = {"copy_reg": "copyreg", "__builtin__": "builtins"}
-
-
-def _reconstructor(cls, base, state):
-    """copyreg._reconstructor for protocol 0/1 pickles, limited to the inert records."""
-    if not (isinstance(cls, type) and issubclass(cls, _BookObject)) or base is not object \
-            or state is not None:
-        raise pickle.UnpicklingError("copyreg._reconstructor: only the book's classes allowed")
-    return object.__new__(cls)
-
-
-class _BookUnpickler(pickle.Unpickler):
-    """Resolves the book's class names (from any module, normally ``__main__``) to inert
-    records, and NumPy's array reconstruction; refuses every other global."""
-
-    def find_class(self, module, name):
-        module = _PY2_MODULES.get(module, module)  # protocol 0-2 pickles name Python 2 modules
-        if name in _RECORDS:
-            return _RECORDS[name]
-        if (module, name) in _NUMPY:
-            return _NUMPY[(module, name)]
-        if (module, name) == ("copyreg", "_reconstructor"):
-            return _reconstructor
-        if (module, name) == ("builtins", "object"):
-            return object
-        raise pickle.UnpicklingError(f"refers to {module}.{name}, which is not one of the "
-                                     "book's classes or a NumPy array")
-
-
-def _unpickle(f, path):
-    try:
-        return _BookUnpickler(f).load()
-    except Exception as exc:  # any malformed pickle; nothing outside the allow-list ran
-        raise ValueError(f"{path}: could not read the book's pickle file: "
-                         f"{type(exc).__name__}: {exc}") from None

@@ -27,6 +27,8 @@ import stat
 
 import numpy as np
 
+from nnfs_fast.io.atomic import atomic_write
+
 SUFFIX = ".safetensors"
 MAX_HEADER = 100_000_000
 METADATA = "__metadata__"
@@ -195,7 +197,6 @@ def _native(array, dtype):
 def write(path, arrays, metadata=None):
     """Write ``{name: array}`` (bool, int or float arrays of any shape) and optional
     ``metadata`` (str -> str) as a safetensors file, atomically."""
-    from nnfs_fast.io.archive import atomic_write
     header, blobs, position = {}, [], 0
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):

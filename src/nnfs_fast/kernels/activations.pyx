@@ -23,6 +23,9 @@
 # the book's float32 results bit for bit, and softmax rows equal NumPy's for the same exp values
 # (pairwise row sum). exp is the vectorizable one of kernels/rows.pxd (<= 1 ulp; 1 ulp from
 # libm's expf for ~0.85% of inputs), so softmax and sigmoid agree with the book to ~1 ulp.
+# Floating point: every result here is bit-identical on every platform, compiler and thread
+# count: no libm call, and no FMA contraction (setup.py: -ffp-contract=off; exp's polynomial
+# would otherwise be fused on arm64). See docs/INSTALL.md, "Floating point".
 
 # (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_rows: see
 # kernels/rows.pxd)

@@ -18,7 +18,7 @@
 # Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime;
 # larger work is split into one contiguous, cache-line-aligned block per thread
 # (kernels/parallel.pxd's run_range). Each element is written by one thread, so results do not
-# depend on the thread count.
+# depend on the thread count, and (one rounding per product) nor on the platform.
 #
 # The draws are NumPy's own, bit for bit, and leave the RNG as NumPy's call would, because the
 # kernel runs NumPy's legacy sampler on NumPy's own state:

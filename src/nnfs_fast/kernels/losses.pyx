@@ -31,6 +31,8 @@
 # the book's float32 NumPy expressions given the same log and exp. log is log_prob of
 # kernels/rows.pxd, correctly rounded on the clipped range (NumPy's float32 log is 1 ulp off
 # for ~6% of it); the fused softmax uses the exp of kernels/rows.pxd (~1 ulp, see there).
+# Floating point: bit-identical on every platform and compiler (setup.py: -ffp-contract=off),
+# except log_of_sum's libm logf for one-hot targets other than 0/1 (docs/INSTALL.md).
 
 cimport numpy as cnp
 from libc.float cimport FLT_MAX, FLT_MIN

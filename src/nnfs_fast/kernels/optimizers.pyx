@@ -17,8 +17,10 @@
 #
 # Every scalar arrives as a C float: the Python-float hyper-parameters (and 1 - beta,
 # 1 - beta**(iterations + 1), computed in double by the caller) rounded once to float32, as
-# NumPy's weak-scalar rule does in the book's expressions. Without FMA contraction the results
-# equal the book's float32 NumPy expressions bit for bit.
+# NumPy's weak-scalar rule does in the book's expressions. setup.py compiles with
+# -ffp-contract=off (gcc would fuse param + neg_lr*g and beta_1*m + ... into FMAs on arm64,
+# ~35 ulp where W - lr*update nearly cancels), so the results equal the book's float32 NumPy
+# expressions bit for bit on every platform and compiler (docs/INSTALL.md, "Floating point").
 #
 # An entry point updates all the parameters of a layer (weights and biases) in one call: it
 # takes their arrays as one tuple (checked as in kernels/arrays.pxd: float32, C-contiguous, the

@@ -8,6 +8,12 @@ from nnfs_fast.runtime import dispatch as _dispatch
 from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled
 
 
+def compiler_name(raw):
+    """A kernel module's COMPILER string on one clean line: clang's ``__clang_version__`` ends
+    in a space ("clang 14.0.6 "), and vendor builds may add notes in parentheses (kept)."""
+    return " ".join(raw.split())
+
+
 def config():
     """The facts ``show_config`` prints, as a dict."""
     k = _dispatch.kernels
@@ -17,7 +23,7 @@ def config():
         "numpy": np.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "compiler": k.COMPILER,
+        "compiler": compiler_name(k.COMPILER),
         "openmp": openmp_enabled(),
         "threads": get_num_threads(),
         "kernel_level": _dispatch.LEVEL,

@@ -16,7 +16,8 @@ class UnusableLevelError(ImportError):
 
 def built_levels():
     """Levels whose kernel module is in this installation (the target architecture's)."""
-    return [lvl for lvl in LEVELS if importlib.util.find_spec(f"nnfs_fast.kernels.gemm.dense_{lvl}")]
+    return [lvl for lvl in LEVELS
+            if importlib.util.find_spec(f"nnfs_fast.kernels.gemm.dense_{lvl}")]
 
 
 def usable_levels():

@@ -1,8 +1,8 @@
 """The float64 oracle: the book's final framework (chapters 18-22) restated in plain NumPy.
 
 Every kernel of nnfs_fast is tested against this module. It follows the same API, attribute
-names, formulas and RNG draws as the book (SPEC Part B §3, §7), written from the equations for
-clarity rather than speed. Differences from the book, all deliberate:
+names, formulas and RNG draws as the book, written from the equations for clarity rather than
+speed. Differences from the book, all deliberate:
 
 * everything is float64: inputs, parameters and gradients are cast on entry, so the oracle has
   no float32 round-off of its own;
@@ -15,8 +15,9 @@ clarity rather than speed. Differences from the book, all deliberate:
 * optimizer state is created per attribute, and there is no persistence (save/load).
 
 Kept from the book on purpose: the L1 sub-gradient of +1 at 0, the clipping only in the losses'
-forward (and BCE's backward), and ``Loss_MeanAbsoluteError.backward``'s sign (SPEC §3.8:
-``+sign(y - y_pred)``, the negative of the true gradient of the mean absolute error).
+forward (and BCE's backward), and ``Loss_MeanAbsoluteError.backward``'s sign
+(``+sign(y - y_pred)``, the negative of the true gradient of the mean absolute error; README.md,
+"Compatibility notes").
 """
 import numpy as np
 

@@ -24,6 +24,11 @@
 # so the vector lanes run along the long side.
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
 # thread count. Work under PAR_FLOPS runs on the calling thread (no thread team is started).
+# Floating point (docs/INSTALL.md): the FMAs of the micro-kernels are explicit intrinsics
+# (kernels/gemm/ukernel.h); everything else is compiled with -ffp-contract=off (setup.py), so the column
+# sums, the regularization terms (l1*sign(w) + 2*l2*w, rounded as the book's NumPy does) and
+# the depth <= EXACT_K products are bit-identical on every level and platform. Products of
+# depth > EXACT_K differ between levels in the last bits (FMA or not, vector width).
 
 from cython.parallel cimport threadid
 from libc.string cimport memcpy

@@ -19,6 +19,12 @@
  * tile shape follows the register file (MR rows x NV vectors, leaving registers for B and A).
  * mr (1..MR) is a compile-time constant in each specialisation made by nnfs_ukernel's switch,
  * so small matrices (a 2-row dW, a 3-column output) do not pay for a full tile.
+ *
+ * Floating point: V_FMA is a fused multiply-add where the level has one (AVX2, AVX-512, NEON:
+ * explicit intrinsics) and a multiply then an add on SSE2 and in the scalar fallback; the rest
+ * is compiled with -ffp-contract=off (setup.py), so no compiler fuses anything else. A level's
+ * products are therefore the same with gcc, clang and MSVC; between levels they differ in the
+ * last bits (see docs/INSTALL.md, "Floating point").
  */
 #ifndef NNFS_UKERNEL_H
 #define NNFS_UKERNEL_H
