@@ -6,11 +6,25 @@ import numpy as np
 import pytest
 
 import nnfs_fast
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Layer_Dropout, Loss_CategoricalCrossentropy, Model, Optimizer_Adam,
-                       Optimizer_SGD)
-from nnfs_fast.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler,
-                                 ModelCheckpoint, TerminateOnNaN)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Layer_Dropout,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+    Optimizer_SGD,
+)
+from nnfs_fast.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    TerminateOnNaN,
+)
 from nnfs_fast.datasets import spiral_data
 
 

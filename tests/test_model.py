@@ -35,13 +35,21 @@ import nnfs_fast.model as model_module
 import nnfs_fast.progress as progress_module
 from nnfs_fast import reference
 from nnfs_fast.accuracy import Accuracy_Categorical, Accuracy_Regression
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.datasets import sine_data, spiral_data
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,
-                              Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                              Loss_MeanSquaredError, softmax_crossentropy_forward)
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanSquaredError,
+    softmax_crossentropy_forward,
+)
 from nnfs_fast.model import Model
 from nnfs_fast.optimizers import Optimizer_Adam, Optimizer_SGD
 

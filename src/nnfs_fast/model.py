@@ -26,12 +26,14 @@ import threading
 import numpy as np
 
 from nnfs_fast import progress as progress_module
-from nnfs_fast.io import archive as _persistence
 from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
+from nnfs_fast.io import archive as _persistence
 from nnfs_fast.layers import Layer_Dense, Layer_Input
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,
-                              Loss_CategoricalCrossentropy, softmax_crossentropy_forward)
-
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss_CategoricalCrossentropy,
+    softmax_crossentropy_forward,
+)
 
 
 class Model:

@@ -462,7 +462,7 @@ def cmd_train(args):
     if stop is not None and stop.best_epoch:
         say(f"early stopping: best validation loss at epoch {stop.best_epoch}"
             + (f", stopped after epoch {stop.stopped_epoch}" if stop.stopped_epoch else "")
-            + f"; its weights restored")
+            + "; its weights restored")
         val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
                              verbose=False)
     else:
