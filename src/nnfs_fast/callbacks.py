@@ -22,6 +22,8 @@ import warnings
 
 import numpy as np
 
+from nnfs_fast import progress
+
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
            "LearningRateScheduler", "CSVLogger"]
 
@@ -203,8 +205,8 @@ class TerminateOnNaN(Callback):
     def on_batch_end(self, step, logs):
         if not math.isfinite(logs["loss"]):
             self.stopped = (self._epoch, step)
-            print(f"epoch {self._epoch}, step {step}: loss is {logs['loss']}, "
-                  "terminating training")
+            progress.write(f"epoch {self._epoch}, step {step}: loss is {logs['loss']}, "
+                           "terminating training")
             self.model.stop_training = True
 
 
