@@ -29,8 +29,9 @@ _BLAS_LIMIT = threadpool_limits(1, user_api="blas")
 RTOL_DOT = 1e-6               # per sqrt(term) of a float32 sum, relative to its magnitude
 ATOL_DOT = 1e-30              # products that underflow float32 (none expected with our data)
 LEVELS = _dispatch.usable_levels()
-# micro-tile (MR rows, NR columns) of each kernel module's ISA (see kernels/gemm/ukernel.h)
-TILES = {"avx512": (14, 32), "avx2": (6, 16), "sse2": (6, 8), "neon": (8, 12), "scalar": (4, 4)}
+# the tile and block sizes and the thresholds of a level are its kernel module's attributes
+# (MR, NR, VL, KC, MC, NC, PAR_FLOPS, ...: kernels/gemm/isa.h, kernels/parallel.pxd): tests
+# derive their shapes from them (test_dense.switch_shapes) rather than restating them
 ALL_THREADS = nnfs_fast.get_num_threads()
 # 1, all, and counts that split rows and panels differently (oversubscribing is correct but
 # slow on a busy machine: a thread team waits for time slices, so use it sparingly)

@@ -22,6 +22,25 @@ def test_categorical_one_hot_labels_use_argmax():
     assert acc.calculate(predictions, y) == 2 / 3
 
 
+def test_categorical_column_of_labels_is_read_as_class_indices():
+    """(N, 1) labels, e.g. a column read from a CSV file: the book's argmax would make every
+    label 0 (here: accuracy 2/5 instead of 4/5)."""
+    acc = Accuracy_Categorical()
+    predictions = np.array([0, 2, 1, 1, 0])
+    y = np.array([[0], [2], [1], [1], [2]], dtype=np.float32)
+    assert acc.calculate(predictions, y) == 4 / 5
+    np.testing.assert_array_equal(acc.compare(predictions, y), acc.compare(predictions, y[:, 0]))
+
+
+def test_categorical_one_hot_narrower_than_the_classes_is_refused():
+    acc = Accuracy_Categorical()
+    with pytest.raises(ValueError, match=r"y is one-hot with 2 columns, but predictions hold "
+                                         r"class 2 at position 1; one-hot y needs one column "
+                                         r"per class"):
+        acc.calculate(np.array([1, 2, 0]), np.eye(2)[[1, 1, 0]])
+    assert (acc.accumulated_sum, acc.accumulated_count) == (0, 0)
+
+
 def test_categorical_binary_compares_elementwise():
     """Binary (N, k) outputs: mean over all elements, but rows counted in the totals."""
     acc = Accuracy_Categorical(binary=True)

@@ -171,7 +171,8 @@ def test_file_errors(trained, tmp_path):
     assert_usage_error(cli("predict", model, tmp_path / "five.npy"),
                        "5 features per sample, but the model expects 2")
     (tmp_path / "bad.csv").write_text("1,2\n3,x\n")
-    assert_usage_error(cli("predict", model, tmp_path / "bad.csv"), "not a table of numbers")
+    assert_usage_error(cli("predict", model, tmp_path / "bad.csv"),
+                       "bad.csv: line 2, column 2: 'x' is not a number")
     np.savez(tmp_path / "noy.npz", X=np.zeros((4, 2)))
     assert_usage_error(cli("train", "--data", tmp_path / "noy.npz"), "no array named y")
 

@@ -1,8 +1,9 @@
 """The dense kernels of every instruction-set level this CPU runs, against float64 NumPy.
 
 Covers ``dense_forward`` (bias and fused ReLU), ``dense_backward`` (regularization, fused ReLU
-mask, optional dinputs) and ``gemm_into``, for shapes on both sides of every blocking constant
-of kernels/gemm/dense.pxi, the narrow-output paths (N < NR <= M: dot products or transposed), empty
+mask, optional dinputs) and ``gemm_into``, for shapes on both sides of every switch of
+kernels/gemm/gemm.pxi (derived from each module's exported MR, NR, KC, MC, NC, PAR_FLOPS, ...;
+``plan()`` shows which path and blocks a shape takes), the narrow-output paths (N < NR <= M: dot products or transposed), empty
 dimensions, any input layout, and 1/2/3/all threads (results must be bit-identical across
 thread counts and runs). Buffers the caller passes (gemm_into's C, dvalues_masked) sit in
 NaN-filled memory with guard zones, so an element left unwritten or a write out of bounds fails
@@ -14,33 +15,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import (
-    ALL_THREADS, LAYOUTS, LEVELS, THREAD_COUNTS, TILES, Guarded, assert_within,
+    ALL_THREADS, LAYOUTS, LEVELS, THREAD_COUNTS, Guarded, assert_within,
     dot_bound, f64, kernel_module, layout)
 
 # (M, K, N) = (samples, n_inputs, n_neurons): out (M, N) = X (M, K) . W (K, N)
+# shapes that do not depend on the level; switch_shapes() adds each level's boundaries
 SHAPES = [
     (1, 1, 1), (1, 7, 1), (2, 3, 5), (3, 2, 3), (1, 300, 257),
     # primes and odd sizes
     (13, 17, 19), (31, 37, 41), (101, 7, 3), (97, 89, 83), (3, 101, 67),
-    # rows around MR of each level (6: sse2/avx2, 14: avx512) and multiples
-    *[(m, 9, 33) for m in (5, 6, 7, 11, 12, 13, 14, 15, 27, 28, 29)],
-    # columns around NR (8: sse2, 16: avx2, 32: avx512), and around PACK_PANELS * NR
-    *[(20, 10, n) for n in (7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 128, 129, 256,
-                            257)],
-    # depth around KC = 256 and 2*KC
-    *[(17, k, 19) for k in (255, 256, 257, 511, 512, 513)],
-    # columns around NB = 512
-    *[(9, 20, n) for n in (511, 512, 513, 1025)],
-    # rows around MB = 224 (222 = 37*6 for MR 6) and 2*MB; above PAR_FLOPS
-    *[(m, 12, 40) for m in (221, 222, 223, 224, 225, 447, 448, 449)],
-    # both sides of PAR_FLOPS = 200000 = 2*M*N*K
-    (10, 100, 99), (10, 100, 100), (10, 100, 101), (50, 40, 49), (50, 40, 50),
-    # N < NR with M > N: computed transposed (bias per row of C^T)
+    # N < NR with M > N: dot products or computed transposed (bias per row of C^T)
     (300, 2, 3), (1000, 64, 3), (50, 300, 1), (7, 5, 6), (33, 3, 2), (15, 1, 14), (600, 30, 10),
-    # narrow outputs by dot products: depth around the vector length (4, 8, 16), rows around
-    # DOT_ROWS = 32
-    *[(40, k, 3) for k in (3, 4, 5, 7, 8, 9, 15, 16, 17, 257)],
-    *[(m, 20, 3) for m in (31, 32, 33, 65)],
     # N < NR with M <= N: not transposed
     (2, 5, 3), (3, 4, 3), (1, 9, 2),
     # larger
@@ -48,7 +33,45 @@ SHAPES = [
     # empty depth, empty batch, no neurons
     (5, 0, 7), (40, 0, 3), (0, 4, 7), (0, 0, 0), (5, 4, 0), (0, 3, 0),
 ]
-SHAPE_IDS = [f"{m}x{k}x{n}" for m, k, n in SHAPES]
+
+
+def around(v):
+    return (v - 1, v, v + 1)
+
+
+def switch_shapes(k):
+    """(M, K, N) shapes on both sides of every switch of kernel module k's GEMM, from the
+    constants it exports (test_switch_shapes_straddle_every_switch checks, with plan(), that
+    each switch is seen both ways)."""
+    MR, NR, VL, KC, MC, NC = k.MR, k.NR, k.VL, k.KC, k.MC, k.NC
+    per_chunk = MC // MR * MR                  # rows of one row chunk (whole micro-panels)
+    n_par = k.PAR_FLOPS // (2 * 100 * 100)     # 2*M*N*K = PAR_FLOPS at M = K = 100
+    return [
+        # rows around MR, 2*MR, and DIRECT_B_PANELS * MR (B read in place or packed)
+        *[(m, 9, 2 * NR + 1) for m in (*around(MR), *around(2 * MR),
+                                       *around(k.DIRECT_B_PANELS * MR))],
+        # columns around NR/2 (narrow forms), NR, 2*NR and PACK_PANELS * NR (A packed)
+        *[(20, 10, n) for n in (*around(NR // 2), *around(NR), *around(2 * NR),
+                                *around(k.PACK_PANELS * NR))],
+        # depth around KC and 2*KC (depth blocks)
+        *[(17, d, 19) for d in (*around(KC), *around(2 * KC))],
+        # columns around NC (groups of B panels one A panel sweeps)
+        *[(9, 20, n) for n in around(NC)],
+        # rows around one and two row chunks of MC
+        *[(m, 12, 40) for m in (*around(per_chunk), *around(2 * per_chunk))],
+        # the exact small-depth forward: depth around EXACT_K
+        *[(40, d, 33) for d in (1, *around(k.EXACT_K))],
+        # dot products: depth around VL, rows around DOT_ROWS
+        *[(40, d, 3) for d in (*around(VL), 257)],
+        *[(m, 20, 3) for m in around(k.DOT_ROWS)],
+        # one thread below PAR_FLOPS = 2*M*N*K, all from it
+        *[(100, 100, n) for n in around(n_par)],
+    ]
+
+
+CASES = sorted({(level, shape) for level in LEVELS
+                for shape in [*SHAPES, *switch_shapes(kernel_module(level))]})
+CASE_IDS = [f"{level}-{m}x{k}x{n}" for level, (m, k, n) in CASES]
 MANY = (max(2, ALL_THREADS),)   # bulk tests compare 1 thread with all (at least 2)
 
 
@@ -158,8 +181,9 @@ def check_backward(got, X, W, b, G, relu_output=None, reg=(0, 0, 0, 0)):
 
 # ----------------------------------------------------------------------------- forward
 
-@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
-def test_forward_matches_float64(kernels, shape, rng):
+@pytest.mark.parametrize("level, shape", CASES, ids=CASE_IDS)
+def test_forward_matches_float64(level, shape, rng):
+    kernels = kernel_module(level)
     X, W, b, _ = random_problem(rng, *shape)
     for variant, bias, relu in [("plain", 0 * b, False), ("bias", b, False),
                                 ("bias+relu", b, True)]:
@@ -311,8 +335,9 @@ BACKWARD_VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
-def test_backward_matches_float64(kernels, shape, rng):
+@pytest.mark.parametrize("level, shape", CASES, ids=CASE_IDS)
+def test_backward_matches_float64(level, shape, rng):
+    kernels = kernel_module(level)
     X, W, b, G = random_problem(rng, *shape)
     for variant, opts in BACKWARD_VARIANTS.items():
         if variant not in ("plain", "relu+l1l2") and np.prod(shape) > 2e6:
@@ -633,5 +658,119 @@ def test_kernel_modules_report_their_isa():
     for level in LEVELS:
         k = kernel_module(level)
         assert k.ISA in expected[level], (level, k.ISA)
-        assert k.ISA in TILES
+        assert k.NR % k.VL == 0 and 1 <= k.MR <= 14 and k.MC >= k.MR, (level, k.MR, k.NR)
         assert isinstance(k.COMPILER, str) and k.COMPILER
+
+
+# ----------------------------------------------------------------------------- plan()
+
+def switches(p):
+    """The yes/no decisions of a plan (kernels/gemm/gemm.pxi's plan_gemm)."""
+    blocked = p["path"] == "blocked"
+    return {
+        "exact": p["path"] == "exact", "dot": p["path"] == "dot",
+        "transposed": p["transposed"], "threads": p["n_threads"] > 1,
+        "depth blocks": blocked and p["n_kblocks"] > 1,
+        "row chunks": blocked and p["n_row_chunks"] > 1,
+        "panel groups over NC": blocked and p["n_bpanels"] > max(1, p["NC"] // p["NR"]),
+        "pack A": blocked and p["pack_a"], "B in place": blocked and p["direct_b"],
+        "several A micro-panels": blocked and p["n_apanels"] > 1,
+    }
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_switch_shapes_straddle_every_switch(level):
+    """Each decision of plan_gemm is taken both ways by the shapes the tests above run
+    (forward: exact, all threads; dW and dX: the backward's products)."""
+    k = kernel_module(level)
+    seen = {}
+    for m, d, n in switch_shapes(k):
+        for M, N, K, exact in [(m, n, d, True), (d, n, m, False), (m, d, n, False)]:
+            p = dict(k.plan(M, N, K, ALL_THREADS if ALL_THREADS > 1 else 2, exact),
+                     NC=k.NC, NR=k.NR)
+            for name, value in switches(p).items():
+                seen.setdefault(name, set()).add(value)
+    missing = [name for name, values in seen.items() if values != {False, True}]
+    assert not missing, f"{level}: no shape on both sides of {missing}"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_plan_picks_the_path(level):
+    k = kernel_module(level)
+    NR, VL, E = k.NR, k.VL, k.EXACT_K
+    narrow = (NR - 1) // 2                        # 2N < NR
+    # the exact small-depth form: forward only, 0 < K <= EXACT_K
+    assert k.plan(100, 64, E, exact=True)["path"] == "exact"
+    assert k.plan(100, 64, 1, exact=True)["path"] == "exact"
+    assert k.plan(100, 64, E + 1, exact=True)["path"] == "blocked"
+    assert k.plan(100, 64, E)["path"] == "blocked"
+    assert k.plan(100, 64, 0, exact=True)["path"] == "blocked"
+    # narrow outputs: dot products when A's rows are contiguous and K >= VL ...
+    assert k.plan(100, narrow, VL)["path"] == "dot"
+    p = k.plan(100, narrow, VL - 1)                         # K < VL: transposed
+    assert (p["path"], p["transposed"], p["M"], p["N"]) == ("blocked", True, narrow, 100)
+    p = k.plan(100, narrow, VL, a_strides=(1, 100))         # F-ordered A: transposed
+    assert (p["path"], p["transposed"], p["M"], p["N"]) == ("blocked", True, narrow, 100)
+    # ... else, or when 2N >= NR or M <= N, the blocked path as it is
+    for M, N in [(100, NR // 2 + NR % 2), (narrow, narrow), (3, narrow)]:
+        p = k.plan(M, N, 50)
+        assert (p["path"], p["transposed"]) == ("blocked", False), (M, N)
+    # empty products
+    assert k.plan(0, 5, 3)["path"] == k.plan(5, 0, 3)["path"] == "empty"
+    # an exact forward whose C has no contiguous rows is done transposed
+    p = k.plan(10, 7, 2, exact=True, c_strides=(1, 10))
+    assert (p["path"], p["transposed"], p["M"], p["N"]) == ("exact", True, 7, 10)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_plan_threads_from_par_flops(level):
+    """One thread under PAR_FLOPS = 2*M*N*K, n_threads from it, on every path."""
+    k = kernel_module(level)
+    n = k.PAR_FLOPS // (2 * 100 * 100)
+    assert [k.plan(100, c, 100, 4)["n_threads"] for c in around(n)] == [1, 4, 4]
+    assert k.plan(100, n, 100, 1)["n_threads"] == 1
+    # dot path: M*N*K with N = 3
+    m = -(-k.PAR_FLOPS // (2 * 3 * 100))           # the fewest rows at PAR_FLOPS
+    assert [k.plan(r, 3, 100, 4)["n_threads"] for r in (m - 1, m)] == [1, 4]
+    assert k.plan(m, 3, 100, 4)["path"] == "dot"
+    # exact path: 8*M*N flops
+    r = -(-k.PAR_FLOPS // (8 * 100))
+    assert [k.plan(q, 100, 2, 4, exact=True)["n_threads"] for q in (r - 1, r)] == [1, 4]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_plan_blocks(level):
+    k = kernel_module(level)
+    MR, NR, KC, MC = k.MR, k.NR, k.KC, k.MC
+    # depth: balanced blocks of at most KC
+    assert [(k.plan(50, 64, d)["n_kblocks"], k.plan(50, 64, d)["kc"])
+            for d in (KC, KC + 1, 2 * KC + 1)] == [(1, KC), (2, (KC + 2) // 2), (3, (2 * KC + 3) // 3)]
+    # rows: chunks of at most MC rows (whole micro-panels), on one thread
+    per_chunk = MC // MR * MR
+    assert [k.plan(m, 64, 30)["n_row_chunks"] for m in (per_chunk, per_chunk + 1)] == [1, 2]
+    for m in (per_chunk + 1, 5 * per_chunk + 7):
+        p = k.plan(m, 64, 30)
+        assert p["chunk_rows"] <= per_chunk and p["n_apanels"] == -(-m // MR)
+    # threads: at least one task per thread (row chunks, then B panel groups)
+    p = k.plan(2000, 600, 300, 4)
+    assert p["n_row_chunks"] % 4 == 0 and p["n_tasks"] == p["n_row_chunks"]
+    p = k.plan(MR, 600, 300, 4)
+    assert p["n_row_chunks"] == 1 and p["n_col_groups"] == 4 == p["n_tasks"]
+    assert p["panels_per_group"] * 4 >= p["n_bpanels"] == -(-600 // NR)
+    # A packed when more than PACK_PANELS B micro-panels reuse it (or no stride is 1)
+    edge = k.PACK_PANELS * NR
+    assert [k.plan(50, n, 30)["pack_a"] for n in (edge, edge + 1)] == [False, True]
+    assert k.plan(50, 20, 30, a_strides=(60, 2))["pack_a"]
+    # B read in place when at most DIRECT_B_PANELS A micro-panels reuse it and rows are contiguous
+    edge = k.DIRECT_B_PANELS * MR
+    assert [k.plan(m, 64, 30)["direct_b"] for m in (edge, edge + 1)] == [True, False]
+    assert not k.plan(edge, 64, 30, b_strides=(1, 30))["direct_b"]
+    # packed B held at once: at most BP_MAX floats (several rounds beyond)
+    p = k.plan(5, 2100, 2 * 1024 + 7)
+    assert p["kblocks_per_round"] * p["kc"] * p["n_cols_padded"] <= k.BP_MAX
+    assert p["kblocks_per_round"] < p["n_kblocks"]
+
+
+def test_plan_rejects_bad_thread_counts():
+    with pytest.raises(ValueError, match=r"n_threads: expected an int >= 1, got 0"):
+        kernel_module(LEVELS[0]).plan(5, 5, 5, 0)

@@ -352,6 +352,46 @@ def test_finalize_links_the_layers():
     assert "loss=" in repr(model) and repr(Model()) == "Model()"
 
 
+def _classifier(layers):
+    model = Model()
+    for layer in layers:
+        model.add(layer)
+    model.set(loss=Loss_CategoricalCrossentropy(), optimizer=Optimizer_Adam(),
+              accuracy=Accuracy_Categorical())
+    model.finalize()
+    return model
+
+
+def test_a_layer_belongs_to_one_model():
+    """finalize links each layer to its neighbours and a layer keeps its last activations, so
+    a layer shared by two models (or added twice) would make one model compute from the
+    other's activations: refused at finalize, with the way out (a copy)."""
+    import copy
+    import gc
+    np.random.seed(0)
+    first = _classifier([Layer_Dense(2, 8), Activation_ReLU(), Layer_Dense(8, 3),
+                         Activation_Softmax()])
+    X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
+    expected = first.predict(X)
+    shared = first.layers[:2] + [Layer_Dense(8, 3), Activation_Softmax()]
+    with pytest.raises(ValueError, match=r"model.layers\[0\] \(Layer_Dense\(n_inputs=2, "
+                                         r"n_neurons=8\)\) already belongs to another "
+                                         r"finalized Model.*copy.deepcopy\(layer\)"):
+        _classifier(shared)
+    np.testing.assert_array_equal(first.predict(X), expected)   # first model untouched
+    copied = _classifier([copy.deepcopy(layer) for layer in first.layers])
+    np.testing.assert_array_equal(copied.predict(X), expected)
+    first.finalize()                                      # finalizing again is fine
+    relu = Activation_ReLU()
+    with pytest.raises(ValueError, match=r"model.layers\[1\] and model.layers\[3\] are the "
+                                         r"same Activation_ReLU object"):
+        _classifier([Layer_Dense(2, 8), relu, Layer_Dense(8, 8), relu, Layer_Dense(8, 3),
+                     Activation_Softmax()])
+    del first, copied
+    gc.collect()
+    _classifier(shared)                  # the first model is gone: its layers can be reused
+
+
 def test_set_keeps_what_is_not_given():
     model = Model()
     assert model.layers == [] and model.softmax_classifier_output is None

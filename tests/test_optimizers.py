@@ -270,7 +270,7 @@ def test_odd_shapes_and_thread_counts_agree(rng, restore_threads, shape, name, k
                                    atol=1e-5 * np.abs(want).max() + 1e-30)
 
 
-@pytest.mark.parametrize("n", [1, 15, 32767, 32768, 32769, 100003])
+@pytest.mark.parametrize("n", [1, 15, *[_optimizers.PAR_ELEMS + d for d in (-1, 0, 1)], 100003])
 @pytest.mark.parametrize("n_threads", [1, 2, 3, 4])
 def test_thread_blocks_cover_exactly_the_array(n, n_threads):
     """Every element updated once, nothing written outside (guard zones on both sides)."""

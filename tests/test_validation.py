@@ -300,15 +300,15 @@ case("Model.train feature count", lambda: classifier().train(np.ones((6, 3)), Y6
 case("Model.train y length", lambda: classifier().train(X6, Y6[:5], **TRAIN_KW),
      ValueError, r"train: X has 6 samples but y has 5")
 case("Model.train labels out of range", lambda: classifier().train(X6, Y6 + 1, **TRAIN_KW),
-     ValueError, r"y_true: class indices must be in \[0, 3\) .*got 3 at position 2")
+     ValueError, r"^train: y: class indices must be in \[0, 3\) .*got 3 at position 2")
 case("Model.train float labels", lambda: classifier().train(X6, Y6 * 1., **TRAIN_KW),
-     TypeError, r"y_true: class indices must be integers, got dtype float64")
+     TypeError, r"^train: y: class indices must be integers, got dtype float64")
 case("Model.train one-hot width", lambda: classifier().train(X6, np.eye(4)[Y6], **TRAIN_KW),
-     ValueError, r"y_true: expected one-hot labels of shape \(6, 3\), got \(6, 4\)")
+     ValueError, r"^train: y: expected one-hot labels of shape \(6, 3\), got \(6, 4\)")
 case("Model.train y column", lambda: classifier().train(X6, Y6[:, None], **TRAIN_KW),
-     ValueError, r"y_true: expected one-hot labels of shape \(6, 3\), got \(6, 1\)")
+     ValueError, r"^train: y: expected one-hot labels of shape \(6, 3\), got \(6, 1\)")
 case("Model.train regression 1-D y", lambda: regressor().train(X6, Y6 * 1., **TRAIN_KW),
-     ValueError, r"y_true: expected targets of shape \(6, 1\).*reshape\(-1, 1\)")
+     ValueError, r"^train: y: expected targets of shape \(6, 1\).*reshape\(-1, 1\)")
 case("Model.train empty", lambda: classifier().train(X6[:0], Y6[:0], **TRAIN_KW),
      ValueError, r"train: X and y are empty \(0 samples\)")
 case("Model.train X None", lambda: classifier().train(None, Y6, **TRAIN_KW),
@@ -468,6 +468,68 @@ def test_refused_set_parameters_assigns_nothing():
     for (w, b), (w0, b0) in zip(model.get_parameters(), before):
         np.testing.assert_array_equal(w, w0)
         np.testing.assert_array_equal(b, b0)
+
+
+def _state(model):
+    """Every array and counter a training step changes."""
+    arrays = {f"{i}.{k}": v.copy() for i, layer in enumerate(model.trainable_layers)
+              for k, v in vars(layer).items()
+              if k in ("weights", "biases") or k.endswith(("_momentums", "_cache"))}
+    return arrays, model.optimizer.iterations
+
+
+@pytest.mark.parametrize("where", ["last batch", "validation_data"])
+def test_train_checks_every_label_before_the_first_update(where):
+    """One bad label in the last batch, or in the validation data (evaluated after the first
+    epoch), is refused before the first batch's update: no parameter moves, no optimizer
+    state is created."""
+    X = np.linspace(-1, 1, 20, dtype=np.float32).reshape(10, 2)
+    good = np.arange(10) % 3
+    bad = good.copy()
+    bad[-1] = 3
+    model = classifier()
+    before = _state(model)
+    kwargs = dict(batch_size=3, verbose=False)
+    with pytest.raises(ValueError, match=r"class indices must be in \[0, 3\) .*got 3 at "
+                                         r"position 9"):
+        if where == "last batch":
+            model.train(X, bad, **kwargs)
+        else:
+            model.train(X, good, validation_data=(X, bad), **kwargs)
+    after = _state(model)
+    assert after[1] == before[1] == 0
+    assert after[0].keys() == before[0].keys()         # no weight_momentums / weight_cache
+    for key, value in before[0].items():
+        np.testing.assert_array_equal(after[0][key], value, err_msg=key)
+
+
+def test_refused_forward_keeps_user_assigned_parameters():
+    """User-assigned float64 weights and list biases are converted only by a forward pass the
+    kernel accepts; a refused one (inputs of the wrong width) leaves every attribute alone."""
+    layer = dense()
+    weights, biases = np.ones((2, 3)), [0.5, 0.5, 0.5]
+    layer.weights, layer.biases = weights, biases
+    with pytest.raises(ValueError, match=r"inputs: expected shape \(N, 2\), got \(4, 5\)"):
+        layer.forward(np.ones((4, 5), np.float32))
+    assert layer.weights is weights and layer.biases is biases
+    assert not hasattr(layer, "inputs") and not hasattr(layer, "output")
+    layer.forward(np.ones((4, 2), np.float32))           # accepted: converted once
+    assert layer.weights.dtype == np.float32 and layer.biases.shape == (1, 3)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_refused_first_update_creates_no_state(name):
+    """The first update_params creates the optimizer state; refused, it creates none, and
+    user-assigned float64 weights stay as they are."""
+    layer = with_gradients(dense())
+    weights = layer.weights = layer.weights.astype(np.float64)
+    layer.dbiases = np.ones((1, 4), np.float32)          # weights pass, biases refused
+    optimizer = OPTIMIZERS[name](momentum=0.5) if name == "Optimizer_SGD" \
+        else OPTIMIZERS[name]()
+    with pytest.raises(ValueError, match=r"layer\.dbiases: expected shape \(1, 3\)"):
+        optimizer.update_params(layer)
+    assert layer.weights is weights
+    assert not [k for k in vars(layer) if k.endswith(("_momentums", "_cache"))]
 
 
 # ------------------------------------------------------------------------ empty batches

@@ -64,7 +64,12 @@ class Accuracy_Categorical(Accuracy):
     Args:
         binary: True for binary logistic outputs, where predictions and y are both (N, k) 0/1
             arrays compared elementwise; False (default): predictions are class indices (N,)
-            and y is sparse (N,) or one-hot (N, n_classes) (converted with argmax).
+            and y is sparse (N,), a column of class indices (N, 1), or one-hot
+            (N, n_classes) (converted with argmax).
+    The book's code would turn an (N, 1) column into argmax = 0 for every row, and compare
+    one-hot labels of the wrong width without a word: here a column is read as the class
+    indices it holds (a one-hot row of one class would be meaningless), and one-hot labels
+    narrower than the predicted classes raise ValueError.
     """
 
     def __init__(self, *, binary=False):
@@ -81,9 +86,19 @@ class Accuracy_Categorical(Accuracy):
     def compare(self, predictions, y):
         """Boolean array: which predictions equal the labels."""
         y = np.asarray(y)
-        if not self.binary and len(y.shape) == 2:
-            y = np.argmax(y, axis=1)
+        n_classes = None
+        if not self.binary and y.ndim == 2:
+            if y.shape[1] == 1:
+                y = y[:, 0]
+            else:
+                n_classes = y.shape[1]
+                y = np.argmax(y, axis=1)
         predictions, y = _same_shape("Accuracy_Categorical", predictions, y)
+        if n_classes is not None and predictions.size and predictions.max() >= n_classes:
+            i = int(np.argmax(predictions >= n_classes))
+            raise ValueError(f"Accuracy_Categorical.compare: y is one-hot with {n_classes} "
+                             f"columns, but predictions hold class {predictions[i]} at "
+                             f"position {i}; one-hot y needs one column per class")
         return predictions == y
 
 

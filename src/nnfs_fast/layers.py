@@ -84,29 +84,33 @@ class Layer_Dense:
         return f"Layer_Dense(n_inputs={n_in}, n_neurons={n_out}{regs})"
 
     def _parameters32(self):
-        """Convert user-assigned weights/biases (other dtype, list, 1-D biases) to float32
-        2-D arrays, once, in place of the attributes."""
-        self.weights = as_float32_2d(self.weights, "weights")
-        self.biases = as_float32_2d(np.reshape(self.biases, (1, -1)), "biases",
-                                    self.weights.shape[1])
+        """The weights and biases as float32 2-D arrays: user-assigned ones of another dtype,
+        lists or 1-D biases are converted (one copy each). Assigns nothing."""
+        weights = as_float32_2d(self.weights, "weights")
+        biases = as_float32_2d(np.reshape(self.biases, (1, -1)), "biases", weights.shape[1])
+        return weights, biases
 
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_inputs) -> self.output (n_samples, n_neurons) float32."""
-        self.inputs = inputs
         self.output = self._forward(inputs, relu=False)
+        self.inputs = inputs
 
     def _kernel(self, call):
-        """call() on the parameters as they are; if the kernel refuses them (user-assigned
-        float64, lists, 1-D biases), convert them once and call again."""
+        """call(weights, biases) on the parameters as they are; if the kernel refuses them
+        (user-assigned float64, lists, 1-D biases), on float32 conversions, which replace the
+        attributes only once the kernel has accepted them: a call refused for its other
+        arguments (e.g. inputs of the wrong width) leaves the layer as it was."""
         try:
-            return call()
+            return call(self.weights, self.biases)
         except (TypeError, ValueError):
-            self._parameters32()
-            return call()
+            weights, biases = self._parameters32()
+            result = call(weights, biases)
+            self.weights, self.biases = weights, biases
+            return result
 
     def _forward(self, inputs, relu):
-        return self._kernel(lambda: kernels.dense_forward(
-            inputs, self.weights, self.biases, relu, get_num_threads()))
+        return self._kernel(lambda weights, biases: kernels.dense_forward(
+            inputs, weights, biases, relu, get_num_threads()))
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_neurons) -> dweights, dbiases, dinputs."""
@@ -117,8 +121,8 @@ class Layer_Dense:
         dvalues_masked (allocated when None), which is returned. Without want_dinputs (a
         model's first layer, whose input gradient nothing reads) dinputs is set to None."""
         self.dweights, self.dbiases, self.dinputs, dvalues_masked = self._kernel(
-            lambda: kernels.dense_backward(
-                self.inputs, self.weights, self.biases, dvalues, relu_output, dvalues_masked,
+            lambda weights, biases: kernels.dense_backward(
+                self.inputs, weights, biases, dvalues, relu_output, dvalues_masked,
                 self.weight_regularizer_l1, self.weight_regularizer_l2,
                 self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
                 get_num_threads()))

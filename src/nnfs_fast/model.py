@@ -22,16 +22,23 @@ and discards it).
 import math
 import signal
 import threading
+import weakref
 
 import numpy as np
 
 from nnfs_fast import progress as progress_module
-from nnfs_fast.activations import Activation_ReLU, Activation_Softmax
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.io import archive as _persistence
-from nnfs_fast.layers import Layer_Dense, Layer_Input
+from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
 from nnfs_fast.losses import (
     Activation_Softmax_Loss_CategoricalCrossentropy,
     Loss_CategoricalCrossentropy,
+    _MeanOverOutputsLoss,
     softmax_crossentropy_forward,
 )
 
@@ -95,6 +102,7 @@ class Model:
         if not self.layers:
             raise ValueError("Model.finalize: the model has no layers; call model.add(layer) "
                              "first")
+        self._refuse_shared_layers()
         self.input_layer = Layer_Input()
         self.trainable_layers = []
         last = len(self.layers) - 1
@@ -115,6 +123,34 @@ class Model:
         # exact classes: a subclass may override forward
         self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
                                     and type(self.loss) is Loss_CategoricalCrossentropy)
+        key = id(self)
+        _FINALIZED[key] = weakref.ref(
+            self, lambda ref: _FINALIZED.pop(key) if _FINALIZED.get(key) is ref else None)
+
+    def _refuse_shared_layers(self):
+        """ValueError if a layer object appears twice in this model or belongs to another
+        finalized Model that is still alive: finalize links each layer to its neighbours
+        (prev/next) and a layer keeps its last inputs and outputs, so a shared layer would make
+        one model compute from the other's activations."""
+        position = {}
+        for i, layer in enumerate(self.layers):
+            j = position.setdefault(id(layer), i)
+            if j != i:
+                raise ValueError(
+                    f"Model.finalize: model.layers[{j}] and model.layers[{i}] are the same "
+                    f"{_what(layer)} object; a layer can appear once (add a new one, or a "
+                    f"copy: copy.deepcopy(layer))")
+        for ref in list(_FINALIZED.values()):
+            other = ref()
+            if other is None or other is self:
+                continue
+            for layer in getattr(other, "layers", ()):
+                if id(layer) in position:
+                    raise ValueError(
+                        f"Model.finalize: model.layers[{position[id(layer)]}] ({layer!r}) "
+                        f"already belongs to another finalized Model, which would then read "
+                        f"this model's activations; add a copy instead: "
+                        f"model.add(copy.deepcopy(layer)) (or delete the other model first)")
 
     def summary(self, print_fn=print):
         """Print one row per layer (its repr, output shape, parameter count) and the total.
@@ -264,6 +300,11 @@ class Model:
                 raise ValueError("train: validation_data must be a pair (X_val, y_val)")
             _check_xy(*validation_data, "train (validation_data)")
         callbacks = _check_callbacks(callbacks)
+        # every label, before the first update: a bad one in the last batch (or in the
+        # validation data) must not leave the earlier batches' updates applied
+        self._check_labels(y, "train: y")
+        if validation_data is not None:
+            self._check_labels(validation_data[1], "train: validation_data y")
         history = {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr")}
         if validation_data is not None:
             history.update(val_loss=[], val_acc=[])
@@ -380,6 +421,7 @@ class Model:
         ``{"loss": ..., "acc": ...}`` (the book returns None)."""
         self._require_ready("evaluate", need=("loss", "accuracy"))
         n_samples = _check_xy(X_val, y_val, "evaluate")
+        self._check_labels(y_val, "evaluate: y")
         self.loss.new_pass()
         self.accuracy.new_pass()
         for step in range(_n_steps(n_samples, batch_size, "evaluate")):
@@ -402,6 +444,21 @@ class Model:
         output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
                   for step in range(steps)]
         return np.vstack(output)
+
+    def _check_labels(self, y, name):
+        """Refuse labels or targets that the loss would refuse at some batch: the loss's own
+        check runs on all of ``y`` at once, against stand-in predictions of the model's output
+        shape (a broadcast constant, no memory per sample). Positions in the message count
+        from the start of ``y``. Only for the library's losses and when the output width is
+        known (a last Layer_Dense followed by activations or dropout)."""
+        width = _output_width(self.layers)
+        if width is None or getattr(type(self.loss), "forward", None) not in _KERNEL_FORWARDS:
+            return
+        stand_in = np.broadcast_to(np.float32(0.5), (len(y), width))
+        try:
+            self.loss.forward(stand_in, y)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}: {str(exc).removeprefix('y_true: ')}") from None
 
     def _require_ready(self, method, need=()):
         missing = [name for name in need if getattr(self, name) is None]
@@ -498,6 +555,27 @@ class Model:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+# id(model) -> weak reference, for every finalized Model still alive (see _refuse_shared_layers)
+_FINALIZED = {}
+# the losses' forward methods that are kernels checking the labels (see Model._check_labels)
+_KERNEL_FORWARDS = {Loss_CategoricalCrossentropy.forward, _MeanOverOutputsLoss.forward}
+# layers whose output has the shape of their input
+_SAME_SHAPE = (Activation_Linear, Activation_ReLU, Activation_Sigmoid, Activation_Softmax,
+               Layer_Dropout)
+
+
+def _output_width(layers):
+    """Columns of the model's output: the last trainable layer's n_neurons, when only
+    activations and dropout follow it; None when that cannot be known."""
+    for layer in reversed(layers):
+        if hasattr(layer, "weights"):
+            shape = np.shape(layer.weights)
+            return shape[1] if len(shape) == 2 else None
+        if not isinstance(layer, _SAME_SHAPE):
+            return None
+    return None
+
 
 def _fusion_plan(layers):
     """[(layer, relu_or_None)]: each Layer_Dense directly followed by an Activation_ReLU is

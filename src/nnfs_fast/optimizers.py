@@ -35,12 +35,11 @@ def _checked(owner, name, value, low, high=math.inf, low_open=False, high_open=T
     return value
 
 
-def _float32_attr(layer, name, shape=None, of=None, store=True):
+def _float32_attr(layer, name, shape=None, of=None):
     """``layer.<name>`` as a writable C-contiguous 2-D float32 array (of ``shape`` if given).
 
-    Another dtype or layout (e.g. user-assigned float64 weights) is converted; with ``store``
-    (parameters and state, not gradients) the converted array replaces the attribute, so the
-    conversion happens once and later updates act in place on the array the layer holds.
+    Another dtype or layout (e.g. user-assigned float64 weights) is converted (one copy); the
+    caller decides whether the copy replaces the attribute. Assigns nothing.
     """
     arr = getattr(layer, name, None)
     if arr is None:
@@ -53,8 +52,6 @@ def _float32_attr(layer, name, shape=None, of=None, store=True):
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"layer.{name}: expected real numbers, got dtype {arr.dtype}")
         arr = np.array(arr, dtype=_F32, order="C")
-        if store:
-            setattr(layer, name, arr)
     if shape is None and arr.ndim != 2:
         raise ValueError(f"layer.{name}: expected a 2-D array, got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
@@ -84,27 +81,34 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
     ``slots`` (parameter, gradient, *state): one call updates both.
 
     The state attributes are created as float32 zeros when the layer lacks
-    ``created_when_missing`` (the book's rule). Fast path: the layer's arrays are already
-    writable 2-D C-contiguous float32 of one shape (what Layer_Dense and this module make), and
-    the kernel takes them as they are. Anything else makes the kernel refuse before it writes;
-    then each array is checked and converted (``_float32_attr``), which either fixes it or
-    raises an error that names the attribute.
+    ``created_when_missing`` (the book's rule). Fast path: the layer's state exists and its
+    arrays are already writable 2-D C-contiguous float32 of one shape (what Layer_Dense and
+    this module make), and the kernel takes them as they are. Anything else makes the kernel
+    refuse before it writes; then each array is checked and converted (``_float32_attr``),
+    which either fixes it or raises an error that names the attribute. New state and converted
+    parameters are assigned to the layer only once the kernel has accepted them, so a refused
+    call leaves the layer as it was.
     """
     names, get = slots
-    if created_when_missing and not hasattr(layer, created_when_missing):
-        for param, _, *state in names:
-            like = _float32_attr(layer, param)
-            for name in state:
-                setattr(layer, name, np.zeros_like(like))
-    try:
-        kernel(get(layer), *scalars)
-    except (AttributeError, TypeError, ValueError):
-        arrays = []
-        for param, grad, *state in names:
-            p = _float32_attr(layer, param)
-            arrays += [p, _float32_attr(layer, grad, p.shape, param, store=False),
-                       *[_float32_attr(layer, name, p.shape, param) for name in state]]
-        kernel(tuple(arrays), *scalars)
+    create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
+    if not create:
+        try:
+            kernel(get(layer), *scalars)
+            return
+        except (AttributeError, TypeError, ValueError):
+            pass
+    arrays, kept = [], {}      # kept: what the layer holds (parameters and state, not gradients)
+    for param, grad, *state in names:
+        p = kept[param] = _float32_attr(layer, param)
+        arrays += [p, _float32_attr(layer, grad, p.shape, param)]
+        for name in state:
+            kept[name] = (np.zeros_like(p) if create else
+                          _float32_attr(layer, name, p.shape, param))
+            arrays.append(kept[name])
+    kernel(tuple(arrays), *scalars)
+    for name, arr in kept.items():
+        if arr is not getattr(layer, name, None):
+            setattr(layer, name, arr)
 
 
 class _Optimizer:

@@ -8,9 +8,11 @@
 
 ``train`` builds the book's Model (Dense -> activation [-> Dropout] ... -> Dense -> Softmax
 or Linear), trains it with ``Model.train`` and reports validation accuracy, loss, wall time
-and samples per second. A bad argument or file prints one line on stderr and exits with
-status 2; Ctrl-C exits with status 130 and writes nothing (the model file is written once,
-at the end, atomically, so an earlier one stays whole).
+and samples per second. A bad argument or file, or a model too large for the machine's
+memory, prints one line on stderr and exits with status 2 (only a bug in nnfs_fast gives a
+traceback); Ctrl-C exits with status 130 and writes nothing (the model file is written once,
+at the end, atomically, so an earlier one stays whole). How a file was read when that was
+guessed (a CSV header line, one-hot labels) is said on stderr as a ``note:`` line.
 """
 import argparse
 import math
@@ -49,6 +51,11 @@ PRESETS = {
 # The book's default learning rates, for an --optimizer other than the preset's
 DEFAULT_LR = {"sgd": 1.0, "adagrad": 1.0, "rmsprop": 0.001, "adam": 0.001}
 OPTIMIZER_OPTIONS = {"momentum": "sgd", "rho": "rmsprop", "beta1": "adam", "beta2": "adam"}
+# --threads above this is a typo, not a request (OpenMP would try to start that many threads)
+MAX_THREADS = 1024
+# More classes than this is a column of identifiers or measurements, not class labels (the
+# output layer would have that many neurons); ImageNet-21k has 21,841.
+MAX_CLASSES = 100_000
 
 
 class UsageError(Exception):
@@ -60,15 +67,46 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _number(kind, low=None, high=None, *, low_open=False):
+    """An argparse type: an int (kind=int) or a finite float (kind=float) in [low, high]
+    ((low, high] with low_open); a bad value is reported as ``argument --x: expected ...``."""
+    expected = "an integer" if kind is int else "a finite number"
+    if low is not None or high is not None:
+        expected += (f" {'>' if low_open else '>='} {low}" if high is None else
+                     f" in {'(' if low_open else '['}{low}, {high}]")
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or (
+                low is not None and (value <= low if low_open else value < low)) or (
+                high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+def _note(message):
+    """How an input was read, when that was guessed: one line on stderr."""
+    print(f"{PROG}: note: {message}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------------- data
 
 class Data:
-    """Training and validation arrays plus what the model needs to know about them."""
+    """Training and validation arrays plus what the model needs to know about them.
 
-    def __init__(self, name, X, y, X_val, y_val, task):
+    n_classes: the width of one-hot labels the class indices came from (their last classes
+    may be absent from the samples), else None."""
+
+    def __init__(self, name, X, y, X_val, y_val, task, n_classes=None):
         self.name, self.task = name, task
-        self.X, self.X_val = _features(X, "X"), _features(X_val, "validation X")
-        self.y, self.y_val = _targets(y, task, "y"), _targets(y_val, task, "validation y")
+        self.X = _features(X, f"{name}: X")
+        self.X_val = _features(X_val, f"{name}: validation X")
+        self.y = _targets(y, task, f"{name}: y")
+        self.y_val = _targets(y_val, task, f"{name}: validation y")
         for X_, y_, what in ((self.X, self.y, "training"), (self.X_val, self.y_val,
                                                             "validation")):
             if len(X_) != len(y_):
@@ -79,7 +117,7 @@ class Data:
         if len(self.X) == 0 or len(self.X_val) == 0:
             raise UsageError(f"{name}: needs at least one training and one validation sample")
         if task == "classification":
-            self.n_outputs = int(max(self.y.max(), self.y_val.max())) + 1
+            self.n_outputs = max(int(max(self.y.max(), self.y_val.max())) + 1, n_classes or 0)
         else:
             self.n_outputs = self.y.shape[1]
             if self.y_val.shape[1] != self.n_outputs:
@@ -100,6 +138,7 @@ class Data:
 
 
 def _features(X, what):
+    from nnfs_fast.datasets.files import as_finite_float32
     X = np.asarray(X)
     if X.dtype.kind not in "fiub":
         raise UsageError(f"{what}: expected numbers, got dtype {X.dtype}")
@@ -107,29 +146,41 @@ def _features(X, what):
         X = X.reshape(-1, 1)
     if X.ndim != 2:
         X = X.reshape(len(X), -1)
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        raise UsageError(f"{what}: contains NaN or infinite values")
-    return X
+    try:
+        return as_finite_float32(X, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _targets(y, task, what):
+    from nnfs_fast.datasets.files import as_finite_float32, check_finite
     y = np.asarray(y)
     if y.dtype.kind not in "fiub":
         raise UsageError(f"{what}: expected numbers, got dtype {y.dtype}")
+    if y.ndim == 0:
+        raise UsageError(f"{what}: expected one target per sample, got a scalar")
     if task == "regression":
-        y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
-        if not np.isfinite(y).all():
-            raise UsageError(f"{what}: contains NaN or infinite values")
-        return y
+        try:
+            return as_finite_float32(y.reshape(len(y), -1), what)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
     if y.ndim != 1:
         raise UsageError(f"{what}: class labels must be one integer per sample, got shape "
                          f"{y.shape}")
-    if y.size and (not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0):
+    try:
+        check_finite(y, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if y.size and (np.any(y != np.round(y)) or y.min() < 0):
         raise UsageError(f"{what}: class labels must be integers >= 0 (use --task "
                          f"regression for real-valued targets)")
+    if y.size and y.max() >= MAX_CLASSES:
+        raise UsageError(f"{what}: the largest class label is {y.max():.15g}, which would make "
+                         f"{int(y.max()) + 1:,} classes (at most {MAX_CLASSES:,}): is the target "
+                         f"column an identifier or a measurement? (--task regression for "
+                         f"real-valued targets)")
     return y.astype(np.int64)
 
 
@@ -138,11 +189,15 @@ def load_data(args, preset_name):
     from nnfs_fast import datasets
     source = args.data
     if source in ("spiral", "vertical"):
+        n_val = max(1, args.samples // 10)
+        _check_memory((args.samples + n_val) * args.classes * 9,  # float32 x, y; uint8 label
+                      f"--samples {args.samples} --classes {args.classes}: the data")
         make = getattr(datasets, f"{source}_data")
         X, y = make(args.samples, args.classes)          # the book's order: training set,
-        X_val, y_val = make(max(1, args.samples // 10), args.classes)   # then validation
+        X_val, y_val = make(n_val, args.classes)         # then validation
         return Data(source, X, y, X_val, y_val, _task(args, "classification"))
     if source == "sine":
+        _check_memory(args.samples * 32, f"--samples {args.samples}: the data")
         X, y = datasets.sine_data(args.samples)
         X_val = (np.arange(args.samples).reshape(-1, 1) + 0.5) / args.samples  # midpoints
         return Data("sine", X, y, X_val, np.sin(2 * np.pi * X_val),
@@ -177,35 +232,48 @@ def _task(args, default):
 
 def _load_file(path, args):
     """An .npz (X, y and optionally X_test/y_test or X_val/y_val) or a .csv (features, then
-    the target in the last column; an optional header line)."""
+    the target in the last column; a header line by --header, or detected), read by
+    ``nnfs_fast.datasets.files.read_xy``. One-hot y becomes class indices unless --task
+    regression."""
+    from nnfs_fast.datasets.files import read_xy
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".npz", ".csv"):
         raise UsageError(f"--data {path!r}: expected spiral, vertical, sine, digits, "
                          f"mnist:DIR, a folder of MNIST files, or a .npz/.csv file")
-    if ext == ".npz":
-        arrays = _read_npz(path)
-        missing = [k for k in ("X", "y") if k not in arrays]
-        if missing:
-            raise UsageError(f"{path}: no array named {' or '.join(missing)} (it holds "
-                             f"{', '.join(sorted(arrays)) or 'nothing'})")
-        X, y = arrays["X"], arrays["y"]
-        for xk, yk in (("X_test", "y_test"), ("X_val", "y_val")):
-            if xk in arrays and yk in arrays:
-                return Data(path, X, y, arrays[xk], arrays[yk], _file_task(args, y))
-    else:
-        table = _read_csv(path)
-        if table.shape[1] < 2:
-            raise UsageError(f"{path}: expected feature columns and a target column, got "
-                             f"{table.shape[1]} column")
-        X, y = table[:, :-1], table[:, -1]
+    try:
+        X, y, X_val, y_val, columns = read_xy(path, header=args.header)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if ext == ".csv":
+        _header_note(path, args.header, columns)
+    n_classes = None
+    if args.task != "regression":
+        y, n_classes = _from_one_hot(path, "y", y)
+        y_val, n_val_classes = _from_one_hot(path, "validation y", y_val)
+        n_classes = max(n_classes or 0, n_val_classes or 0) or None
     task = _file_task(args, y)
+    if X_val is not None:
+        return Data(path, X, y, X_val, y_val, task, n_classes)
     n_val = math.ceil(args.val_split * len(X))
     if not 0 < n_val < len(X):
         raise UsageError(f"{path}: --val-split {args.val_split} leaves no training or no "
                          f"validation samples out of {len(X)}")
     order = np.random.permutation(len(X))
     train, val = order[n_val:], order[:n_val]
-    return Data(path, X[train], np.asarray(y)[train], X[val], np.asarray(y)[val], task)
+    return Data(path, X[train], np.asarray(y)[train], X[val], np.asarray(y)[val], task,
+                n_classes)
+
+
+def _from_one_hot(path, name, y):
+    """(y, n_classes): one-hot rows as class indices (said on stderr) and their width; any
+    other y as it is, and None."""
+    from nnfs_fast.datasets.files import one_hot_labels
+    indices = None if y is None else one_hot_labels(y)
+    if indices is None:
+        return y, None
+    _note(f"{path}: {name} holds one-hot rows ({y.shape[0]:,} x {y.shape[1]}): read as class "
+          f"indices 0-{y.shape[1] - 1} (--task regression keeps them as {y.shape[1]} targets)")
+    return indices, y.shape[1]
 
 
 def _file_task(args, y):
@@ -216,74 +284,57 @@ def _file_task(args, y):
     return "classification" if integral and (y.ndim == 1 or y.shape[1] == 1) else "regression"
 
 
-def _read_npz(path):
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:  # zipfile.BadZipFile is an OSError
-        raise UsageError(f"{path}: not a readable .npz file ({exc})") from None
-
-
-def _read_csv(path):
-    """A 2-D float array from a comma-separated file; a first line that is not numbers is
-    taken as a header."""
-    try:
-        with open(path) as f:
-            lines = [ln for ln in f.read().splitlines() if ln.strip()]
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
-    if lines and not _numeric_row(lines[0]):
-        lines = lines[1:]
-    if not lines:
-        raise UsageError(f"{path}: no data rows")
-    try:
-        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a table of numbers ({exc})") from None
-    return table
-
-
-def _numeric_row(line):
-    try:
-        [float(v) for v in line.split(",")]
-        return True
-    except ValueError:
-        return False
-
-
-def read_input(path):
-    """Samples for ``predict``: .npy, .npz (array X, or its only array) or .csv."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        try:
-            X = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file") from None
-        except (OSError, ValueError, EOFError) as exc:
-            raise UsageError(f"{path}: not a readable .npy file ({exc})") from None
-    elif ext == ".npz":
-        arrays = _read_npz(path)
-        if "X" not in arrays and len(arrays) != 1:
-            raise UsageError(f"{path}: expected an array named X (it holds "
-                             f"{', '.join(sorted(arrays)) or 'nothing'})")
-        X = arrays.get("X", next(iter(arrays.values()), None))
-    elif ext in (".csv", ".txt"):
-        X = _read_csv(path)
+def _header_note(path, header, columns):
+    """With --header/--no-header left out, say what the first line was taken for."""
+    if header is not None:
+        return
+    if columns is None:
+        _note(f"{path}: no header line (the first line holds numbers; --header would skip it)")
     else:
-        raise UsageError(f"{path}: expected a .npy, .npz or .csv file of samples")
-    X = np.asarray(X)
-    if X.dtype.kind not in "fiub":
-        raise UsageError(f"{path}: expected numbers, got dtype {X.dtype}")
-    if X.ndim == 1:
-        X = X.reshape(1, -1)
-    if X.ndim != 2:
-        raise UsageError(f"{path}: expected a 2-D array (samples x features), got shape "
-                         f"{X.shape}")
-    return np.ascontiguousarray(X, dtype=np.float32)
+        names = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+        _note(f"{path}: the first line ({names}) read as column names (--no-header would read "
+              f"it as data)")
+
+
+def read_input(path, header=None):
+    """Samples for ``predict`` (``nnfs_fast.datasets.files.read_samples``): .npy, .npz (array
+    X, or its only array) or .csv; (n_samples, n_features) float32, all finite."""
+    from nnfs_fast.datasets.files import read_samples
+    try:
+        X, columns = read_samples(path, header=header)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if os.path.splitext(path)[1].lower() in (".csv", ".txt"):
+        _header_note(path, header, columns)
+    return X
+
+
+def _check_memory(n_bytes, what):
+    """UsageError when ``n_bytes`` (a lower bound of what ``what`` needs) is more memory than
+    this machine has, before anything of that size is allocated (it would fail with a
+    MemoryError, or be killed by the system, only after a long wait)."""
+    limit = _memory_limit()
+    if limit is not None and n_bytes > limit:
+        raise UsageError(f"{what} needs at least {n_bytes / 2**30:,.1f} GiB of memory, more "
+                         f"than the {limit / 2**30:,.1f} GiB this machine has")
+
+
+def _memory_limit():
+    """Bytes of memory this process may use: the physical memory, or a smaller cgroup (v2)
+    limit; None when unknown."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not on Windows
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            text = f.read().strip()
+        if text.isdigit():
+            limits.append(int(text))
+    except OSError:
+        pass
+    return min(limits) if limits else None
 
 
 # --------------------------------------------------------------------------------- model
@@ -320,6 +371,20 @@ def build_model(args, data):
     model.set(optimizer=build_optimizer(args))
     model.finalize()
     return model
+
+
+def _check_model_memory(args, data):
+    """Refuse --hidden sizes whose weights and gradients, with one batch's activations and
+    their gradients (float32), cannot fit in memory, before a layer is built."""
+    widths = [data.X.shape[1], *args.hidden, data.n_outputs]
+    layers = list(zip(widths, widths[1:]))
+    params = sum(n_in * n_out + n_out for n_in, n_out in layers)
+    rows = max(min(args.batch_size or len(data.X), len(data.X)),
+               min(args.eval_batch_size or len(data.X_val), len(data.X_val)))
+    # + the float64 draw of the largest layer's initial weights (Layer_Dense, as the book)
+    n_bytes = 8 * params + 8 * max(a * b for a, b in layers) + 8 * rows * sum(widths[1:])
+    _check_memory(n_bytes, f"the model (--hidden {' '.join(map(str, args.hidden))}: "
+                           f"{params:,} parameters) with batches of {rows:,} samples")
 
 
 def build_optimizer(args):
@@ -444,6 +509,7 @@ def cmd_train(args):
     except (TypeError, ValueError) as exc:  # e.g. --classes 300: labels are uint8
         raise UsageError(f"--data {args.data}: {exc}") from None
     say = _silent if args.quiet else progress.write
+    _check_model_memory(args, data)
     model = build_model(args, data)
     cfg = config()
     batches = ("full batch" if args.batch_size is None
@@ -517,27 +583,12 @@ def _apply_preset(args, preset):
 
 
 def _check_train_args(args):
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.batch_size is not None and args.batch_size < 0:
-        raise UsageError(f"--batch-size must be >= 1 (or 0 for full batch), got "
-                         f"{args.batch_size}")
-    if any(width < 1 for width in args.hidden):
-        raise UsageError(f"--hidden sizes must be >= 1, got {args.hidden}")
-    if not 0 <= args.dropout < 1:
+    """What the argparse types (``_number``) cannot say alone."""
+    if not args.dropout < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
-    for name in ("l1", "l2"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name} must be >= 0, got {getattr(args, name)}")
-    if not 0 < args.val_split < 1:
+    if not args.val_split < 1:
         raise UsageError(f"--val-split must be between 0 and 1, got {args.val_split}")
-    if args.samples < 1 or args.classes < 1:
-        raise UsageError("--samples and --classes must be >= 1")
-    if args.print_every is not None and args.print_every < 1:
-        raise UsageError(f"--print-every must be >= 1, got {args.print_every}")
-    if args.early_stopping is not None and args.early_stopping < 0:
-        raise UsageError(f"--early-stopping must be >= 0, got {args.early_stopping}")
-    if args.validation_split is not None and not 0 < args.validation_split < 1:
+    if args.validation_split is not None and not args.validation_split < 1:
         raise UsageError(f"--validation-split must be between 0 and 1, got "
                          f"{args.validation_split}")
     for option in ("save", "checkpoint", "csv_log"):
@@ -644,14 +695,14 @@ def cmd_predict(args):
     if args.output:
         _check_writable(args.output, "--output")
     model = _load_model(args.model, args.allow_pickle)
-    X = read_input(args.input)
+    X = read_input(args.input, args.header)
     n_features = model.trainable_layers[0].weights.shape[0] if model.trainable_layers else None
     if n_features is not None and X.shape[1] != n_features:
         hint = " (a training .csv? leave out its last column, the target)" \
             if X.shape[1] == n_features + 1 and args.input.lower().endswith(".csv") else ""
         raise UsageError(f"{args.input}: {X.shape[1]} features per sample, but the model "
                          f"expects {n_features}{hint}")
-    outputs = model.predict(X, batch_size=args.batch_size)
+    outputs = model.predict(X, batch_size=args.batch_size or None)  # 0: all at once
     classifier = isinstance(model.output_layer_activation, Activation_Softmax)
     if classifier and not args.probabilities:
         result = model.output_layer_activation.predictions(outputs).astype(np.int64)
@@ -738,8 +789,6 @@ def cmd_bench(args):
         _check_writable(args.json, "--json")
     if args.plot:
         _check_plot(args.plot, "--plot")
-    if args.threads and min(args.threads) < 1:
-        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     result = _bench.run(suites=args.suite, threads=args.threads, quick=args.quick,
                         repeat=args.repeat, seconds=args.seconds,
                         frameworks=args.frameworks)
@@ -781,44 +830,56 @@ def make_parser():
                    help="spiral (default), vertical, sine, digits (needs scikit-learn), "
                    "mnist:DIR (IDX files or the book's train/<label>/*.png folders), or a "
                    ".npz (X, y, optional X_test/y_test) or .csv (last column = target) file")
-    p.add_argument("--samples", type=int, help="spiral/vertical: samples per class (1000); "
+    p.add_argument("--samples", type=_number(int, 1),
+                   help="spiral/vertical: samples per class (1000); "
                    "sine: points (1000)")
-    p.add_argument("--classes", type=int, default=3, help="spiral/vertical: classes (3)")
+    p.add_argument("--classes", type=_number(int, 1), default=3,
+                   help="spiral/vertical: classes (3)")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction,
+                   help=".csv: the first line is (--header) or is not (--no-header) a line "
+                   "of column names (default: a header if none of its fields is a number; "
+                   "a note on stderr says what was decided)")
     p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
                    help="regression (Linear + MSE) or classification (Softmax + "
                    "cross-entropy); auto: regression for sine and real-valued file targets")
-    p.add_argument("--val-split", type=float, default=0.2, metavar="FRACTION",
+    p.add_argument("--val-split", type=_number(float, 0, low_open=True), default=0.2,
+                   metavar="FRACTION",
                    help="files without a test set: fraction held out for validation, drawn "
                    "at random (0.2)")
-    p.add_argument("--validation-split", type=float, metavar="F",
+    p.add_argument("--validation-split", type=_number(float, 0, low_open=True), metavar="F",
                    help="validate on the last fraction F of the training samples instead of "
                    "the dataset's validation set (Model.train's validation_split)")
-    p.add_argument("--hidden", type=int, nargs="+", metavar="N",
+    p.add_argument("--hidden", type=_number(int, 1), nargs="+", metavar="N",
                    help="hidden layer sizes, e.g. --hidden 128 128")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu")
-    p.add_argument("--dropout", type=float, help="dropout rate after each hidden layer")
-    p.add_argument("--l1", type=float, default=0.0, help="L1 on hidden weights and biases")
-    p.add_argument("--l2", type=float, help="L2 on hidden weights and biases")
+    p.add_argument("--dropout", type=_number(float, 0), help="dropout rate after each hidden layer")
+    p.add_argument("--l1", type=_number(float, 0), default=0.0,
+                   help="L1 on hidden weights and biases")
+    p.add_argument("--l2", type=_number(float, 0), help="L2 on hidden weights and biases")
     p.add_argument("--optimizer", choices=("sgd", "adagrad", "rmsprop", "adam"))
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--decay", type=float, help="learning-rate decay: lr / (1 + decay * step)")
-    p.add_argument("--momentum", type=float, help="sgd momentum")
-    p.add_argument("--epsilon", type=float, help="adagrad/rmsprop/adam epsilon")
-    p.add_argument("--rho", type=float, help="rmsprop cache decay")
-    p.add_argument("--beta1", type=float, help="adam beta_1")
-    p.add_argument("--beta2", type=float, help="adam beta_2")
-    p.add_argument("--epochs", type=int, help="passes over the training data")
-    p.add_argument("--batch-size", type=int, help="samples per step; 0: the whole set")
-    p.add_argument("--eval-batch-size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=_number(float), help="learning rate")
+    p.add_argument("--decay", type=_number(float),
+                   help="learning-rate decay: lr / (1 + decay * step)")
+    p.add_argument("--momentum", type=_number(float), help="sgd momentum")
+    p.add_argument("--epsilon", type=_number(float), help="adagrad/rmsprop/adam epsilon")
+    p.add_argument("--rho", type=_number(float), help="rmsprop cache decay")
+    p.add_argument("--beta1", type=_number(float), help="adam beta_1")
+    p.add_argument("--beta2", type=_number(float), help="adam beta_2")
+    p.add_argument("--epochs", type=_number(int, 1), help="passes over the training data")
+    p.add_argument("--batch-size", type=_number(int, 0),
+                   help="samples per step; 0: the whole set")
+    p.add_argument("--eval-batch-size", type=_number(int, 1), help=argparse.SUPPRESS)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the samples every epoch")
-    p.add_argument("--seed", type=int, default=0, help="seed of NumPy's global RNG (0)")
-    p.add_argument("--threads", type=int, help="kernel threads (default: all)")
+    p.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=0,
+                   help="seed of NumPy's global RNG (0)")
+    p.add_argument("--threads", type=_number(int, 1, MAX_THREADS),
+                   help="kernel threads (default: all)")
     p.add_argument("--save", metavar="MODEL", help="write the trained model here at the end")
     p.add_argument("--plot", metavar="FILE.png", help="loss/accuracy curves and decision "
                    "regions (needs matplotlib)")
-    p.add_argument("--print-every", type=int, metavar="EPOCHS",
+    p.add_argument("--print-every", type=_number(int, 1), metavar="EPOCHS",
                    help="print a line every EPOCHS epochs (default: 10 lines in all)")
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+    p.add_argument("--early-stopping", type=_number(int, 0), metavar="PATIENCE",
                    help="validate every epoch; stop when the validation loss has not "
                    "improved for PATIENCE epochs and keep the best epoch's weights")
     p.add_argument("--checkpoint", metavar="FILE", help="save the model here (atomically) "
@@ -836,10 +897,13 @@ def make_parser():
     p.add_argument("model", metavar="MODEL")
     p.add_argument("input", metavar="INPUT", help=".npy, .npz or .csv of samples (rows)")
     p.add_argument("--output", "-o", metavar="FILE", help="write .npy or .csv instead")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction,
+                   help=".csv: the first line is (--header) or is not (--no-header) a line "
+                   "of column names (default: detected, with a note on stderr)")
     p.add_argument("--probabilities", action="store_true",
                    help="the raw outputs (softmax probabilities) instead of class indices")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--batch-size", type=_number(int, 0), help="samples per step (0: all)")
+    p.add_argument("--threads", type=_number(int, 1, MAX_THREADS))
     p.add_argument("--allow-pickle", action="store_true",
                    help="also read the book's pickle files (only files you trust)")
     p.set_defaults(func=cmd_predict)
@@ -865,14 +929,14 @@ def make_parser():
                        "installed) and PyTorch (when installed). Blocks of calls alternate "
                        "between contenders; medians are reported.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
-    p.add_argument("--threads", type=int, nargs="+", metavar="N",
+    p.add_argument("--threads", type=_number(int, 1, MAX_THREADS), nargs="+", metavar="N",
                    help="thread counts to run (default: all threads)")
     p.add_argument("--suite", nargs="+", choices=("dense", "train"),
                    default=["dense", "train"])
     p.add_argument("--frameworks", nargs="+", choices=_bench.FRAMEWORKS,
                    default=list(_bench.FRAMEWORKS), help="training-step contenders")
-    p.add_argument("--repeat", type=int, help="blocks per contender (15)")
-    p.add_argument("--seconds", type=float, help="length of one block")
+    p.add_argument("--repeat", type=_number(int, 1), help="blocks per contender (15)")
+    p.add_argument("--seconds", type=_number(float, 0, low_open=True), help="length of one block")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="bar charts (needs matplotlib)")
     p.set_defaults(func=cmd_bench)
@@ -886,12 +950,13 @@ def main(argv=None):
     """Entry point of ``nnfs-fast``; returns the exit status."""
     try:
         args = make_parser().parse_args(argv)
-        if getattr(args, "threads", None) is not None and not isinstance(args.threads, list) \
-                and args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         return args.func(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:  # what _check_memory's lower bounds let through
+        print(f"{PROG}: error: out of memory{f' ({exc})' if str(exc) else ''}: try smaller "
+              f"--hidden, --batch-size or --samples", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

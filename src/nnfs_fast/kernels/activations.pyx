@@ -2,11 +2,11 @@
 #
 # Design
 # ------
-# Entry points take ndarrays (checked as in kernels/arrays.pxd; inputs of any real dtype are converted
-# to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are read in
-# place), allocate their C-contiguous float32 output and make one pass over it. Each output
+# Entry points take ndarrays (checked as in kernels/arrays.pxd; inputs of any real dtype are
+# converted to float32 once, float32 ones of any strides -- F-ordered, sliced, negative -- are
+# read in place), allocate their C-contiguous float32 output and make one pass over it. Each output
 # row (or block of elements, see map_elements) is written by one thread, so results do not
-# depend on the thread count; work under PAR_WORK (see kernels/rows.pxd) stays on the calling
+# depend on the thread count; work under PAR_WORK (see kernels/parallel.pxd) stays on the calling
 # thread without entering OpenMP (kernels/parallel.pxd's run_range).
 #
 #   relu_forward      out = x if not x < 0 else 0           (np.maximum(0, x); NaN stays NaN)
@@ -27,32 +27,31 @@
 # count: no libm call, and no FMA contraction (setup.py: -ffp-contract=off; exp's polynomial
 # would otherwise be fused on arm64). See docs/INSTALL.md, "Floating point".
 
-# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, sigmoid, softmax_rows: see
-# kernels/rows.pxd)
+# (EXP_COST, float32_array, matrix, map_elements, min_per_thread, softmax_rows: see
+# kernels/rows.pxd; relu, relu_grad, sigmoid: kernels/vecmath.h)
 cimport numpy as cnp
 
 from nnfs_fast.kernels.arrays cimport View2, empty2
-from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.parallel cimport run_range, thresholds
 from nnfs_fast.kernels.rows cimport (EXP_COST, float32_array, map_elements, matrix,
-                                     min_per_thread, sigmoid, softmax_rows)
+                                     min_per_thread, relu, relu_grad, sigmoid, softmax_rows)
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 
 cdef void relu_row(const float* x, Py_ssize_t cx, const float* unused, Py_ssize_t cu,
                    float* out, Py_ssize_t n, float s1, float s2) noexcept nogil:
     cdef Py_ssize_t j
     for j in range(n):
-        out[j] = 0 if x[j * cx] < 0 else x[j * cx]
+        out[j] = relu(x[j * cx])
 
 
 cdef void relu_grad_row(const float* x, Py_ssize_t cx, const float* d, Py_ssize_t cd,
                         float* out, Py_ssize_t n, float s1, float s2) noexcept nogil:
     cdef Py_ssize_t j
-    cdef float g
     for j in range(n):
-        g = d[j * cd]   # read unconditionally, so the loop can be vectorized
-        out[j] = 0 if x[j * cx] <= 0 else g
+        out[j] = relu_grad(x[j * cx], d[j * cd])
 
 
 cdef void sigmoid_row(const float* x, Py_ssize_t cx, const float* unused, Py_ssize_t cu,

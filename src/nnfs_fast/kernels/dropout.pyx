@@ -73,10 +73,11 @@ from libc.string cimport memcmp
 
 import numpy as np
 
-from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.parallel cimport PAR_ELEMS, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport Ints, as_native, int_view, load_ints
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 
 cdef extern from *:
@@ -126,7 +127,6 @@ cdef extern from *:
         PyObject* lock
 
 cdef enum:
-    PAR_ELEMS = 32768   # a pass goes parallel from this many elements (benchmarks/)
     CHUNK = 256         # draws converted at a time (forward_range)
 
 

@@ -7,7 +7,7 @@
 # converted to float32 once, float32 ones of any layout are read in place), allocate their
 # C-contiguous float32 outputs, and make one pass over the rows; each row (its loss, its
 # gradient row) belongs to one thread, so results do not depend on the thread count, and
-# work under PAR_WORK (see kernels/rows.pxd) stays on the calling thread without entering
+# work under PAR_WORK (see kernels/parallel.pxd) stays on the calling thread without entering
 # OpenMP. Class labels are sparse indices (N,) of any integer dtype and stride, or one-hot rows
 # (N, C) of any real dtype. Sparse labels are copied once into a private int64 array (8 bytes
 # per sample), every index of the copy is checked to be in [0, C) before any row is computed,
@@ -43,11 +43,12 @@ from nnfs_fast.kernels.rows cimport (ABSOLUTE_ERROR, BINARY_CE, CLIPPED_PROD, EX
                                      ROW_BLOCK, SQUARED_ERROR, SUM, clip_prob, float32_array,
                                      log_prob, map_elements, matrix, min_per_thread,
                                      pairwise_sum, row_map, softmax_rows)
-from nnfs_fast.kernels.parallel cimport run_range
+from nnfs_fast.kernels.parallel cimport run_range, thresholds
 from nnfs_fast.kernels.arrays cimport (U64, Ints, View2, as_float32, as_native, empty2, int64_copy,
                               int_view, view2)
 
 cnp.import_array()
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)

@@ -38,14 +38,11 @@ cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport sqrtf
 
-from nnfs_fast.kernels.parallel cimport RangeFn, run_range
+from nnfs_fast.kernels.parallel cimport PAR_ELEMS, RangeFn, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport View2, view2
 
 cnp.import_array()
-
-cdef enum:
-    PAR_ELEMS = 32768   # an update goes parallel from this many elements (benchmarks/)
-
+globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
 cdef struct Args:
     float* param            # IN/OUT  weights or biases

@@ -7,6 +7,29 @@
 # otherwise splits them statically among the OpenMP threads.
 from cython.parallel cimport prange
 
+# ---------------------------------------------------------------------------------------------
+# Every threshold that decides one thread or many (work under it runs on the calling thread,
+# without a thread team). Measured on the development machines with the scripts in benchmarks/
+# (results in benchmarks/RESULTS.md); the dense_<level> modules export PAR_FLOPS to Python.
+cdef enum:
+    # dense products (kernels/gemm/): from 2*M*N*K flops (benchmarks/threshold.py, RESULTS.md
+    # "When do threads pay?": 0.2 MFLOP was too early on a busy machine, 2 MFLOP is not)
+    PAR_FLOPS = 2000000
+    # row and element kernels (kernels/rows.pxd's min_per_thread: activations, losses), in
+    # work units (an add, compare or copy is 1; an exp or log is EXP_COST)
+    PAR_WORK = 32768
+    # dropout passes (kernels/dropout.pyx) and optimizer updates (kernels/optimizers.pyx), in
+    # elements. These two are round numbers from the benchmarks/bench_train.py runs; no script
+    # sweeps them yet (benchmarks/threshold.py sweeps PAR_FLOPS only)
+    PAR_ELEMS = 32768
+
+
+cdef inline dict thresholds():
+    """The thresholds above, for a kernel module to export to Python (tests derive their
+    shapes from them): globals().update(thresholds())."""
+    return {"PAR_FLOPS": PAR_FLOPS, "PAR_WORK": PAR_WORK, "PAR_ELEMS": PAR_ELEMS}
+# ---------------------------------------------------------------------------------------------
+
 ctypedef void (*TaskFn)(void* ctx, Py_ssize_t task) noexcept nogil
 
 

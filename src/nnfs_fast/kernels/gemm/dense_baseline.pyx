@@ -1,2 +1,4 @@
-# Dense kernels compiled for the "baseline" instruction-set level (see setup.py, kernels/gemm/dense.pxi).
+# Dense kernels compiled for the "baseline" instruction-set level (see setup.py): one compile unit
+# with the GEMM (kernels/gemm/gemm.pxi) and the dense passes on it (kernels/gemm/dense.pxi).
+include "gemm.pxi"
 include "dense.pxi"

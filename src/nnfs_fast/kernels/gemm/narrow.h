@@ -1,0 +1,130 @@
+/* kernels/gemm/narrow.h - the two GEMM forms beside the micro-kernel, for shapes it fits badly.
+ *
+ *   nnfs_dot_rows  outputs narrower than half a tile (2N < NR) with contiguous A rows: dot
+ *                  products with the vector lanes along the depth K (no transposing pack).
+ *   nnfs_small_k   forward products of depth K <= EXACT_K (gemm.pxi): each output summed in
+ *                  double and rounded once, bit for bit the book's float64 np.dot.
+ * Both take float32 matrices with element strides and the same epilogue as the micro-kernel
+ * (+ C, + bias per column or per row, ReLU from kernels/vecmath.h). gemm.pxi's plan_gemm()
+ * decides which form a product takes.
+ */
+#ifndef NNFS_NARROW_H
+#define NNFS_NARROW_H
+
+#include "isa.h"
+#include "../vecmath.h"
+
+/* Dot-product form for outputs narrower than a vector (N < NR) whose A rows are contiguous:
+ * C[i, j] (+)= sum_k A[i, k] * Bt[j, k] (+ bias) (ReLU), with the vector lanes along k, so
+ * neither A nor B needs a transposing pack. Blocks of ri x cj outputs (4 x 2 when they fit)
+ * keep ri*cj independent accumulators in flight; each is reduced once at the end. */
+NNFS_ALWAYS_INLINE void nnfs_dot_block(const int ri, const int cj, ptrdiff_t kc,
+                                       const float *a, ptrdiff_t lda, const float *bt,
+                                       ptrdiff_t ldbt, float *c, ptrdiff_t rsc, ptrdiff_t csc,
+                                       int accumulate, const float *bias_col,
+                                       const float *bias_row, int relu)
+{
+    nnfs_vf acc[4][2];
+    ptrdiff_t kv = kc - kc % NNFS_VL, k;
+    int r, q;
+    NNFS_UNROLL for (r = 0; r < ri; r++)
+        NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_ZERO();
+    for (k = 0; k < kv; k += NNFS_VL) {
+        nnfs_vf bv[2];
+        NNFS_UNROLL for (q = 0; q < cj; q++) bv[q] = V_LOAD(bt + q * ldbt + k);
+        NNFS_UNROLL for (r = 0; r < ri; r++) {
+            nnfs_vf av = V_LOAD(a + r * lda + k);
+            NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_FMA(av, bv[q], acc[r][q]);
+        }
+    }
+    NNFS_UNROLL for (r = 0; r < ri; r++) {
+        NNFS_UNROLL for (q = 0; q < cj; q++) {
+            float v = V_HSUM(acc[r][q]);
+            for (k = kv; k < kc; k++) v += a[r * lda + k] * bt[q * ldbt + k];
+            if (accumulate) v += c[r * rsc + q * csc];
+            if (bias_col) v += bias_col[q];
+            if (bias_row) v += bias_row[r];
+            if (relu) v = nnfs_relu(v);
+            c[r * rsc + q * csc] = v;
+        }
+    }
+}
+
+static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                          const float *bt, ptrdiff_t ldbt, float *c, ptrdiff_t rsc,
+                          ptrdiff_t csc, int accumulate, const float *bias_col,
+                          const float *bias_row, int relu)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i += 4) {
+        for (j = 0; j < n; j += 2) {
+            const float *ai = a + i * lda, *bj = bt + j * ldbt;
+            float *cij = c + i * rsc + j * csc;
+            const float *bc = bias_col ? bias_col + j : NULL, *br = bias_row ? bias_row + i : NULL;
+            if (m - i >= 4 && n - j >= 2)
+                nnfs_dot_block(4, 2, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+            else if (m - i >= 4)
+                nnfs_dot_block(4, 1, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+            else if (n - j >= 2)
+                for (ptrdiff_t r = i; r < m; r++)
+                    nnfs_dot_block(1, 2, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
+                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
+            else
+                for (ptrdiff_t r = i; r < m; r++)
+                    nnfs_dot_block(1, 1, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
+                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
+        }
+    }
+}
+
+/* Products of depth K <= 4 (a first layer on 2-D points, the book's 3-neuron layers): each
+ * output summed in double and rounded once, as NumPy's float64 np.dot under nnfs.init() does,
+ * so such layers reproduce the book's float32 numbers bit for bit. No packing, no tiling:
+ * there is too little work per output for either to pay. */
+/* One row: out[j] = (float)(sum_k a[k*csa] * bd[k*ldb + j]) (+ out) (+ bias) (ReLU), j < n.
+ * kc is a constant in each specialisation, so the k loop unrolls and the j loop vectorises
+ * with the double sums in registers. */
+NNFS_ALWAYS_INLINE void nnfs_small_k_row(const int kc, ptrdiff_t n, const float *a,
+                                         ptrdiff_t csa, const double *NNFS_RESTRICT bd,
+                                         ptrdiff_t ldb, float *NNFS_RESTRICT out,
+                                         int accumulate, const float *NNFS_RESTRICT bias,
+                                         float bias_row, int relu)
+{
+    double ak[4];
+    ptrdiff_t j;
+    int k;
+    for (k = 0; k < kc; k++) ak[k] = (double)a[k * csa];
+    for (j = 0; j < n; j++) {
+        double acc = ak[0] * bd[j];
+        float v;
+        for (k = 1; k < kc; k++) acc += ak[k] * bd[k * ldb + j];
+        v = (float)acc;
+        if (accumulate) v += out[j];
+        if (bias) v += bias[j];
+        v += bias_row;
+        if (relu) v = nnfs_relu(v);
+        out[j] = v;
+    }
+}
+
+/* C[m x n] = A[m x kc] . B (1 <= kc <= 4), B given as doubles bd (kc x n, row stride ldb, the
+ * float32 values widened once by the caller); C rows contiguous (row stride ldc). */
+static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
+                         ptrdiff_t csa, const double *bd, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                         int accumulate, const float *bias_col, const float *bias_row, int relu)
+{
+    ptrdiff_t i;
+    for (i = 0; i < m; i++) {
+        const float br = bias_row ? bias_row[i] : 0.0f;
+        const float *ai = a + i * rsa;
+        float *ci = c + i * ldc;
+        switch (kc) {
+        case 1: nnfs_small_k_row(1, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        case 2: nnfs_small_k_row(2, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        case 3: nnfs_small_k_row(3, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
+        default: nnfs_small_k_row(4, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu);
+        }
+    }
+}
+
+#endif /* NNFS_NARROW_H */
