@@ -262,7 +262,8 @@ def test_validation_split_option():
 
 
 def test_training_option_errors(tmp_path):
-    assert_usage_error(cli("train", "--early-stopping", "-1"), "--early-stopping must be >= 0")
+    assert_usage_error(cli("train", "--early-stopping", "-1"),
+                       "--early-stopping: expected an integer >= 0")
     assert_usage_error(cli("train", "--validation-split", "1.5"), "--validation-split")
     assert_usage_error(cli("train", "--checkpoint", tmp_path / "no" / "m.model"),
                        "--checkpoint", "does not exist")
