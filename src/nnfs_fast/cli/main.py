@@ -7,12 +7,17 @@
     nnfs-fast info
 
 ``train`` builds the book's Model (Dense -> activation [-> Dropout] ... -> Dense -> Softmax
-or Linear), trains it with ``Model.train`` and reports validation accuracy, loss, wall time
-and samples per second. A bad argument or file, or a model too large for the machine's
-memory, prints one line on stderr and exits with status 2 (only a bug in nnfs_fast gives a
-traceback); Ctrl-C exits with status 130 and writes nothing (the model file is written once,
-at the end, atomically, so an earlier one stays whole). How a file was read when that was
-guessed (a CSV header line, one-hot labels) is said on stderr as a ``note:`` line.
+or Linear), trains it with one ``Model.train`` call and reports validation accuracy, loss,
+wall time and samples per second. This module holds the parser and the dispatch (and
+``info``); each other command lives in its own module (train.py, predict.py, export.py,
+bench.py; plots.py draws train's figure; common.py holds what they share).
+
+A bad argument or file, or a model too large for the machine's memory, prints one line on
+stderr and exits with status 2 (only a bug in nnfs_fast gives a traceback); Ctrl-C exits with
+status 130 and --save writes nothing (the model file is written once, at the end, atomically,
+so an earlier one stays whole; a --checkpoint file holds the best epoch so far). How a file
+was read when that was guessed (a CSV header line, one-hot labels) is said on stderr as a
+``note:`` line.
 """
 import argparse
 import math
