@@ -213,3 +213,58 @@ def test_ctrl_c_keeps_the_saved_model(trained, tmp_path):
     assert "interrupted after" in stderr and "Traceback" not in stderr
     assert model.read_bytes() == before
     assert not [p for p in os.listdir(folder) if ".tmp" in p]
+
+
+# ------------------------------------------------------------------ one training loop (#15)
+
+def test_train_has_no_loop_of_its_own(monkeypatch, capsys):
+    """Every epoch, validation and printed line comes from a single Model.train call."""
+    from nnfs_fast.cli import main
+    calls = []
+    original = Model.train
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "train", counting)
+    assert main(["train", *TINY, "--epochs", "7", "--print-every", "3"]) == 0
+    assert len(calls) == 1 and calls[0]["epochs"] == 7 and calls[0]["validation_every"] == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines if line.startswith("epoch")] == [
+        "epoch: 3", "epoch: 6", "epoch: 7"]
+
+
+def test_early_stopping_checkpoint_and_csv_log(tmp_path):
+    best, log = tmp_path / "best.model", tmp_path / "log.csv"
+    result = cli("train", *TINY, "--epochs", "60", "--early-stopping", "2", "--checkpoint",
+                 best, "--csv-log", log, "--save", tmp_path / "final.model")
+    assert result.returncode == 0, result.stderr
+    stopped = [line for line in result.stdout.splitlines() if line.startswith("early stopping")]
+    assert len(stopped) == 1 and "its weights restored" in stopped[0]
+    best_epoch = int(stopped[0].split("epoch ")[1].split(",")[0].split(";")[0])
+    rows = log.read_text().splitlines()
+    assert rows[0] == "epoch,loss,data_loss,reg_loss,acc,lr,val_loss,val_acc"
+    val_losses = [float(row.split(",")[6]) for row in rows[1:]]
+    assert 1 + int(np.argmin(val_losses)) == best_epoch
+    # the checkpoint holds the best epoch, which is also what --save wrote after restoring
+    saved, final = Model.load(best), Model.load(tmp_path / "final.model")
+    for (a, b), (c, d) in zip(saved.get_parameters(), final.get_parameters()):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    assert sorted(os.listdir(tmp_path)) == ["best.model", "final.model", "log.csv"]
+
+
+def test_validation_split_option():
+    result = cli("train", *TINY, "--validation-split", "0.25")
+    assert result.returncode == 0, result.stderr
+    assert "67 training samples (2 features, 3 classes), 23 validation samples" in result.stdout
+
+
+def test_training_option_errors(tmp_path):
+    assert_usage_error(cli("train", "--early-stopping", "-1"),
+                       "--early-stopping: expected an integer >= 0")
+    assert_usage_error(cli("train", "--validation-split", "1.5"), "--validation-split")
+    assert_usage_error(cli("train", "--checkpoint", tmp_path / "no" / "m.model"),
+                       "--checkpoint", "does not exist")
+    assert_usage_error(cli("train", "--csv-log", tmp_path), "--csv-log", "is a folder")

@@ -309,7 +309,7 @@ def test_a_real_bug_still_gives_a_traceback(files, monkeypatch):
     """Only user errors are mapped: an exception nnfs_fast did not expect propagates."""
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
-    monkeypatch.setattr(cli, "load_data", bug)
+    monkeypatch.setattr(importlib.import_module("nnfs_fast.cli.train"), "load_data", bug)
     with pytest.raises(ZeroDivisionError):
         cli.main(["train"])
 

@@ -32,15 +32,24 @@ import numpy as np
 import pytest
 
 import nnfs_fast.model as model_module
+import nnfs_fast.progress as progress_module
 from nnfs_fast import reference
 from nnfs_fast.accuracy import Accuracy_Categorical, Accuracy_Regression
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.datasets import sine_data, spiral_data
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,
-                              Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                              Loss_MeanSquaredError, softmax_crossentropy_forward)
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanSquaredError,
+    softmax_crossentropy_forward,
+)
 from nnfs_fast.model import Model
 from nnfs_fast.optimizers import Optimizer_Adam, Optimizer_SGD
 
@@ -493,7 +502,7 @@ def test_shuffle(capsys):
 
 
 def test_progress_bar_text_fallback(capsys, monkeypatch):
-    monkeypatch.setattr(model_module, "_tqdm", None)
+    monkeypatch.setattr(progress_module, "_tqdm", None)
     X, y, _ = dataset("spiral3")
     model = build(FAST, "ch10")
     capsys.readouterr()
@@ -522,7 +531,7 @@ def test_progress_bar_uses_tqdm_when_installed(capsys, monkeypatch):
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(model_module, "_tqdm", FakeTqdm)
+    monkeypatch.setattr(progress_module, "_tqdm", FakeTqdm)
     X, y, _ = dataset("spiral3")
     build(FAST, "ch10").train(X, y, epochs=2, batch_size=128, progress=True, verbose=False)
     assert capsys.readouterr().out == ""
@@ -595,7 +604,7 @@ def test_ctrl_c_outside_the_update_stops_at_once(capsys):
 
 def test_text_bar_draws_in_place():
     stream = io.StringIO()
-    bar = model_module._TextBar(4, "epoch 1/1", stream=stream)
+    bar = progress_module.ProgressBar(4, "epoch 1/1", stream=stream)
     for _ in range(4):
         bar.update("acc: 0.500")
     bar.close()

@@ -41,6 +41,14 @@ from nnfs_fast.model import Model
 from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
                                   Optimizer_SGD)
 
+
+def set_seed(seed):
+    """Seed NumPy's global legacy RNG (``np.random.seed(seed)``), the one every random draw
+    of nnfs_fast and the book uses (initial weights, datasets, dropout masks, shuffling);
+    ``seed`` is an int in [0, 2**32 - 1]. The same as ``nnfs_fast.init(seed)``."""
+    init(seed)
+
+
 __all__ = [
     # the book's classes and helpers
     "Layer_Dense", "Layer_Dropout", "Layer_Input",
@@ -52,4 +60,5 @@ __all__ = [
     "load_mnist_dataset", "create_data_mnist",
     # ours (nnfs_fast.init and the datasets are reached by name, not star-imported)
     "get_num_threads", "set_num_threads", "openmp_enabled", "show_config",
+    "set_seed",
 ]

@@ -21,26 +21,27 @@ and discards it).
 """
 import math
 import signal
-import sys
 import threading
-import time
 import weakref
 
 import numpy as np
 
+from nnfs_fast import progress as progress_module
 from nnfs_fast._validation import is_real
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.io import archive as _persistence
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy,
-                              Loss_CategoricalCrossentropy, _MeanOverOutputsLoss,
-                              softmax_crossentropy_forward)
-
-try:
-    from tqdm.auto import tqdm as _tqdm
-except ImportError:  # tqdm is optional: a plain text bar is used instead
-    _tqdm = None
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss_CategoricalCrossentropy,
+    _MeanOverOutputsLoss,
+    softmax_crossentropy_forward,
+)
 
 
 class Model:
@@ -59,6 +60,7 @@ class Model:
     optimizer = None
     accuracy = None
     fuse = True
+    stop_training = False   # set True (e.g. by a callback) to end Model.train after the step
 
     def __init__(self, *, fuse=True):
         self.layers = []
@@ -151,6 +153,32 @@ class Model:
                         f"this model's activations; add a copy instead: "
                         f"model.add(copy.deepcopy(layer)) (or delete the other model first)")
 
+    def summary(self, print_fn=print):
+        """Print one row per layer (its repr, output shape, parameter count) and the total.
+
+        Output shapes are (batch, features) with ``None`` for the batch; a width not known
+        before the first Dense layer shows as ``?``. ``print_fn`` receives each line."""
+        rows, width, total = [], None, 0
+        for i, layer in enumerate(self.layers):
+            weights = getattr(layer, "weights", None)
+            count = 0
+            if weights is not None:
+                width = np.shape(weights)[1]
+                count = int(np.size(weights) + np.size(getattr(layer, "biases", ())))
+            total += count
+            rows.append((str(i), repr(layer), f"(None, {'?' if width is None else width})",
+                         f"{count:,}"))
+        header = ("#", "layer", "output shape", "parameters")
+        widths = [max(len(r[c]) for r in rows + [header]) for c in range(4)]
+
+        def line(row):
+            return (f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  "
+                    f"{row[3]:>{widths[3]}}").rstrip()
+        rule = "-" * len(line(header))
+        for text in [line(header), rule, *map(line, rows), rule,
+                     f"total parameters: {total:,} (float32, {4 * total:,} bytes)"]:
+            print_fn(text)
+
     # -------------------------------------------------------------------------- one pass
 
     def forward(self, X, training):
@@ -211,7 +239,8 @@ class Model:
     # ------------------------------------------------------------------- train / evaluate
 
     def train(self, X, y, *, epochs=1, batch_size=None, print_every=1, validation_data=None,
-              shuffle=False, progress=False, verbose=True):
+              shuffle=False, progress=False, verbose=True, callbacks=None,
+              validation_split=None, validation_every=1, validation_batch_size=None):
         """Train for ``epochs`` passes over (X, y) in consecutive batches of ``batch_size``.
 
         Prints the book's chapter-19+ lines (``epoch:``, ``step: ...`` every ``print_every``
@@ -221,29 +250,57 @@ class Model:
         Additions to the book:
             shuffle: reorder the samples every epoch with ``np.random.permutation`` from NumPy's
                 global legacy RNG (default False: the book's fixed order, no RNG use).
-            progress: show a progress bar over each epoch's steps (tqdm when installed, else a
-                one-line text bar on stderr); the ``step:`` lines are then not printed.
+            progress: True or "steps": a progress bar over each epoch's steps (the ``step:``
+                lines are then not printed); "epochs": one bar over the epochs. tqdm when
+                installed, else a one-line text bar on stderr (``nnfs_fast.progress``).
             verbose: False prints nothing (the bar, if any, is still shown).
+            callbacks: a list of ``nnfs_fast.callbacks.Callback`` (early stopping,
+                checkpoints, schedules, ...); ``model.stop_training = True`` set by one of
+                them (or by anything else during training) ends training after the current
+                step.
+            validation_split: a fraction in (0, 1): the last ``ceil(f * len(X))`` samples
+                (before any shuffling, no RNG use) are held out as validation data instead of
+                ``validation_data``.
+            validation_every: validate every N epochs (and after the last one) instead of
+                after each epoch.
+            validation_batch_size: the batch size of validation (default: ``batch_size``).
         Returns:
             history: dict of per-epoch lists ``loss``, ``data_loss``, ``reg_loss``, ``acc``,
             ``lr`` (the learning rate of the last step), plus ``val_loss``/``val_acc`` with
-            validation data.
+            validation data (and ``val_epoch``, the validated epochs, when
+            ``validation_every`` > 1).
         Ctrl-C (KeyboardInterrupt) stops training with every parameter and optimizer state
         from the last completed step (an interrupt during the update is held until the update
-        ends), then propagates.
+        ends), then propagates (after the callbacks' ``on_train_end``).
         """
         self._require_ready("train", need=("loss", "optimizer", "accuracy"))
         n_samples = _check_xy(X, y, "train")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"train: epochs must be an int >= 0, got {epochs!r}")
-        train_steps = _n_steps(n_samples, batch_size, "train")
         if isinstance(print_every, bool) or not isinstance(print_every, (int, np.integer)) \
                 or print_every < 1:
             raise ValueError(f"train: print_every must be a positive int, got {print_every!r}")
+        if isinstance(validation_every, bool) or not isinstance(
+                validation_every, (int, np.integer)) or validation_every < 1:
+            raise ValueError(f"train: validation_every must be a positive int, got "
+                             f"{validation_every!r}")
+        if progress not in (False, True, "steps", "epochs"):
+            raise ValueError(f"train: progress must be False, True, 'steps' or 'epochs', "
+                             f"got {progress!r}")
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("train: give validation_data or validation_split, not both")
+            X, y, validation_data = split_validation(X, y, validation_split)
+            n_samples = len(X)
+        train_steps = _n_steps(n_samples, batch_size, "train")
+        if validation_batch_size is None:
+            validation_batch_size = batch_size
+        _n_steps(1, validation_batch_size, "train (validation_batch_size)")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("train: validation_data must be a pair (X_val, y_val)")
             _check_xy(*validation_data, "train (validation_data)")
+        callbacks = _check_callbacks(callbacks)
         # every label, before the first update: a bad one in the last batch (or in the
         # validation data) must not leave the earlier batches' updates applied
         self._check_labels(y, "train: y")
@@ -252,57 +309,104 @@ class Model:
         history = {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr")}
         if validation_data is not None:
             history.update(val_loss=[], val_acc=[])
+            if validation_every > 1:
+                history["val_epoch"] = []
+        params = {"epochs": int(epochs), "steps": train_steps,
+                  "validation": validation_data is not None,
+                  "validation_every": int(validation_every)}
+        for callback in callbacks:
+            callback.set_model(self, params)
 
         self.accuracy.init(y)
-        with _InterruptGuard() as guard:
-            for epoch in range(1, epochs + 1):
-                if verbose:
-                    print(f"epoch: {epoch}")
-                X_epoch, y_epoch = X, y
-                if shuffle:
-                    order = np.random.permutation(n_samples)
-                    X_epoch, y_epoch = np.asarray(X)[order], np.asarray(y)[order]
-                self.loss.new_pass()
-                self.accuracy.new_pass()
-                bar = _progress_bar(train_steps, f"epoch {epoch}/{epochs}") if progress else None
-                try:
-                    for step in range(train_steps):
-                        batch_X, batch_y = _batch(X_epoch, y_epoch, step, batch_size)
-                        output, (data_loss, regularization_loss) = self._forward_and_loss(
-                            batch_X, batch_y, training=True, include_regularization=True)
-                        loss = data_loss + regularization_loss
-                        predictions = self.output_layer_activation.predictions(output)
-                        accuracy = self.accuracy.calculate(predictions, batch_y)
-                        self.backward(output, batch_y)
-                        guard.run(self._update)
-                        lr = self.optimizer.current_learning_rate
+        self.stop_training = False
+        step_bars = progress in (True, "steps")
+        epoch_bar = None
+        started = []
+        try:
+            for callback in callbacks:
+                started.append(callback)
+                callback.on_train_begin()
+            if progress == "epochs":
+                epoch_bar = progress_module.ProgressBar(epochs, "training", leave=False,
+                                                        unit="epoch")
+            with _InterruptGuard() as guard:
+                for epoch in range(1, epochs + 1):
+                    if verbose:
+                        print(f"epoch: {epoch}")
+                    for callback in callbacks:
+                        callback.on_epoch_begin(epoch, {})
+                    X_epoch, y_epoch = X, y
+                    if shuffle:
+                        order = np.random.permutation(n_samples)
+                        X_epoch, y_epoch = np.asarray(X)[order], np.asarray(y)[order]
+                    self.loss.new_pass()
+                    self.accuracy.new_pass()
+                    bar = progress_module.ProgressBar(
+                        train_steps, f"epoch {epoch}/{epochs}") if step_bars else None
+                    try:
+                        for step in range(train_steps):
+                            batch_X, batch_y = _batch(X_epoch, y_epoch, step, batch_size)
+                            output, (data_loss, regularization_loss) = self._forward_and_loss(
+                                batch_X, batch_y, training=True, include_regularization=True)
+                            loss = data_loss + regularization_loss
+                            predictions = self.output_layer_activation.predictions(output)
+                            accuracy = self.accuracy.calculate(predictions, batch_y)
+                            self.backward(output, batch_y)
+                            guard.run(self._update)
+                            lr = self.optimizer.current_learning_rate
+                            if bar is not None:
+                                bar.update(f"acc: {accuracy:.3f}, loss: {loss:.3f}, "
+                                           f"lr: {lr:.4g}")
+                            elif verbose and (not step % print_every or step == train_steps - 1):
+                                print(f"step: {step}, acc: {accuracy:.3f}, loss: {loss:.3f} ("
+                                      f"data_loss: {data_loss:.3f}, reg_loss: "
+                                      f"{regularization_loss:.3f}), lr: {lr}")
+                            if callbacks:
+                                logs = {"loss": float(loss), "data_loss": float(data_loss),
+                                        "reg_loss": float(regularization_loss),
+                                        "acc": float(accuracy), "lr": float(lr)}
+                                for callback in callbacks:
+                                    callback.on_batch_end(step, logs)
+                            if self.stop_training:
+                                break
+                    finally:
                         if bar is not None:
-                            bar.update(f"acc: {accuracy:.3f}, loss: {loss:.3f}, lr: {lr:.4g}")
-                        elif verbose and (not step % print_every or step == train_steps - 1):
-                            print(f"step: {step}, acc: {accuracy:.3f}, loss: {loss:.3f} ("
-                                  f"data_loss: {data_loss:.3f}, reg_loss: "
-                                  f"{regularization_loss:.3f}), lr: {lr}")
-                finally:
-                    if bar is not None:
-                        bar.close()
-                epoch_data_loss, epoch_regularization_loss = self.loss.calculate_accumulated(
-                    include_regularization=True)
-                epoch_loss = epoch_data_loss + epoch_regularization_loss
-                epoch_accuracy = self.accuracy.calculate_accumulated()
-                lr = self.optimizer.current_learning_rate
-                if verbose:
-                    print(f"training, acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f} ("
-                          f"data_loss: {epoch_data_loss:.3f}, reg_loss: "
-                          f"{epoch_regularization_loss:.3f}), lr: {lr}")
-                for key, value in (("loss", epoch_loss), ("data_loss", epoch_data_loss),
-                                   ("reg_loss", epoch_regularization_loss),
-                                   ("acc", epoch_accuracy), ("lr", lr)):
-                    history[key].append(float(value))
-                if validation_data is not None:
-                    result = self.evaluate(*validation_data, batch_size=batch_size,
-                                           verbose=verbose)
-                    history["val_loss"].append(result["loss"])
-                    history["val_acc"].append(result["acc"])
+                            bar.close()
+                    epoch_data_loss, epoch_regularization_loss = \
+                        self.loss.calculate_accumulated(include_regularization=True)
+                    epoch_loss = epoch_data_loss + epoch_regularization_loss
+                    epoch_accuracy = self.accuracy.calculate_accumulated()
+                    lr = self.optimizer.current_learning_rate
+                    if verbose:
+                        print(f"training, acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f} ("
+                              f"data_loss: {epoch_data_loss:.3f}, reg_loss: "
+                              f"{epoch_regularization_loss:.3f}), lr: {lr}")
+                    logs = {}
+                    for key, value in (("loss", epoch_loss), ("data_loss", epoch_data_loss),
+                                       ("reg_loss", epoch_regularization_loss),
+                                       ("acc", epoch_accuracy), ("lr", lr)):
+                        logs[key] = float(value)
+                        history[key].append(float(value))
+                    last = epoch == epochs or self.stop_training
+                    if validation_data is not None and (not epoch % validation_every or last):
+                        result = self.evaluate(*validation_data, batch_size=validation_batch_size,
+                                               verbose=verbose)
+                        logs.update(val_loss=result["loss"], val_acc=result["acc"])
+                        history["val_loss"].append(result["loss"])
+                        history["val_acc"].append(result["acc"])
+                        if "val_epoch" in history:
+                            history["val_epoch"].append(epoch)
+                    for callback in callbacks:
+                        callback.on_epoch_end(epoch, logs)
+                    if epoch_bar is not None:
+                        epoch_bar.update(f"acc: {epoch_accuracy:.3f}, loss: {epoch_loss:.3f}")
+                    if self.stop_training:
+                        break
+        finally:
+            if epoch_bar is not None:
+                epoch_bar.close()
+            for callback in reversed(started):
+                callback.on_train_end()
         return history
 
     def _update(self):
@@ -427,7 +531,13 @@ class Model:
         """Write the whole model (architecture, parameters, optimizer state) to ``path``.
 
         The file is a zip of float32 .npy arrays plus a JSON description; loading it never
-        executes code. Written atomically: a crash mid-save leaves any previous file intact."""
+        executes code. Written atomically: a crash mid-save leaves any previous file intact.
+
+        Resuming: ``Model.load(path).train(X, y, ...)`` continues bit for bit like a run that
+        was never interrupted (parameters, optimizer state and iteration count are in the file),
+        given the same data and ``batch_size``. Dropout masks and ``shuffle=True`` draw from
+        NumPy's global RNG, which the file does not hold: keep ``np.random.get_state()`` with
+        it and ``np.random.set_state`` before training again (docs/TRAINING.md)."""
         _persistence.save_model(self, path)
 
     def to_onnx(self, path):
@@ -527,6 +637,37 @@ def _check_xy(X, y, method):
     return n_samples
 
 
+def split_validation(X, y, fraction):
+    """(X_train, y_train, (X_val, y_val)): the last ceil(fraction * len(X)) samples held out,
+    as ``Model.train(validation_split=fraction)`` does (Keras's rule; no RNG use)."""
+    n_samples = _check_xy(X, y, "train")
+    if isinstance(fraction, bool) or not isinstance(fraction, (float, int, np.floating)) \
+            or not 0 < fraction < 1:
+        raise ValueError(f"train: validation_split must be a fraction in (0, 1), "
+                         f"got {fraction!r}")
+    n_val = math.ceil(fraction * n_samples)
+    if n_val >= n_samples:
+        raise ValueError(f"train: validation_split={fraction!r} of {n_samples} samples leaves "
+                         f"no training samples")
+    cut = n_samples - n_val
+    return X[:cut], y[:cut], (X[cut:], y[cut:])
+
+
+def _check_callbacks(callbacks):
+    """The callbacks as a list, each an nnfs_fast.callbacks.Callback."""
+    from nnfs_fast.callbacks import Callback
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"train: callbacks must be a list of nnfs_fast.callbacks.Callback "
+                        f"objects, got {_what(callbacks)}")
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(f"train: callbacks[{i}] must be a nnfs_fast.callbacks.Callback "
+                            f"(e.g. EarlyStopping(patience=5)), got {_what(callback)}")
+    return list(callbacks)
+
+
 def _n_steps(n_samples, batch_size, method):
     """Number of batches: 1 without batch_size, else ceil(n_samples / batch_size)."""
     if batch_size is None:
@@ -586,51 +727,3 @@ class _InterruptGuard:
         if self._pending:
             self._pending = False
             raise KeyboardInterrupt
-
-
-def _progress_bar(total, description):
-    return _TqdmBar(total, description) if _tqdm is not None else _TextBar(total, description)
-
-
-class _TqdmBar:
-    def __init__(self, total, description):
-        self._bar = _tqdm(total=total, desc=description, leave=True)
-
-    def update(self, text):
-        self._bar.set_postfix_str(text, refresh=False)
-        self._bar.update(1)
-
-    def close(self):
-        self._bar.close()
-
-
-class _TextBar:
-    """``description [#####.....] step/total text`` redrawn in place on stderr, at most ten
-    times a second."""
-    width = 30
-
-    def __init__(self, total, description, stream=None):
-        self._total, self._description = total, description
-        self._stream = stream if stream is not None else sys.stderr
-        self._done, self._text, self._last = 0, "", 0.0
-        self._draw()
-
-    def update(self, text):
-        self._done += 1
-        self._text = text
-        now = time.monotonic()
-        if now - self._last >= 0.1 or self._done == self._total:
-            self._draw()
-            self._last = now
-
-    def _draw(self):
-        filled = self.width * self._done // max(self._total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        self._stream.write(f"\r{self._description} [{bar}] {self._done}/{self._total} "
-                           f"{self._text}")
-        self._stream.flush()
-
-    def close(self):
-        self._draw()
-        self._stream.write("\n")
-        self._stream.flush()

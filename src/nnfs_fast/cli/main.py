@@ -7,56 +7,28 @@
     nnfs-fast info
 
 ``train`` builds the book's Model (Dense -> activation [-> Dropout] ... -> Dense -> Softmax
-or Linear), trains it with ``Model.train`` and reports validation accuracy, loss, wall time
-and samples per second. A bad argument or file, or a model too large for the machine's
-memory, prints one line on stderr and exits with status 2 (only a bug in nnfs_fast gives a
-traceback); Ctrl-C exits with status 130 and writes nothing (the model file is written once,
-at the end, atomically, so an earlier one stays whole). How a file was read when that was
-guessed (a CSV header line, one-hot labels) is said on stderr as a ``note:`` line.
+or Linear), trains it with one ``Model.train`` call and reports validation accuracy, loss,
+wall time and samples per second. This module holds the parser and the dispatch (and
+``info``); each other command lives in its own module (train.py, predict.py, export.py,
+bench.py; plots.py draws train's figure; common.py holds what they share).
+
+A bad argument or file, or a model too large for the machine's memory, prints one line on
+stderr and exits with status 2 (only a bug in nnfs_fast gives a traceback); Ctrl-C exits with
+status 130 and --save writes nothing (the model file is written once, at the end, atomically,
+so an earlier one stays whole; a --checkpoint file holds the best epoch so far). How a file
+was read when that was guessed (a CSV header line, one-hot labels) is said on stderr as a
+``note:`` line.
 """
 import argparse
 import math
-import os
 import sys
-import time
 from importlib.util import find_spec
 
-import numpy as np
+from nnfs_fast.cli import bench, export, predict, train
+from nnfs_fast.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, UsageError
 
-PROG = "nnfs-fast"
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-# Per-dataset defaults of `train`; any option given on the command line wins.
-# spiral: the book's chapter 18 model and optimizer, narrower and for fewer epochs so that it
-# runs in seconds (the book trains Dense(2, 512) for 10,000 epochs); sine: chapter 17;
-# mnist: chapter 19; digits and files: the chapter 19 recipe scaled to small data.
-PRESETS = {
-    "spiral": dict(hidden=[256], dropout=0.1, l2=5e-4, optimizer="adam", lr=0.05,
-                   decay=5e-5, epochs=1000, batch_size=None),
-    "vertical": dict(hidden=[64], dropout=0.0, l2=5e-4, optimizer="adam", lr=0.05,
-                     decay=5e-5, epochs=200, batch_size=None),
-    "sine": dict(hidden=[64, 64], dropout=0.0, l2=0.0, optimizer="adam", lr=0.005,
-                 decay=1e-3, epochs=5000, batch_size=None),
-    "digits": dict(hidden=[128, 128], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
-                   decay=1e-3, epochs=30, batch_size=32),
-    "mnist": dict(hidden=[128, 128], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
-                  decay=1e-3, epochs=10, batch_size=128),
-    "file": dict(hidden=[64, 64], dropout=0.0, l2=0.0, optimizer="adam", lr=0.001,
-                 decay=1e-3, epochs=20, batch_size=128),
-}
-# The book's default learning rates, for an --optimizer other than the preset's
-DEFAULT_LR = {"sgd": 1.0, "adagrad": 1.0, "rmsprop": 0.001, "adam": 0.001}
-OPTIMIZER_OPTIONS = {"momentum": "sgd", "rho": "rmsprop", "beta1": "adam", "beta2": "adam"}
 # --threads above this is a typo, not a request (OpenMP would try to start that many threads)
 MAX_THREADS = 1024
-# More classes than this is a column of identifiers or measurements, not class labels (the
-# output layer would have that many neurons); ImageNet-21k has 21,841.
-MAX_CLASSES = 100_000
-
-
-class UsageError(Exception):
-    """A problem with the arguments or files: one line on stderr, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,736 +57,6 @@ def _number(kind, low=None, high=None, *, low_open=False):
     return parse
 
 
-def _note(message):
-    """How an input was read, when that was guessed: one line on stderr."""
-    print(f"{PROG}: note: {message}", file=sys.stderr)
-
-
-# ---------------------------------------------------------------------------------- data
-
-class Data:
-    """Training and validation arrays plus what the model needs to know about them.
-
-    n_classes: the width of one-hot labels the class indices came from (their last classes
-    may be absent from the samples), else None."""
-
-    def __init__(self, name, X, y, X_val, y_val, task, n_classes=None):
-        self.name, self.task = name, task
-        self.X = _features(X, f"{name}: X")
-        self.X_val = _features(X_val, f"{name}: validation X")
-        self.y = _targets(y, task, f"{name}: y")
-        self.y_val = _targets(y_val, task, f"{name}: validation y")
-        for X_, y_, what in ((self.X, self.y, "training"), (self.X_val, self.y_val,
-                                                            "validation")):
-            if len(X_) != len(y_):
-                raise UsageError(f"{name}: {len(X_)} {what} samples in X but {len(y_)} in y")
-        if self.X.shape[1] != self.X_val.shape[1]:
-            raise UsageError(f"{name}: training X has {self.X.shape[1]} features but "
-                             f"validation X has {self.X_val.shape[1]}")
-        if len(self.X) == 0 or len(self.X_val) == 0:
-            raise UsageError(f"{name}: needs at least one training and one validation sample")
-        if task == "classification":
-            self.n_outputs = max(int(max(self.y.max(), self.y_val.max())) + 1, n_classes or 0)
-        else:
-            self.n_outputs = self.y.shape[1]
-            if self.y_val.shape[1] != self.n_outputs:
-                raise UsageError(f"{name}: {self.n_outputs} training targets per sample but "
-                                 f"{self.y_val.shape[1]} validation targets")
-
-    def describe(self):
-        what = (f"{self.n_outputs} classes" if self.task == "classification"
-                else f"{self.n_outputs} regression target{'s' * (self.n_outputs > 1)}")
-        return (f"data: {self.name}, {len(self.X):,} training samples ({self.X.shape[1]} "
-                f"features, {what}), {len(self.X_val):,} validation samples")
-
-
-def _features(X, what):
-    from nnfs_fast.datasets.files import as_finite_float32
-    X = np.asarray(X)
-    if X.dtype.kind not in "fiub":
-        raise UsageError(f"{what}: expected numbers, got dtype {X.dtype}")
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-    if X.ndim != 2:
-        X = X.reshape(len(X), -1)
-    try:
-        return as_finite_float32(X, what)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _targets(y, task, what):
-    from nnfs_fast.datasets.files import as_finite_float32, check_finite
-    y = np.asarray(y)
-    if y.dtype.kind not in "fiub":
-        raise UsageError(f"{what}: expected numbers, got dtype {y.dtype}")
-    if y.ndim == 0:
-        raise UsageError(f"{what}: expected one target per sample, got a scalar")
-    if task == "regression":
-        try:
-            return as_finite_float32(y.reshape(len(y), -1), what)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
-    if y.ndim != 1:
-        raise UsageError(f"{what}: class labels must be one integer per sample, got shape "
-                         f"{y.shape}")
-    try:
-        check_finite(y, what)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if y.size and (np.any(y != np.round(y)) or y.min() < 0):
-        raise UsageError(f"{what}: class labels must be integers >= 0 (use --task "
-                         f"regression for real-valued targets)")
-    if y.size and y.max() >= MAX_CLASSES:
-        raise UsageError(f"{what}: the largest class label is {y.max():.15g}, which would make "
-                         f"{int(y.max()) + 1:,} classes (at most {MAX_CLASSES:,}): is the target "
-                         f"column an identifier or a measurement? (--task regression for "
-                         f"real-valued targets)")
-    return y.astype(np.int64)
-
-
-def load_data(args, preset_name):
-    """The Data of ``--data`` (the NumPy global RNG is seeded with --seed first)."""
-    from nnfs_fast import datasets
-    source = args.data
-    if source in ("spiral", "vertical"):
-        n_val = max(1, args.samples // 10)
-        _check_memory((args.samples + n_val) * args.classes * 9,  # float32 x, y; uint8 label
-                      f"--samples {args.samples} --classes {args.classes}: the data")
-        make = getattr(datasets, f"{source}_data")
-        X, y = make(args.samples, args.classes)          # the book's order: training set,
-        X_val, y_val = make(n_val, args.classes)         # then validation
-        return Data(source, X, y, X_val, y_val, _task(args, "classification"))
-    if source == "sine":
-        _check_memory(args.samples * 32, f"--samples {args.samples}: the data")
-        X, y = datasets.sine_data(args.samples)
-        X_val = (np.arange(args.samples).reshape(-1, 1) + 0.5) / args.samples  # midpoints
-        return Data("sine", X, y, X_val, np.sin(2 * np.pi * X_val),
-                    _task(args, "regression"))
-    if source == "digits":
-        try:
-            X, y, X_val, y_val = datasets.load_digits()
-        except ImportError:
-            raise UsageError('--data digits needs scikit-learn: pip install '
-                             '"nnfs_fast[digits]"') from None
-        return Data("digits (scikit-learn, 8x8 images)", X, y, X_val, y_val,
-                    _task(args, "classification"))
-    if preset_name == "mnist":
-        path = source.split(":", 1)[1] if source.startswith("mnist:") else source
-        try:
-            X, y, X_val, y_val = datasets.load_mnist(path)
-        except ImportError:
-            raise UsageError(f"{path}: reading PNG folders needs Pillow: pip install "
-                             f'"nnfs_fast[images]"') from None
-        except (OSError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
-        keys = np.arange(len(X))
-        np.random.shuffle(keys)  # the book's chapter 19 shuffles the training set once
-        return Data(f"MNIST-format images in {path}", X[keys], y[keys], X_val, y_val,
-                    _task(args, "classification"))
-    return _load_file(source, args)
-
-
-def _task(args, default):
-    return default if args.task == "auto" else args.task
-
-
-def _load_file(path, args):
-    """An .npz (X, y and optionally X_test/y_test or X_val/y_val) or a .csv (features, then
-    the target in the last column; a header line by --header, or detected), read by
-    ``nnfs_fast.datasets.files.read_xy``. One-hot y becomes class indices unless --task
-    regression."""
-    from nnfs_fast.datasets.files import read_xy
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".npz", ".csv"):
-        raise UsageError(f"--data {path!r}: expected spiral, vertical, sine, digits, "
-                         f"mnist:DIR, a folder of MNIST files, or a .npz/.csv file")
-    try:
-        X, y, X_val, y_val, columns = read_xy(path, header=args.header)
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    if ext == ".csv":
-        _header_note(path, args.header, columns)
-    n_classes = None
-    if args.task != "regression":
-        y, n_classes = _from_one_hot(path, "y", y)
-        y_val, n_val_classes = _from_one_hot(path, "validation y", y_val)
-        n_classes = max(n_classes or 0, n_val_classes or 0) or None
-    task = _file_task(args, y)
-    if X_val is not None:
-        return Data(path, X, y, X_val, y_val, task, n_classes)
-    n_val = math.ceil(args.val_split * len(X))
-    if not 0 < n_val < len(X):
-        raise UsageError(f"{path}: --val-split {args.val_split} leaves no training or no "
-                         f"validation samples out of {len(X)}")
-    order = np.random.permutation(len(X))
-    train, val = order[n_val:], order[:n_val]
-    return Data(path, X[train], np.asarray(y)[train], X[val], np.asarray(y)[val], task,
-                n_classes)
-
-
-def _from_one_hot(path, name, y):
-    """(y, n_classes): one-hot rows as class indices (said on stderr) and their width; any
-    other y as it is, and None."""
-    from nnfs_fast.datasets.files import one_hot_labels
-    indices = None if y is None else one_hot_labels(y)
-    if indices is None:
-        return y, None
-    _note(f"{path}: {name} holds one-hot rows ({y.shape[0]:,} x {y.shape[1]}): read as class "
-          f"indices 0-{y.shape[1] - 1} (--task regression keeps them as {y.shape[1]} targets)")
-    return indices, y.shape[1]
-
-
-def _file_task(args, y):
-    if args.task != "auto":
-        return args.task
-    y = np.asarray(y)
-    integral = y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.all(y == np.round(y)))
-    return "classification" if integral and (y.ndim == 1 or y.shape[1] == 1) else "regression"
-
-
-def _header_note(path, header, columns):
-    """With --header/--no-header left out, say what the first line was taken for."""
-    if header is not None:
-        return
-    if columns is None:
-        _note(f"{path}: no header line (the first line holds numbers; --header would skip it)")
-    else:
-        names = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
-        _note(f"{path}: the first line ({names}) read as column names (--no-header would read "
-              f"it as data)")
-
-
-def read_input(path, header=None):
-    """Samples for ``predict`` (``nnfs_fast.datasets.files.read_samples``): .npy, .npz (array
-    X, or its only array) or .csv; (n_samples, n_features) float32, all finite."""
-    from nnfs_fast.datasets.files import read_samples
-    try:
-        X, columns = read_samples(path, header=header)
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    if os.path.splitext(path)[1].lower() in (".csv", ".txt"):
-        _header_note(path, header, columns)
-    return X
-
-
-def _check_memory(n_bytes, what):
-    """UsageError when ``n_bytes`` (a lower bound of what ``what`` needs) is more memory than
-    this machine has, before anything of that size is allocated (it would fail with a
-    MemoryError, or be killed by the system, only after a long wait)."""
-    limit = _memory_limit()
-    if limit is not None and n_bytes > limit:
-        raise UsageError(f"{what} needs at least {n_bytes / 2**30:,.1f} GiB of memory, more "
-                         f"than the {limit / 2**30:,.1f} GiB this machine has")
-
-
-def _memory_limit():
-    """Bytes of memory this process may use: the physical memory, or a smaller cgroup (v2)
-    limit; None when unknown."""
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # not on Windows
-        pass
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            text = f.read().strip()
-        if text.isdigit():
-            limits.append(int(text))
-    except OSError:
-        pass
-    return min(limits) if limits else None
-
-
-# --------------------------------------------------------------------------------- model
-
-def build_model(args, data):
-    """The book's Model for ``data``: hidden Dense layers (with L1/L2 on weights and biases)
-    each followed by the activation and, with --dropout, a Dropout layer; then the output
-    layer: Softmax + categorical cross-entropy, or Linear + mean squared error."""
-    from nnfs_fast import (Accuracy_Categorical, Accuracy_Regression, Activation_Linear,
-                           Activation_ReLU, Activation_Sigmoid, Activation_Softmax,
-                           Layer_Dense, Layer_Dropout, Loss_CategoricalCrossentropy,
-                           Loss_MeanSquaredError, Model)
-    activation = {"relu": Activation_ReLU, "sigmoid": Activation_Sigmoid}[args.activation]
-    model = Model()
-    n_inputs = data.X.shape[1]
-    for width in args.hidden:
-        model.add(Layer_Dense(n_inputs, width, weight_regularizer_l1=args.l1,
-                              weight_regularizer_l2=args.l2, bias_regularizer_l1=args.l1,
-                              bias_regularizer_l2=args.l2))
-        model.add(activation())
-        if args.dropout:
-            model.add(Layer_Dropout(args.dropout))
-        n_inputs = width
-    model.add(Layer_Dense(n_inputs, data.n_outputs))
-    if data.task == "classification":
-        model.add(Activation_Softmax())
-        model.set(loss=Loss_CategoricalCrossentropy(), accuracy=Accuracy_Categorical())
-    else:
-        for layer in model.layers:  # chapter 17: regression starts from 0.1 * randn
-            if hasattr(layer, "weights"):
-                layer.weights *= np.float32(10)
-        model.add(Activation_Linear())
-        model.set(loss=Loss_MeanSquaredError(), accuracy=Accuracy_Regression())
-    model.set(optimizer=build_optimizer(args))
-    model.finalize()
-    return model
-
-
-def _check_model_memory(args, data):
-    """Refuse --hidden sizes whose weights and gradients, with one batch's activations and
-    their gradients (float32), cannot fit in memory, before a layer is built."""
-    widths = [data.X.shape[1], *args.hidden, data.n_outputs]
-    layers = list(zip(widths, widths[1:]))
-    params = sum(n_in * n_out + n_out for n_in, n_out in layers)
-    rows = max(min(args.batch_size or len(data.X), len(data.X)),
-               min(args.eval_batch_size or len(data.X_val), len(data.X_val)))
-    # + the float64 draw of the largest layer's initial weights (Layer_Dense, as the book)
-    n_bytes = 8 * params + 8 * max(a * b for a, b in layers) + 8 * rows * sum(widths[1:])
-    _check_memory(n_bytes, f"the model (--hidden {' '.join(map(str, args.hidden))}: "
-                           f"{params:,} parameters) with batches of {rows:,} samples")
-
-
-def build_optimizer(args):
-    from nnfs_fast import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
-    kwargs = {"learning_rate": args.lr, "decay": args.decay}
-    if args.epsilon is not None:
-        if args.optimizer == "sgd":
-            raise UsageError("--epsilon does not apply to --optimizer sgd")
-        kwargs["epsilon"] = args.epsilon
-    for option, optimizer in OPTIMIZER_OPTIONS.items():
-        value = getattr(args, option)
-        if value is not None:
-            if args.optimizer != optimizer:
-                raise UsageError(f"--{option} applies to --optimizer {optimizer} only")
-            kwargs[{"beta1": "beta_1", "beta2": "beta_2"}.get(option, option)] = value
-    cls = {"sgd": Optimizer_SGD, "adagrad": Optimizer_Adagrad, "rmsprop": Optimizer_RMSprop,
-           "adam": Optimizer_Adam}[args.optimizer]
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-
-
-def describe_model(model):
-    parts = []
-    for layer in model.layers:
-        name = type(layer).__name__.split("_", 1)[-1]
-        if hasattr(layer, "weights"):
-            n_in, n_out = layer.weights.shape
-            regs = [f"{k[0].upper()}{k[-2:]} {getattr(layer, k):g}" for k in (
-                "weight_regularizer_l1", "weight_regularizer_l2") if getattr(layer, k)]
-            parts.append(f"Dense({n_in}, {n_out}{''.join(', ' + r for r in regs)})")
-        elif name == "Dropout":
-            parts.append(f"Dropout({1 - layer.rate:.3g})")
-        else:
-            parts.append(name)
-    opt = model.optimizer
-    args = ", ".join(f"{k}={getattr(opt, k)!r}" for k in ("learning_rate", "decay", "momentum",
-                                                           "rho", "beta_1", "beta_2")
-                     if hasattr(opt, k))
-    loss = type(model.loss).__name__.replace("Loss_", "")
-    return f"model: {' -> '.join(parts)}; {loss}; {type(opt).__name__}({args})"
-
-
-# ---------------------------------------------------------------------------------- train
-
-def fit(model, data, args, say, history):
-    """Train epoch by epoch with Model.train, appending to ``history`` (per-epoch lists, see
-    ``new_history``); print a line every --print-every epochs. Returns the seconds spent
-    inside Model.train."""
-    epochs = args.epochs
-    print_every = args.print_every or max(1, epochs // 10)
-    show_bar = args.progress == "on" or (args.progress == "auto" and not args.quiet
-                                         and sys.stderr.isatty())
-    bar = _EpochBar(epochs) if show_bar else None
-    if bar is not None:
-        say = bar.wrap(say)
-    seconds = 0.0
-    try:
-        for epoch in range(1, epochs + 1):
-            seconds += _epoch(model, data, args, say, history, epoch, print_every)
-            if bar is not None:
-                bar.update(history)
-    finally:
-        if bar is not None:
-            bar.close()
-    return seconds
-
-
-def _epoch(model, data, args, say, history, epoch, print_every):
-    """One epoch of Model.train, its history, and every print_every epochs a validation pass
-    and a line; returns the seconds spent in Model.train."""
-    t0 = time.perf_counter()
-    h = model.train(data.X, data.y, epochs=1, batch_size=args.batch_size, shuffle=args.shuffle,
-                    verbose=False)
-    seconds = time.perf_counter() - t0
-    for key in ("loss", "data_loss", "reg_loss", "acc", "lr"):
-        history[key] += h[key]
-    if epoch % print_every == 0 or epoch == args.epochs:
-        val = model.evaluate(data.X_val, data.y_val, batch_size=args.eval_batch_size,
-                             verbose=False)
-        history["val_epoch"].append(epoch)
-        history["val_loss"].append(val["loss"])
-        history["val_acc"].append(val["acc"])
-        say(f"epoch: {epoch}, acc: {h['acc'][-1]:.3f}, loss: {h['loss'][-1]:.3f} ("
-            f"data_loss: {h['data_loss'][-1]:.3f}, reg_loss: {h['reg_loss'][-1]:.3f}), "
-            f"lr: {h['lr'][-1]}, val_acc: {val['acc']:.3f}, val_loss: {val['loss']:.3f}")
-    return seconds
-
-
-class _EpochBar:
-    """``training [#####.....] epoch/epochs acc loss`` on stderr, redrawn at most ten times a
-    second; printed lines go above it (tqdm's bar when tqdm is installed)."""
-    width = 30
-
-    def __init__(self, total):
-        self.total, self.done, self._last, self._text = total, 0, 0.0, ""
-        self._tqdm = None
-        if find_spec("tqdm"):
-            from tqdm.auto import tqdm
-            self._tqdm = tqdm(total=total, desc="training", unit="epoch", leave=False)
-
-    def wrap(self, say):
-        def say_above_bar(line):
-            if self._tqdm is not None:
-                self._tqdm.write(line)
-                return
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            say(line)
-            sys.stdout.flush()
-            self._draw()
-        return say_above_bar
-
-    def update(self, history):
-        self.done += 1
-        self._text = f"acc: {history['acc'][-1]:.3f}, loss: {history['loss'][-1]:.3f}"
-        if self._tqdm is not None:
-            self._tqdm.set_postfix_str(self._text, refresh=False)
-            self._tqdm.update(1)
-        elif time.monotonic() - self._last >= 0.1 or self.done == self.total:
-            self._draw()
-
-    def _draw(self):
-        self._last = time.monotonic()
-        filled = self.width * self.done // max(self.total, 1)
-        sys.stderr.write(f"\rtraining [{'#' * filled}{'.' * (self.width - filled)}] "
-                         f"{self.done}/{self.total} {self._text}")
-        sys.stderr.flush()
-
-    def close(self):
-        if self._tqdm is not None:
-            self._tqdm.close()
-        else:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-
-def new_history():
-    """Per-epoch training values, and validation values at the printed epochs."""
-    return {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr", "val_epoch",
-                                "val_loss", "val_acc")}
-
-
-def cmd_train(args):
-    start = time.perf_counter()
-    preset_name = _preset_name(args.data)
-    _apply_preset(args, PRESETS[preset_name])
-    _check_train_args(args)
-    import nnfs_fast
-    from nnfs_fast import datasets
-    from nnfs_fast.runtime.config import config
-    if args.threads:
-        nnfs_fast.set_num_threads(args.threads)
-    try:
-        datasets.init(args.seed)
-        data = load_data(args, preset_name)
-    except (TypeError, ValueError) as exc:  # e.g. --classes 300: labels are uint8
-        raise UsageError(f"--data {args.data}: {exc}") from None
-    say = _silent if args.quiet else print
-    _check_model_memory(args, data)
-    model = build_model(args, data)
-    cfg = config()
-    batches = ("full batch" if args.batch_size is None
-               else f"batch size {args.batch_size}{', shuffled' * args.shuffle}")
-    say(data.describe())
-    say(describe_model(model))
-    say(f"training: {args.epochs} epochs, {batches}; {cfg['threads']} thread"
-        f"{'s' * (cfg['threads'] > 1)}, {cfg['kernel_level']} kernels")
-    history = new_history()
-    try:
-        seconds = fit(model, data, args, say, history)
-    except KeyboardInterrupt:
-        print(f"{PROG} train: interrupted after {len(history['loss'])} epochs; "
-              f"nothing was saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"validation, acc: {history['val_acc'][-1]:.3f}, loss: {history['val_loss'][-1]:.3f}")
-    samples = args.epochs * len(data.X)
-    print(f"time: {seconds:.2f} s training ({samples:,} samples in {args.epochs} epochs, "
-          f"{samples / seconds:,.0f} samples/s), {time.perf_counter() - start:.2f} s in all")
-    if args.save:
-        try:
-            model.save(args.save)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--save {args.save}: {exc}") from None
-        print(f"saved the model to {args.save}")
-    if args.plot:
-        plot_training(history, model, data, args.plot)
-        print(f"saved the plot to {args.plot}")
-    return 0
-
-
-def _preset_name(source):
-    if source in PRESETS and source not in ("mnist", "file"):
-        return source
-    if source.startswith("mnist:") or os.path.isdir(source):
-        return "mnist"
-    return "file"
-
-
-def _apply_preset(args, preset):
-    """Fill the options left unset from the dataset's preset."""
-    for key, value in preset.items():
-        if key in ("lr", "decay", "optimizer", "batch_size"):
-            continue
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    same_optimizer = args.optimizer in (None, preset["optimizer"])
-    if args.optimizer is None:
-        args.optimizer = preset["optimizer"]
-    if args.lr is None:
-        args.lr = preset["lr"] if same_optimizer else DEFAULT_LR[args.optimizer]
-    if args.decay is None:
-        args.decay = preset["decay"] if same_optimizer else 0.0
-    if args.batch_size is None:
-        args.batch_size = preset["batch_size"]
-    elif args.batch_size == 0:
-        args.batch_size = None  # --batch-size 0: the whole training set in one step
-    if args.eval_batch_size is None:
-        args.eval_batch_size = args.batch_size and max(args.batch_size, 1024)
-    if args.samples is None:
-        args.samples = 1000
-
-
-def _check_train_args(args):
-    """What the argparse types (``_number``) cannot say alone."""
-    if not args.dropout < 1:
-        raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
-    if not args.val_split < 1:
-        raise UsageError(f"--val-split must be between 0 and 1, got {args.val_split}")
-    if args.save:
-        _check_writable(args.save, "--save")
-    if args.plot:
-        _check_plot(args.plot, "--plot")
-
-
-def _check_writable(path, option):
-    """Fail before the work starts if ``path`` cannot be written later."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"{option} {path}: is a folder")
-    if not os.path.isdir(folder):
-        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {path}: the folder {folder} is not writable")
-
-
-def _check_plot(path, option):
-    _check_writable(path, option)
-    if find_spec("matplotlib") is None:
-        raise UsageError(f"{option} needs matplotlib: pip install matplotlib (or "
-                         f'"nnfs_fast[plot]")')
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
-        raise UsageError(f"{option} {path}: expected a .png, .svg, .pdf or .jpg file name")
-
-
-def _silent(*args, **kwargs):
-    pass
-
-
-# ----------------------------------------------------------------------------------- plots
-
-def plot_training(history, model, data, path):
-    """Loss and accuracy curves, and the decision regions (2-D classification) or the fitted
-    curve (1-D regression), in one figure written atomically to ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    shown = data.X.shape[1] == 2 and data.task == "classification" or \
-        data.X.shape[1] == 1 and data.task == "regression" and data.n_outputs == 1
-    fig, axes = plt.subplots(1, 3 if shown else 2, figsize=(15 if shown else 10, 4.2))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
-        ax.plot(epochs, history[key], label=f"training {label}", lw=1)
-        ax.plot(history["val_epoch"], history[f"val_{key}"], "o-", ms=3,
-                label=f"validation {label}")
-        ax.set_xlabel("epoch")
-        ax.set_title(label)
-        values = np.asarray(history[key] + history[f"val_{key}"])
-        if key == "loss" and values.min() > 0 and values.max() > 100 * values.min():
-            ax.set_yscale("log")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    if shown and data.task == "classification":
-        _plot_regions(axes[2], model, data)
-    elif shown:
-        order = np.argsort(data.X_val[:, 0])
-        axes[2].plot(data.X[:, 0], data.y[:, 0], ".", ms=2, label="training data")
-        axes[2].plot(data.X_val[order, 0], model.predict(data.X_val[order])[:, 0],
-                     label="model")
-        axes[2].set_title("fit on the validation inputs")
-        axes[2].legend()
-    fig.tight_layout()
-    _save_figure(fig, path)
-    plt.close(fig)
-
-
-def _plot_regions(ax, model, data):
-    lo = np.minimum(data.X.min(axis=0), data.X_val.min(axis=0)) - 0.1
-    hi = np.maximum(data.X.max(axis=0), data.X_val.max(axis=0)) + 0.1
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
-    grid = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)
-    classes = model.output_layer_activation.predictions(model.predict(grid, batch_size=8192))
-    cmap = "tab10" if data.n_outputs <= 10 else "tab20"
-    ax.contourf(gx, gy, classes.reshape(gx.shape), levels=np.arange(data.n_outputs + 1) - 0.5,
-                cmap=cmap, alpha=0.35, vmin=0, vmax=9 if cmap == "tab10" else 19)
-    step = max(1, len(data.X) // 3000)
-    ax.scatter(data.X[::step, 0], data.X[::step, 1], c=data.y[::step], cmap=cmap, s=4,
-               vmin=0, vmax=9 if cmap == "tab10" else 19)
-    ax.set_title("decision regions and training samples")
-    ax.set_aspect("equal", adjustable="box")
-
-
-def _save_figure(fig, path):
-    from nnfs_fast.io.atomic import atomic_write
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=110))
-    except (OSError, ValueError) as exc:  # ValueError: not a regular file (a device, a pipe)
-        raise UsageError(f"{path}: cannot write it ({exc})") from None
-
-
-# -------------------------------------------------------------------------------- predict
-
-def cmd_predict(args):
-    import nnfs_fast
-    from nnfs_fast import Activation_Softmax
-    if args.threads:
-        nnfs_fast.set_num_threads(args.threads)
-    if args.output:
-        _check_writable(args.output, "--output")
-    model = _load_model(args.model, args.allow_pickle)
-    X = read_input(args.input, args.header)
-    n_features = model.trainable_layers[0].weights.shape[0] if model.trainable_layers else None
-    if n_features is not None and X.shape[1] != n_features:
-        hint = " (a training .csv? leave out its last column, the target)" \
-            if X.shape[1] == n_features + 1 and args.input.lower().endswith(".csv") else ""
-        raise UsageError(f"{args.input}: {X.shape[1]} features per sample, but the model "
-                         f"expects {n_features}{hint}")
-    outputs = model.predict(X, batch_size=args.batch_size or None)  # 0: all at once
-    classifier = isinstance(model.output_layer_activation, Activation_Softmax)
-    if classifier and not args.probabilities:
-        result = model.output_layer_activation.predictions(outputs).astype(np.int64)
-    else:
-        result = outputs
-    write_predictions(result, args.output)
-    return 0
-
-
-def _load_model(path, allow_pickle):
-    from nnfs_fast import Model
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such model file")
-    if os.path.isdir(path):
-        raise UsageError(f"{path}: is a folder, not a model file")
-    try:
-        return Model.load(path, allow_pickle=allow_pickle)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise UsageError(f"{path}: cannot load the model: {exc}") from None
-    except Exception as exc:  # e.g. pickle.UnpicklingError from a foreign pickle
-        raise UsageError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") \
-            from None
-
-
-def write_predictions(result, path):
-    """Print one line per sample, or write .npy / .csv (atomically)."""
-    fmt = "%d" if result.dtype.kind in "iu" else "%.9g"
-    rows = result.reshape(len(result), -1)
-    if path is None:
-        np.savetxt(sys.stdout, rows, fmt=fmt, delimiter=",")
-        return
-    from nnfs_fast.io.atomic import atomic_write
-
-    def write(f):
-        if path.lower().endswith(".npy"):
-            np.save(f, result)
-        else:
-            np.savetxt(f, rows, fmt=fmt, delimiter=",")
-    try:
-        atomic_write(path, write)
-    except (OSError, ValueError) as exc:  # ValueError: not a regular file (a device, a pipe)
-        raise UsageError(f"--output {path}: cannot write it ({exc})") from None
-
-
-# --------------------------------------------------------------------------------- export
-
-def cmd_export(args):
-    """Write a saved model as ONNX, a torch nn.Sequential and/or safetensors parameters."""
-    from nnfs_fast import Model, export
-    from nnfs_fast.io import safetensors as safetensors_io
-    targets = [(option, path) for option, path in (
-        ("--onnx", args.onnx), ("--torch", args.torch), ("--safetensors", args.safetensors))
-        if path]
-    if not targets:
-        raise UsageError("export: give at least one of --onnx FILE, --torch FILE, "
-                         "--safetensors FILE")
-    for option, path in targets:
-        _check_writable(path, option)
-    if args.safetensors and not safetensors_io.is_safetensors_path(args.safetensors):
-        raise UsageError(f"--safetensors {args.safetensors}: the name must end in "
-                         f"{safetensors_io.SUFFIX} (Model.save_parameters writes safetensors by that "
-                         "suffix)")
-    model = _load_model(args.model, args.allow_pickle)
-    writers = {"--onnx": ("the ONNX model", export.to_onnx),
-               "--torch": ("the torch nn.Sequential", export.save_torch),
-               "--safetensors": ("the parameters (safetensors)", Model.save_parameters)}
-    for option, path in targets:
-        what, write = writers[option]
-        try:
-            write(model, path)
-        except (ImportError, ValueError) as exc:
-            raise UsageError(f"{option} {path}: {exc}") from None
-        except OSError as exc:
-            raise UsageError(f"{option} {path}: cannot write it ({exc})") from None
-        print(f"saved {what} to {path}")
-    return 0
-
-
-# ---------------------------------------------------------------------------- bench, info
-
-def cmd_bench(args):
-    from nnfs_fast.testing import bench as _bench
-    if args.json:
-        _check_writable(args.json, "--json")
-    if args.plot:
-        _check_plot(args.plot, "--plot")
-    result = _bench.run(suites=args.suite, threads=args.threads, quick=args.quick,
-                        repeat=args.repeat, seconds=args.seconds,
-                        frameworks=args.frameworks)
-    if args.json:
-        _bench.write_json(result, args.json)
-        print(f"\nsaved the results to {args.json}")
-    if args.plot:
-        _bench.plot(result, args.plot)
-        print(f"saved the plot to {args.plot}")
-    return 0
-
-
 def cmd_info(args):
     import nnfs_fast
     nnfs_fast.show_config()
@@ -824,8 +66,6 @@ def cmd_info(args):
     print(f"{'optional:':15} " + ", ".join(f"{k} {v}" for k, v in extras.items()))
     return 0
 
-
-# --------------------------------------------------------------------------------- parser
 
 def make_parser():
     import nnfs_fast
@@ -858,7 +98,11 @@ def make_parser():
                    "cross-entropy); auto: regression for sine and real-valued file targets")
     p.add_argument("--val-split", type=_number(float, 0, low_open=True), default=0.2,
                    metavar="FRACTION",
-                   help="files without a test set: fraction held out for validation (0.2)")
+                   help="files without a test set: fraction held out for validation, drawn "
+                   "at random (0.2)")
+    p.add_argument("--validation-split", type=_number(float, 0, low_open=True), metavar="F",
+                   help="validate on the last fraction F of the training samples instead of "
+                   "the dataset's validation set (Model.train's validation_split)")
     p.add_argument("--hidden", type=_number(int, 1), nargs="+", metavar="N",
                    help="hidden layer sizes, e.g. --hidden 128 128")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu")
@@ -889,10 +133,17 @@ def make_parser():
                    "regions (needs matplotlib)")
     p.add_argument("--print-every", type=_number(int, 1), metavar="EPOCHS",
                    help="print a line every EPOCHS epochs (default: 10 lines in all)")
+    p.add_argument("--early-stopping", type=_number(int, 0), metavar="PATIENCE",
+                   help="validate every epoch; stop when the validation loss has not "
+                   "improved for PATIENCE epochs and keep the best epoch's weights")
+    p.add_argument("--checkpoint", metavar="FILE", help="save the model here (atomically) "
+                   "each time the validation loss improves")
+    p.add_argument("--csv-log", metavar="FILE", help="write one CSV row per epoch: the "
+                   "training values and, where measured, the validation values")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the results")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar over the epochs on stderr (auto: on a terminal)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=train.cmd_train)
 
     p = sub.add_parser("predict", help="predictions of a saved model",
                        description="Class indices (or values, for regression) of a model "
@@ -909,7 +160,7 @@ def make_parser():
     p.add_argument("--threads", type=_number(int, 1, MAX_THREADS))
     p.add_argument("--allow-pickle", action="store_true",
                    help="also read the book's pickle files (only files you trust)")
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=predict.cmd_predict)
 
     p = sub.add_parser("export", help="write a saved model as ONNX, PyTorch or safetensors",
                        description="Write a model saved by 'train --save' (or Model.save) for "
@@ -923,7 +174,7 @@ def make_parser():
                    "torch module's state_dict (no extra needed)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also read the book's pickle files (only files you trust)")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=export.cmd_export)
 
     p = sub.add_parser("bench", help="benchmark the kernels and training steps",
                        description="Time the dense-layer kernels against NumPy, and one "
@@ -942,7 +193,7 @@ def make_parser():
     p.add_argument("--seconds", type=_number(float, 0, low_open=True), help="length of one block")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="bar charts (needs matplotlib)")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=bench.cmd_bench)
 
     p = sub.add_parser("info", help="version, compiler, OpenMP, threads, kernel path")
     p.set_defaults(func=cmd_info)
@@ -957,7 +208,7 @@ def main(argv=None):
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except MemoryError as exc:  # what _check_memory's lower bounds let through
+    except MemoryError as exc:  # what check_memory's lower bounds let through
         print(f"{PROG}: error: out of memory{f' ({exc})' if str(exc) else ''}: try smaller "
               f"--hidden, --batch-size or --samples", file=sys.stderr)
         return EXIT_USAGE
@@ -967,3 +218,4 @@ def main(argv=None):
     except BrokenPipeError:  # e.g. `nnfs-fast predict ... | head`
         sys.stderr.close()
         return 0
+
