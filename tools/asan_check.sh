@@ -17,10 +17,10 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 CC="${CC:-gcc}"
-ASAN_TESTS="${ASAN_TESTS:-tests/test_dense.py tests/test_activations.py tests/test_losses.py
-            tests/test_optimizers.py tests/test_dropout.py tests/test_layer_dense_api.py
-            tests/test_model.py tests/test_numerics.py tests/test_validation.py
-            tests/test_races.py}"
+ASAN_TESTS="${ASAN_TESTS:-tests/kernels/test_dense.py tests/kernels/test_activations.py tests/kernels/test_losses.py
+            tests/kernels/test_optimizers.py tests/kernels/test_dropout.py tests/api/test_layer_dense_api.py
+            tests/api/test_model.py tests/guarantees/test_numerics.py tests/guarantees/test_validation.py
+            tests/guarantees/test_races.py}"
 
 libasan="$("$CC" -print-file-name=libasan.so 2>/dev/null || true)"
 if [ -z "$libasan" ] || [ ! -e "$libasan" ]; then

@@ -27,8 +27,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PYTHON="${PYTHON:-python3}"
-ARM64_TESTS="${ARM64_TESTS:-tests/test_dense.py tests/test_activations.py tests/test_losses.py
-             tests/test_optimizers.py tests/test_dropout.py tests/test_dispatch.py}"
+ARM64_TESTS="${ARM64_TESTS:-tests/kernels/test_dense.py tests/kernels/test_activations.py tests/kernels/test_losses.py
+             tests/kernels/test_optimizers.py tests/kernels/test_dropout.py tests/kernels/test_dispatch.py}"
 PYVER=3.11            # Debian bookworm's CPython
 TRIPLET=aarch64-linux-gnu
 START=$SECONDS

@@ -10,9 +10,9 @@
 #      (fails if the wheel cannot be made manylinux); libgomp gets bundled
 #   5. a fresh venv: pip resolves the wheel to itself + numpy only; install it with its test
 #      extra; from a temporary directory (not the source tree), with NNFS_FAST_WHEEL_TEST=1, run
-#      verbosely tests/test_packaging.py (objdump: no AVX instruction outside the avx2/avx512
+#      verbosely tests/integration/test_packaging.py (objdump: no AVX instruction outside the avx2/avx512
 #      modules, zmm in avx512; libgomp bundled; numpy the only dependency; the cibuildwheel
-#      identifiers) and tests/test_dispatch.py (every instruction-set level this CPU runs,
+#      identifiers) and tests/kernels/test_dispatch.py (every instruction-set level this CPU runs,
 #      forced with NNFS_FAST_ISA in a fresh process, against the float64 reference); then the
 #      rest of the suite (-m "not slow")
 #   6. another fresh venv: pip install <the sdist> with NNFS_FAST_USE_OPENMP=0 (built from
@@ -121,13 +121,13 @@ cd "$WORK/run"  # outside the source tree: `import nnfs_fast` can only find the 
 
 export NNFS_FAST_WHEEL_TEST=1
 TESTS="$WORK/src/tests"
-step "tests/test_packaging.py and tests/test_dispatch.py (each ISA level) against the wheel"
+step "tests/integration/test_packaging.py and tests/kernels/test_dispatch.py (each ISA level) against the wheel"
 "$VPY" -m pytest -p no:cacheprovider -v -rs -m "not slow" \
-    "$TESTS/test_packaging.py" "$TESTS/test_dispatch.py" || fail "packaging/dispatch tests"
+    "$TESTS/integration/test_packaging.py" "$TESTS/kernels/test_dispatch.py" || fail "packaging/dispatch tests"
 
 step "the rest of the test suite against the wheel (-m 'not slow')"
-"$VPY" -m pytest -p no:cacheprovider -q -m "not slow" --ignore "$TESTS/test_packaging.py" \
-    --ignore "$TESTS/test_dispatch.py" "$TESTS" || fail "test suite"
+"$VPY" -m pytest -p no:cacheprovider -q -m "not slow" --ignore "$TESTS/integration/test_packaging.py" \
+    --ignore "$TESTS/kernels/test_dispatch.py" "$TESTS" || fail "test suite"
 
 step "sdist without OpenMP: waiting for the background install"
 wait "$SDIST_JOB" || { tail -40 "$WORK/sdist-install.log"; fail "pip install <sdist>"; }

@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 import nnfs_fast
 from nnfs_fast.runtime import dispatch as _dispatch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG_DIR = Path(nnfs_fast.__file__).resolve().parent
 WHEEL_TEST = os.environ.get("NNFS_FAST_WHEEL_TEST") == "1"
 

@@ -53,7 +53,7 @@ needs_torch = pytest.mark.skipif(not HAVE["torch"], reason=(
     'torch is not installed (pip install "nnfs_fast[torch]")'))
 needs_safetensors = pytest.mark.skipif(not HAVE["safetensors"], reason=(
     'safetensors is not installed (pip install "nnfs_fast[safetensors]")'))
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 # ------------------------------------------------------------------------- the book's models

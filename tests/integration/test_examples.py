@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="examples/ not in this tree")
 HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -1,7 +1,7 @@
 """Loading files is safe (SPEC A4, docs/GUARANTEES.md): whatever the bytes, Model.load,
 load_parameters and the MNIST IDX reader either return a usable result or raise a clean
 ValueError (naming the file) or OSError -- never another exception, never a crash, never code
-from the file. tests/test_persistence.py covers each named failure (truncated, corrupted,
+from the file. tests/api/test_persistence.py covers each named failure (truncated, corrupted,
 foreign, pickles, wrong kind/version, missing arrays, architecture mismatch, atomic saves);
 here hypothesis feeds random bytes and mutated valid files: bit flips, truncations,
 insertions, swapped/renamed/dropped/duplicated zip members, edited JSON and edited .npy
