@@ -20,13 +20,27 @@ import numpy as np
 import pytest
 
 import nnfs_fast
-from nnfs_fast import (Accuracy_Categorical, Accuracy_Regression, Activation_Linear,
-                       Activation_ReLU, Activation_Sigmoid, Activation_Softmax,
-                       Activation_Softmax_Loss_CategoricalCrossentropy, Layer_Dense,
-                       Layer_Dropout, Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                       Loss_MeanAbsoluteError, Loss_MeanSquaredError, Model, Optimizer_Adagrad,
-                       Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD)
-from nnfs_fast import datasets
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Accuracy_Regression,
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Layer_Dense,
+    Layer_Dropout,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanAbsoluteError,
+    Loss_MeanSquaredError,
+    Model,
+    Optimizer_Adagrad,
+    Optimizer_Adam,
+    Optimizer_RMSprop,
+    Optimizer_SGD,
+    datasets,
+)
 from nnfs_fast.losses import softmax_crossentropy_forward
 
 X6 = np.linspace(-1, 1, 12, dtype=np.float32).reshape(6, 2)

@@ -25,9 +25,13 @@ from threadpoolctl import threadpool_limits
 import nnfs_fast
 from conftest import LAYOUTS, THREAD_COUNTS, layout
 from nnfs_fast import reference
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
 from nnfs_fast.kernels import activations as _activations
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
 
 ULP = 2.0 ** -23          # float32 spacing at 1 (2 ulp of the rounding error 2**-24)
 TINY = 1e-37              # absolute floor: results below float32's normal range

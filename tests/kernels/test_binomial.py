@@ -11,9 +11,9 @@ from functools import partial
 
 import numpy as np
 import pytest
+from test_dropout import rng_state
 
 from nnfs_fast.kernels import dropout as _dropout
-from test_dropout import rng_state
 
 KEEPS = [0.5, 0.1, 0.3, 0.49999999, 0.50000001, 0.7, 0.9, 1.0, 1e-12, 1 - 1e-12]
 SHAPES = [(1, 1), (7, 13), (1, 625), (300, 64), (3000, 256), (0, 4), (5,), (2, 3, 4)]

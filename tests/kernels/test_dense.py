@@ -3,7 +3,8 @@
 Covers ``dense_forward`` (bias and fused ReLU), ``dense_backward`` (regularization, fused ReLU
 mask, optional dinputs) and ``gemm_into``, for shapes on both sides of every switch of
 kernels/gemm/gemm.pxi (derived from each module's exported MR, NR, KC, MC, NC, PAR_FLOPS, ...;
-``plan()`` shows which path and blocks a shape takes), the narrow-output paths (N < NR <= M: dot products or transposed), empty
+``plan()`` shows which path and blocks a shape takes), the narrow-output paths (N < NR <= M:
+dot products or transposed), empty
 dimensions, any input layout, and 1/2/3/all threads (results must be bit-identical across
 thread counts and runs). Buffers the caller passes (gemm_into's C, dvalues_masked) sit in
 NaN-filled memory with guard zones, so an element left unwritten or a write out of bounds fails
@@ -15,8 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import (
-    ALL_THREADS, LAYOUTS, LEVELS, THREAD_COUNTS, Guarded, assert_within,
-    dot_bound, f64, kernel_module, layout)
+    ALL_THREADS,
+    LAYOUTS,
+    LEVELS,
+    THREAD_COUNTS,
+    Guarded,
+    assert_within,
+    dot_bound,
+    f64,
+    kernel_module,
+    layout,
+)
 
 # (M, K, N) = (samples, n_inputs, n_neurons): out (M, N) = X (M, K) . W (K, N)
 # shapes that do not depend on the level; switch_shapes() adds each level's boundaries
@@ -743,8 +753,9 @@ def test_plan_blocks(level):
     k = kernel_module(level)
     MR, NR, KC, MC = k.MR, k.NR, k.KC, k.MC
     # depth: balanced blocks of at most KC
-    assert [(k.plan(50, 64, d)["n_kblocks"], k.plan(50, 64, d)["kc"])
-            for d in (KC, KC + 1, 2 * KC + 1)] == [(1, KC), (2, (KC + 2) // 2), (3, (2 * KC + 3) // 3)]
+    blocks = [(k.plan(50, 64, d)["n_kblocks"], k.plan(50, 64, d)["kc"])
+              for d in (KC, KC + 1, 2 * KC + 1)]
+    assert blocks == [(1, KC), (2, (KC + 2) // 2), (3, (2 * KC + 3) // 3)]
     # rows: chunks of at most MC rows (whole micro-panels), on one thread
     per_chunk = MC // MR * MR
     assert [k.plan(m, 64, 30)["n_row_chunks"] for m in (per_chunk, per_chunk + 1)] == [1, 2]

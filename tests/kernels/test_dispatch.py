@@ -136,7 +136,8 @@ def test_built_but_unusable_level_raises(level):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     # UnusableLevelError is an ImportError (an `except ImportError` catches it)
-    assert last.startswith(("ImportError", "nnfs_fast.runtime.dispatch.UnusableLevelError")), proc.stderr
+    assert last.startswith(("ImportError", "nnfs_fast.runtime.dispatch.UnusableLevelError")), \
+        proc.stderr
     assert "not usable" in last
 
 

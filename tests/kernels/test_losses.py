@@ -27,13 +27,18 @@ from threadpoolctl import threadpool_limits
 import nnfs_fast
 from conftest import LAYOUTS, THREAD_COUNTS, layout
 from nnfs_fast import reference
-from nnfs_fast.kernels import losses as _losses
 from nnfs_fast.activations import Activation_Softmax
+from nnfs_fast.kernels import losses as _losses
 from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy, Loss,
-                              Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                              Loss_MeanAbsoluteError, Loss_MeanSquaredError,
-                              softmax_crossentropy_forward)
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanAbsoluteError,
+    Loss_MeanSquaredError,
+    softmax_crossentropy_forward,
+)
 
 ULP = 2.0 ** -23
 TINY = 1e-37

@@ -12,8 +12,7 @@ from conftest import THREAD_COUNTS
 from nnfs_fast import reference
 from nnfs_fast.kernels import optimizers as _optimizers
 from nnfs_fast.layers import Layer_Dense
-from nnfs_fast.optimizers import (
-    Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD)
+from nnfs_fast.optimizers import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
 
 CLASSES = {"SGD": Optimizer_SGD, "Adagrad": Optimizer_Adagrad, "RMSprop": Optimizer_RMSprop,
            "Adam": Optimizer_Adam}

@@ -199,7 +199,8 @@ def crossentropy_forward(y_pred, y_true, int n_threads=1):
     P = float32_array(y_pred, "y_pred")
     cdef RowArgs r
     r.p = matrix(P, "y_pred")
-    Y = labels(y_true, r.p.rows, r.p.cols, False, &r.t)
+    # _Y (here and below): keeps the array r.t points into alive until the kernel is done
+    _Y = labels(y_true, r.p.rows, r.p.cols, False, &r.t)
     losses = empty1(r.p.rows)
     r.losses = <float*>cnp.PyArray_DATA(losses)
     with nogil:
@@ -226,7 +227,7 @@ def softmax_crossentropy_forward(inputs, y_true, int n_threads=1):
     X = float32_array(inputs, "inputs")
     cdef RowArgs r
     r.p = matrix(X, "inputs")
-    Y = labels(y_true, r.p.rows, r.p.cols, False, &r.t)
+    _Y = labels(y_true, r.p.rows, r.p.cols, False, &r.t)
     output = empty2(r.p.rows, r.p.cols)
     losses = empty1(r.p.rows)
     r.out = <float*>cnp.PyArray_DATA(output)
@@ -282,7 +283,7 @@ cdef object sparse_grad(int kind, object dvalues, object y_true, bint as_indices
     cdef RowArgs r
     r.p = matrix(D, "dvalues")
     r.kind = kind
-    Y = labels(y_true, r.p.rows, r.p.cols, as_indices, &r.t)
+    _Y = labels(y_true, r.p.rows, r.p.cols, as_indices, &r.t)
     if r.t.sparse == NULL:          # one-hot targets t: -t / p / N elementwise
         return map_elements(onehot_grad_row, 3, r.p, r.t.onehot, r.p.rows, 0, n_threads)
     dinputs = empty2(r.p.rows, r.p.cols)
@@ -343,7 +344,7 @@ def sample_losses(int kind, y_pred, y_true, int n_threads=1):
     P = float32_array(y_pred, "y_pred")
     cdef RowArgs r
     r.p = matrix(P, "y_pred")
-    Y = targets(y_true, &r.p, &r.q)
+    _Y = targets(y_true, &r.p, &r.q)
     r.kind = kind
     losses = empty1(r.p.rows)
     r.losses = <float*>cnp.PyArray_DATA(losses)
@@ -391,7 +392,7 @@ def mean_loss_backward(int kind, dvalues, y_true, int n_threads=1):
                          mse_grad_row if kind == SQUARED_ERROR else mae_grad_row)
     D = float32_array(dvalues, "dvalues")
     cdef View2 d = matrix(D, "dvalues"), y
-    Y = targets(y_true, &d, &y)
+    _Y = targets(y_true, &d, &y)
     return map_elements(grad, 4, d, y, d.cols, d.rows, n_threads)
 
 

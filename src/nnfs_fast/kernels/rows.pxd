@@ -150,8 +150,8 @@ cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, flo
                 for r in range(R):
                     acc[k * ROW_BLOCK + r] = acc[k * ROW_BLOCK + r] + t[(j + k) * ROW_BLOCK + r]
         for r in range(R):
-            acc[r] = (((acc[r] + acc[ROW_BLOCK + r]) + (acc[2 * ROW_BLOCK + r]
-                                                       + acc[3 * ROW_BLOCK + r]))
+            acc[r] = (((acc[r] + acc[ROW_BLOCK + r])
+                       + (acc[2 * ROW_BLOCK + r] + acc[3 * ROW_BLOCK + r]))
                       + ((acc[4 * ROW_BLOCK + r] + acc[5 * ROW_BLOCK + r])
                          + (acc[6 * ROW_BLOCK + r] + acc[7 * ROW_BLOCK + r])))
         for j in range(n8, C):

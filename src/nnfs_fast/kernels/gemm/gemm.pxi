@@ -113,9 +113,10 @@ cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
-cdef inline GemmPlan plan_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t rsb, Py_ssize_t csb,
-                        Py_ssize_t rsc, Py_ssize_t csc, bint exact, int n_threads) noexcept nogil:
+cdef inline GemmPlan plan_gemm(
+        Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+        Py_ssize_t rsa, Py_ssize_t csa, Py_ssize_t rsb, Py_ssize_t csb,
+        Py_ssize_t rsc, Py_ssize_t csc, bint exact, int n_threads) noexcept nogil:
     """The plan of C[M, N] = A[M, K] . B[K, N] with these element strides on n_threads
     (>= 1); exact: a forward product that wants the EXACT path when K is small. Pure."""
     cdef GemmPlan p
