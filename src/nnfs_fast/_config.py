@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from nnfs_fast import _dispatch
-from nnfs_fast._openmp import get_num_threads, openmp_enabled
+from nnfs_fast._openmp import get_num_threads, openmp_enabled, runtime
 
 
 def config():
@@ -20,6 +20,7 @@ def config():
         "compiler": k.COMPILER,
         "openmp": openmp_enabled(),
         "threads": get_num_threads(),
+        "runtime": runtime(),
         "kernel_level": _dispatch.LEVEL,
         "kernel_isa": k.ISA,
         "levels_built": _dispatch.built_levels(),

@@ -25,11 +25,10 @@
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
 # thread count. Work under PAR_FLOPS runs on the calling thread (no thread team is started).
 
-from cython.parallel cimport threadid
 from libc.string cimport memcpy
 
 cimport numpy as cnp
-from nnfs_fast._parallel cimport run_tasks
+from nnfs_fast._parallel cimport run_tasks, thread_slot
 from nnfs_fast._view cimport View2, as_float32, empty2, view2
 
 cnp.import_array()
@@ -141,7 +140,7 @@ cdef void gemm_pack_b_task(void* ctx, Py_ssize_t u) noexcept nogil:
 cdef void gemm_task(void* ctx, Py_ssize_t t) noexcept nogil:
     """Row chunk t // n_nt times panel group t % n_nt, for the depth blocks of this round."""
     cdef Gemm* g = <Gemm*>ctx
-    cdef float* ap = g.Ap + threadid() * g.kcb * g.mb
+    cdef float* ap = g.Ap + thread_slot() * g.kcb * g.mb
     cdef Py_ssize_t m0 = ((t // g.n_nt) * g.n_mp // g.n_mt) * NNFS_MR
     cdef Py_ssize_t mc = min(g.M, ((t // g.n_nt + 1) * g.n_mp // g.n_mt) * NNFS_MR) - m0
     cdef Py_ssize_t q0 = (t % g.n_nt) * g.npt, q1 = min(g.n_np, q0 + g.npt)
