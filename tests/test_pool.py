@@ -71,10 +71,14 @@ def test_a_call_does_not_wait_for_a_held_up_worker(pool):
     before = _pool_stats()
     _stall_worker(0, STALL, "before_claim")
     deadline = time.monotonic() + WAIT_LIMIT
-    while not _pool_stats()["stalling"]:     # the worker stalls in the first job it joins
+    while True:                              # the worker stalls in the first job it joins
         np.testing.assert_array_equal(forward(data, 2), want)
+        during = _pool_stats()
+        if during["stalling"]:
+            break
+        assert during["stalls"] == before["stalls"], "a call waited for the held-up worker"
         assert time.monotonic() < deadline, "worker 0 never joined a job"
-    during = _pool_stats()
+
     for _ in range(20):
         np.testing.assert_array_equal(forward(data, 2), want)
     after = _pool_stats()
