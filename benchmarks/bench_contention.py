@@ -111,10 +111,13 @@ def measure(scenario, workload, threads, seconds):
     return {"ours": statistics.median(timed_calls([ours], seconds)[0]) / steps, "numpy": None}
 
 
-def worker_main(threads):
+def worker_main(threads, spin_us):
     """Answer "run SCENARIO WORKLOAD SECONDS" lines with "time {json}" lines."""
     import nnfs_fast
     nnfs_fast.set_num_threads(threads)
+    if spin_us is not None:
+        from nnfs_fast._openmp import _set_spin_us
+        _set_spin_us(spin_us)
     print("ready", flush=True)
     for line in sys.stdin:
         scenario, workload, seconds = json.loads(line)
@@ -122,9 +125,10 @@ def worker_main(threads):
 
 
 class Worker:
-    def __init__(self, threads):
+    def __init__(self, threads, spin_us=None):
+        spin = [] if spin_us is None else ["--spin-us", str(spin_us)]
         self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", str(threads)],
+            [sys.executable, os.path.abspath(__file__), "--worker", str(threads)] + spin,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._answer("ready")
 
@@ -151,9 +155,9 @@ def busy_process():
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def run(threads, scenarios, workloads, repeat, seconds, out=print):
+def run(threads, scenarios, workloads, repeat, seconds, spin_us=None, out=print):
     times = {(s, w, n): [] for s in scenarios for w in workloads for n in threads}
-    workers = {n: Worker(n) for n in threads}
+    workers = {n: Worker(n, spin_us) for n in threads}
     try:
         for rep in range(repeat):
             order = list(threads) if rep % 2 == 0 else list(reversed(threads))
@@ -205,18 +209,22 @@ def main(argv=None):
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument("--repeat", type=int, default=5, help="blocks per cell")
     parser.add_argument("--seconds", type=float, default=0.2, help="length of one block")
+    parser.add_argument("--spin-us", type=float,
+                        help="idle spin of the pool's threads (default: the built-in one)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     if args.worker:
-        return worker_main(args.worker)
+        return worker_main(args.worker, args.spin_us)
     from nnfs_fast import _bench
     from nnfs_fast._config import config
     info = _bench.machine()
     info["runtime"] = config().get("runtime", "OpenMP parallel regions")
     info["load_average"] = _bench.load_average()
+    if args.spin_us is not None:
+        info["spin_us"] = args.spin_us
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
     rows = run(args.threads, args.scenarios, args.workloads, args.repeat, args.seconds,
-               out=lambda line: print(line, flush=True))
+               args.spin_us, out=lambda line: print(line, flush=True))
     if args.json:
         _bench.write_json({"machine": info, "results": rows}, args.json)
     return rows

@@ -213,7 +213,7 @@ def child_report(queue):
         before = _pool_stats()["workers"]
         out = forward(layer_data(128, 784, 128), 2)
         queue.put(("ok", before, _pool_stats()["workers"], out))
-    except BaseException as exc:  # report, don't hang the parent
+    except BaseException as exc:  # noqa: BLE001 - reported, so the parent does not hang
         queue.put(("error", repr(exc), None, None))
 
 

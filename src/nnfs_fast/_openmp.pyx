@@ -26,6 +26,9 @@ cdef extern from "_pool.h" nogil:
     long long nnfs_pool_jobs()
     long long nnfs_pool_tasks_by_workers()
     long long nnfs_pool_busy_runs()
+    long long nnfs_pool_job_ns()
+    long long nnfs_pool_wait_ns()
+    long long nnfs_pool_caller_sleeps()
     long long nnfs_pool_spin_ns()
     void nnfs_pool_set_spin_ns(long long ns)
     long long nnfs_pool_stalling()
@@ -76,11 +79,14 @@ def runtime():
 
 def _pool_stats():
     """Counters of the pool (tests, benchmarks): jobs run on it, tasks its workers ran,
-    calls that ran on their own thread because another thread's job held the pool, workers
-    started, idle spin in microseconds, and the test hook's state (stalls begun, one in
-    progress)."""
+    calls that ran on their own thread because another thread's job held the pool, seconds
+    spent in jobs and, of those, by callers waiting for tasks that workers had started
+    (caller_sleeps: waits long enough to sleep), workers started, idle spin in
+    microseconds, and the test hook's state (stalls begun, one in progress)."""
     return {"jobs": nnfs_pool_jobs(), "tasks_by_workers": nnfs_pool_tasks_by_workers(),
-            "busy_runs": nnfs_pool_busy_runs(), "workers": nnfs_pool_workers(),
+            "busy_runs": nnfs_pool_busy_runs(), "job_seconds": nnfs_pool_job_ns() / 1e9,
+            "wait_seconds": nnfs_pool_wait_ns() / 1e9, "caller_sleeps": nnfs_pool_caller_sleeps(),
+            "workers": nnfs_pool_workers(),
             "spin_us": nnfs_pool_spin_ns() / 1000, "stalls": nnfs_pool_stalls(),
             "stalling": bool(nnfs_pool_stalling())}
 

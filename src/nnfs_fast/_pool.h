@@ -62,7 +62,9 @@ typedef void (*nnfs_task_fn)(void* ctx, Py_ssize_t task);
 
 /* ------------------------------------------------------------------- platform shim */
 #if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
+#endif
 #include <windows.h>
 #define NNFS_POOL_THREADS "win32"
 typedef SRWLOCK nnfs_mutex;
@@ -185,6 +187,7 @@ typedef struct {
     nnfs_atomic spin_ns;            /* idle spin before sleeping */
     /* counters for show_config and the tests */
     nnfs_atomic jobs, tasks_by_workers, busy_runs;
+    nnfs_atomic job_ns, wait_ns, caller_sleeps;   /* time in jobs, of it waiting for others */
     /* test hook (nnfs_pool_stall): worker stall_worker sleeps stall_ns once, where says
      * where; stalling is 1 during the sleep, stalls counts them */
     nnfs_atomic stall_worker, stall_ns, stall_where, stalling, stalls;
@@ -195,8 +198,8 @@ typedef struct {
 } nnfs_pool_t;
 
 static nnfs_pool_t nnfs_pool = {
-    NULL, NULL, 0, 0, 0, {0}, 0, {0}, 0, 0, 0, NNFS_POOL_SPIN_NS, 0, 0, 0, -1, 0, 0, 0, 0, 0,
-    NNFS_MUTEX_INIT, NNFS_MUTEX_INIT, NNFS_COND_INIT, NNFS_COND_INIT};
+    .spin_ns = NNFS_POOL_SPIN_NS, .stall_worker = -1, .submit = NNFS_MUTEX_INIT,
+    .mutex = NNFS_MUTEX_INIT, .work_cond = NNFS_COND_INIT, .done_cond = NNFS_COND_INIT};
 static NNFS_TLS int nnfs_slot = 0;  /* 0 on every thread but the pool's workers */
 
 /* The executing thread's slot in the current job: 0 for the caller, 1..n_threads-1 for
@@ -260,9 +263,10 @@ static int nnfs_is_new_job(int64_t w, uint64_t last) {
     return NNFS_GEN(w) != last && NNFS_NEXT(w) != NNFS_POOL_CLOSED;
 }
 
-/* Worker side: the word of the first job after generation `last` (spin, then sleep). */
-static int64_t nnfs_wait_job(uint64_t last) {
-    int64_t w, t0 = 0, spin = nnfs_load(&nnfs_pool.spin_ns);
+/* Worker side: the word of the first job after generation `last` (spin, then sleep; a
+ * worker that was not one of the last job's threads goes straight back to sleep). */
+static int64_t nnfs_wait_job(uint64_t last, int spin_first) {
+    int64_t w, t0 = 0, spin = spin_first ? nnfs_load(&nnfs_pool.spin_ns) : 0;
     unsigned k;
     for (k = 0;; k++) {
         w = nnfs_load(&nnfs_pool.word);
@@ -293,11 +297,13 @@ static void nnfs_worker_loop(nnfs_worker_arg* arg) {
     const int k = arg->k;
     uint64_t last = arg->last;
     int64_t ran;
+    int joined = 1;
     nnfs_slot = k + 1;
     for (;;) {
-        int64_t w = nnfs_wait_job(last);
+        int64_t w = nnfs_wait_job(last, joined);
         last = NNFS_GEN(w);
-        if (k + 1 >= NNFS_RELAXED_LOAD(nnfs_pool.n_threads))
+        joined = k + 1 < NNFS_RELAXED_LOAD(nnfs_pool.n_threads);
+        if (!joined)
             continue;   /* not one of this job's threads (a stale read only skips a job) */
         ran = nnfs_claim(last);
         if (ran)
@@ -365,7 +371,7 @@ static void nnfs_run_serial(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks) {
 /* Run fn(ctx, t) for t in [0, n_tasks) on up to n_threads threads, the caller included;
  * returns when all have run. Tasks must be independent (each owns its outputs). */
 static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_threads) {
-    int64_t first, n, t0;
+    int64_t first, n, t0, t1, t2;
     uint64_t g;
     unsigned k;
     if (n_threads <= 1 || n_tasks <= 1) {
@@ -391,6 +397,7 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         nnfs_store(&nnfs_pool.done, 0);
         nnfs_store(&nnfs_pool.word, (int64_t)(g << 32));
         nnfs_add(&nnfs_pool.jobs, 1);
+        t0 = nnfs_now_ns();
         if (nnfs_load(&nnfs_pool.sleepers) > 0) {
             nnfs_lock(&nnfs_pool.mutex);
             nnfs_cond_broadcast(&nnfs_pool.work_cond);
@@ -398,9 +405,10 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         }
         nnfs_claim(g);
         /* wait for the tasks others started: spin, then sleep (frees this core) */
-        t0 = nnfs_now_ns();
+        t1 = nnfs_now_ns();
         for (k = 0; nnfs_load(&nnfs_pool.done) < n; k++) {
-            if ((k & 63) == 63 && nnfs_now_ns() - t0 >= nnfs_load(&nnfs_pool.spin_ns)) {
+            if ((k & 63) == 63 && nnfs_now_ns() - t1 >= nnfs_load(&nnfs_pool.spin_ns)) {
+                nnfs_add(&nnfs_pool.caller_sleeps, 1);
                 nnfs_store(&nnfs_pool.caller_waiting, 1);
                 nnfs_lock(&nnfs_pool.mutex);
                 while (nnfs_load(&nnfs_pool.done) < n)
@@ -411,6 +419,9 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
             }
             nnfs_pause();
         }
+        t2 = nnfs_now_ns();
+        nnfs_add(&nnfs_pool.job_ns, t2 - t0);
+        nnfs_add(&nnfs_pool.wait_ns, t2 - t1);
     }
     nnfs_unlock(&nnfs_pool.submit);
 }
@@ -446,6 +457,9 @@ static int nnfs_pool_workers(void) { return nnfs_pool.n_workers; }
 static int64_t nnfs_pool_jobs(void) { return nnfs_load(&nnfs_pool.jobs); }
 static int64_t nnfs_pool_tasks_by_workers(void) { return nnfs_load(&nnfs_pool.tasks_by_workers); }
 static int64_t nnfs_pool_busy_runs(void) { return nnfs_load(&nnfs_pool.busy_runs); }
+static int64_t nnfs_pool_job_ns(void) { return nnfs_load(&nnfs_pool.job_ns); }
+static int64_t nnfs_pool_wait_ns(void) { return nnfs_load(&nnfs_pool.wait_ns); }
+static int64_t nnfs_pool_caller_sleeps(void) { return nnfs_load(&nnfs_pool.caller_sleeps); }
 static int64_t nnfs_pool_spin_ns(void) { return nnfs_load(&nnfs_pool.spin_ns); }
 static void nnfs_pool_set_spin_ns(int64_t ns) { nnfs_store(&nnfs_pool.spin_ns, ns); }
 static int64_t nnfs_pool_stalling(void) { return nnfs_load(&nnfs_pool.stalling); }
