@@ -7,6 +7,8 @@
   ones) never runs a task of a finished or a later job: every result stays exact.
 * While one Python thread's job holds the pool, another thread's call runs its tasks itself
   instead of waiting for the pool.
+* The guard: while parallel jobs take longer than the caller alone would have, calls run on
+  the calling thread for a while, then the pool is tried again.
 * The serial path never enters the pool; set_num_threads, threadpoolctl and OMP_NUM_THREADS
   decide how many threads a call uses; forked and spawned children start their own workers.
 No assertion here is about time: "did not wait" is shown by the hook's state (the worker was
@@ -25,7 +27,7 @@ import nnfs_fast
 from conftest import run_python
 from nnfs_fast import _dispatch
 from nnfs_fast._config import config
-from nnfs_fast._openmp import _pool_stats, _set_spin_us, _stall_worker
+from nnfs_fast._openmp import _pool_stats, _set_guard, _set_spin_us, _stall_worker
 
 pytestmark = pytest.mark.skipif(not nnfs_fast.openmp_enabled(),
                                 reason="built without OpenMP: one thread only")
@@ -56,13 +58,16 @@ def wait_for(condition, what):
 
 @pytest.fixture
 def pool():
-    """A started pool with one worker, no stall armed, and every stall over afterwards."""
+    """A started pool with one worker, no stall armed, the guard off (so that every call
+    above the thresholds uses the pool); every stall over and the guard back on after."""
+    _set_guard(False)
     data = layer_data(128, 784, 128)
     forward(data, 2)
     assert _pool_stats()["workers"] >= 1
     yield
     _stall_worker(-1, 0)
     wait_for(lambda: not _pool_stats()["stalling"], "the held-up worker to wake")
+    _set_guard(True)
 
 
 def test_a_call_does_not_wait_for_a_held_up_worker(pool):
@@ -135,6 +140,39 @@ def test_another_thread_runs_its_own_tasks_while_the_pool_is_busy(pool):
         np.testing.assert_array_equal(r, want_big)
 
 
+def test_the_guard_runs_calls_on_one_thread_while_the_pool_loses(pool):
+    """Worker 0 sleeps 50 ms inside a task it claimed: that job took far longer than the
+    caller alone would have, so the next calls run on the calling thread; later the pool is
+    tried again. Results stay exact throughout."""
+    data = layer_data(128, 784, 128)
+    want = forward(data, 1)
+    _set_guard(True, sample=1)               # measure every job
+    before = _pool_stats()
+    _stall_worker(0, 0.05, "in_task")
+    deadline = time.monotonic() + WAIT_LIMIT
+    stats, calls_after_stall = before, 0
+    while stats["serial_runs"] == before["serial_runs"]:   # stall, verdict, one thread
+        np.testing.assert_array_equal(forward(data, 2), want)
+        stats = _pool_stats()
+        calls_after_stall += stats["stalls"] > before["stalls"] and not stats["stalling"]
+        assert calls_after_stall < 100, f"the guard did not back off: {stats}"
+        assert time.monotonic() < deadline, "worker 0 never claimed a task"
+    assert stats["stalls"] == before["stalls"] + 1 and stats["backoffs"] > before["backoffs"]
+    while _pool_stats()["jobs"] == stats["jobs"]:             # the pool is tried again
+        np.testing.assert_array_equal(forward(data, 2), want)
+        assert time.monotonic() < deadline, "the pool was never tried again"
+
+
+def test_the_guard_can_be_turned_off(pool):
+    data = layer_data(128, 784, 128)
+    before = _pool_stats()
+    for _ in range(20):
+        forward(data, 2)
+    after = _pool_stats()
+    assert after["serial_runs"] == before["serial_runs"] and after["jobs"] > before["jobs"]
+    assert "guard off" in config()["runtime"]
+
+
 def test_the_serial_path_never_enters_the_pool(pool):
     small = layer_data(300, 2, 64)         # below every parallel threshold
     before = _pool_stats()["jobs"]
@@ -191,7 +229,7 @@ print(json.dumps([nnfs_fast.get_num_threads(), _pool_stats()["workers"]]))
 
 
 def test_show_config_names_the_runtime():
-    assert "caller-runs" in config()["runtime"]
+    assert "caller-runs, one thread while threads lose" in config()["runtime"]
 
 
 @pytest.mark.parametrize("args, match", [
@@ -203,6 +241,15 @@ def test_show_config_names_the_runtime():
 def test_the_stall_hook_refuses_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         _stall_worker(*args)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: _set_guard(True, 0), r"_set_guard: sample must be an int >= 1, got 0"),
+    (lambda: _set_spin_us(-1), r"_set_spin_us: us must be a number in \[0, 1e6\], got -1"),
+])
+def test_the_private_knobs_refuse_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 # ------------------------------------------------------------------------- fork and spawn

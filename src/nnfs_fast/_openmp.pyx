@@ -29,6 +29,11 @@ cdef extern from "_pool.h" nogil:
     long long nnfs_pool_job_ns()
     long long nnfs_pool_wait_ns()
     long long nnfs_pool_caller_sleeps()
+    long long nnfs_pool_backoffs()
+    long long nnfs_pool_serial_runs()
+    int nnfs_pool_guard_on()
+    void nnfs_pool_set_guard(int on, int sample)
+    int NNFS_GUARD_SAMPLE
     long long nnfs_pool_spin_ns()
     void nnfs_pool_set_spin_ns(long long ns)
     long long nnfs_pool_stalling()
@@ -73,18 +78,21 @@ def set_num_threads(n):
 
 def runtime():
     """One line for show_config: the parallel runtime, its policy and its workers."""
-    return (f"nnfs_fast pool ({NNFS_POOL_THREADS.decode()}, caller-runs; idle spin "
+    guard = "one thread while threads lose" if nnfs_pool_guard_on() else "guard off"
+    return (f"nnfs_fast pool ({NNFS_POOL_THREADS.decode()}; caller-runs, {guard}; idle spin "
             f"{nnfs_pool_spin_ns() / 1000:g} us; {nnfs_pool_workers()} workers started)")
 
 
 def _pool_stats():
     """Counters of the pool (tests, benchmarks): jobs run on it, tasks its workers ran,
-    calls that ran on their own thread because another thread's job held the pool, seconds
+    calls that ran on their own thread because another thread's job held the pool, the
+    guard's one-thread periods (backoffs) and the calls they ran on one thread, seconds
     spent in jobs and, of those, by callers waiting for tasks that workers had started
     (caller_sleeps: waits long enough to sleep), workers started, idle spin in
     microseconds, and the test hook's state (stalls begun, one in progress)."""
     return {"jobs": nnfs_pool_jobs(), "tasks_by_workers": nnfs_pool_tasks_by_workers(),
-            "busy_runs": nnfs_pool_busy_runs(), "job_seconds": nnfs_pool_job_ns() / 1e9,
+            "busy_runs": nnfs_pool_busy_runs(), "backoffs": nnfs_pool_backoffs(),
+            "serial_runs": nnfs_pool_serial_runs(), "job_seconds": nnfs_pool_job_ns() / 1e9,
             "wait_seconds": nnfs_pool_wait_ns() / 1e9, "caller_sleeps": nnfs_pool_caller_sleeps(),
             "workers": nnfs_pool_workers(),
             "spin_us": nnfs_pool_spin_ns() / 1000, "stalls": nnfs_pool_stalls(),
@@ -97,6 +105,14 @@ def _set_spin_us(us):
     if isinstance(us, bool) or not isinstance(us, numbers.Real) or not 0 <= us <= 1e6:
         raise ValueError(f"_set_spin_us: us must be a number in [0, 1e6], got {us!r}")
     nnfs_pool_set_spin_ns(<long long>(us * 1000))
+
+
+def _set_guard(on, sample=NNFS_GUARD_SAMPLE):
+    """Turn the guard (_pool.h: one thread while the pool loses against it) on or off, and
+    measure one job in ``sample`` (tests: 1, so that every job counts)."""
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Integral) or sample < 1:
+        raise ValueError(f"_set_guard: sample must be an int >= 1, got {sample!r}")
+    nnfs_pool_set_guard(bool(on), int(sample))
 
 
 _STALL_WHERE = {"before_claim": NNFS_STALL_BEFORE_CLAIM, "in_task": NNFS_STALL_IN_TASK}

@@ -59,6 +59,12 @@ typedef void (*nnfs_task_fn)(void* ctx, Py_ssize_t task);
 #define NNFS_POOL_CLOSED 0xFFFFFFFFull     /* "next task" while a job is being written */
 #define NNFS_POOL_MAX_TASKS 0xFFFFFFF0ll   /* tasks per job round (the word's low 32 bits) */
 #define NNFS_POOL_STACK (2u << 20)         /* worker stack bytes */
+/* the guard (see nnfs_guard_record) */
+#define NNFS_GUARD_MIN_JOBS 4              /* measured jobs before a verdict */
+#define NNFS_GUARD_BACKOFF_NS 2000000      /* first one-thread period: 2 ms ... */
+#define NNFS_GUARD_BACKOFF_MAX_NS 256000000 /* ... doubling while the pool keeps losing */
+#define NNFS_GUARD_SAMPLE 4                /* measure one job in this many (a CPU clock read
+                                            * is a ~0.7 us system call) */
 
 /* ------------------------------------------------------------------- platform shim */
 #if defined(_WIN32)
@@ -85,6 +91,8 @@ static int64_t nnfs_now_ns(void) {
     return (int64_t)((double)t.QuadPart * (1e9 / (double)f.QuadPart));
 }
 static void nnfs_sleep_ns(int64_t ns) { Sleep((DWORD)((ns + 999999) / 1000000)); }
+/* no fine per-thread CPU clock (GetThreadTimes ticks every 15.6 ms): wall time */
+static int64_t nnfs_thread_cpu_ns(void) { return nnfs_now_ns(); }
 #else
 #include <pthread.h>
 #include <signal.h>
@@ -111,6 +119,13 @@ static void nnfs_sleep_ns(int64_t ns) {
     ts.tv_sec = (time_t)(ns / 1000000000);
     ts.tv_nsec = (long)(ns % 1000000000);
     while (nanosleep(&ts, &ts) != 0) {}
+}
+/* CPU time of the calling thread (time it was preempted does not count) */
+static int64_t nnfs_thread_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return nnfs_now_ns();
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 #endif
 
@@ -188,6 +203,14 @@ typedef struct {
     /* counters for show_config and the tests */
     nnfs_atomic jobs, tasks_by_workers, busy_runs;
     nnfs_atomic job_ns, wait_ns, caller_sleeps;   /* time in jobs, of it waiting for others */
+    /* the guard: written under `submit` (read by the counters' getters) */
+    int64_t win_job_ns, win_serial_ns;  /* recent measured jobs (decaying sums): wall time,
+                                         * and the estimated one-thread time */
+    int64_t win_jobs;                   /* measured jobs in the window */
+    int64_t serial_until;               /* calls start on one thread before this time */
+    int64_t backoff_ns;                 /* the next one-thread period */
+    nnfs_atomic guard_on, guard_sample; /* the guard is active; measure 1 job in sample */
+    nnfs_atomic backoffs, serial_runs;  /* one-thread periods; calls they ran on one thread */
     /* test hook (nnfs_pool_stall): worker stall_worker sleeps stall_ns once, where says
      * where; stalling is 1 during the sleep, stalls counts them */
     nnfs_atomic stall_worker, stall_ns, stall_where, stalling, stalls;
@@ -198,7 +221,8 @@ typedef struct {
 } nnfs_pool_t;
 
 static nnfs_pool_t nnfs_pool = {
-    .spin_ns = NNFS_POOL_SPIN_NS, .stall_worker = -1, .submit = NNFS_MUTEX_INIT,
+    .spin_ns = NNFS_POOL_SPIN_NS, .stall_worker = -1, .backoff_ns = NNFS_GUARD_BACKOFF_NS,
+    .guard_on = 1, .guard_sample = NNFS_GUARD_SAMPLE, .submit = NNFS_MUTEX_INIT,
     .mutex = NNFS_MUTEX_INIT, .work_cond = NNFS_COND_INIT, .done_cond = NNFS_COND_INIT};
 static NNFS_TLS int nnfs_slot = 0;  /* 0 on every thread but the pool's workers */
 
@@ -368,12 +392,40 @@ static void nnfs_run_serial(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks) {
         fn(ctx, t);
 }
 
+/* The guard (under `submit`): caller-runs never waits for a worker that has not started a
+ * task, but a worker that loses its core *inside* a task, or one whose wake-up preempts the
+ * caller on a shared core (a machine whose other cores are busy), still costs time. Every
+ * NNFS_GUARD_SAMPLE-th job the caller measures its own CPU time; with c of the n tasks run
+ * by it, c CPU-ns of work extrapolate to n * cpu / c on one thread. While recent measured
+ * jobs took longer (wall time) than that estimate, the pool loses against one thread: calls
+ * then run on the caller alone for backoff_ns (2 ms, doubling up to 256 ms while later
+ * probes keep losing), after which the pool is tried again. */
+static void nnfs_guard_record(int64_t job_ns, int64_t cpu_ns, int64_t ran, int64_t n) {
+    nnfs_pool_t* P = &nnfs_pool;
+    if (ran <= 0)
+        return;     /* the workers ran everything: no estimate, and no sign of losing */
+    P->win_job_ns += job_ns - P->win_job_ns / 8;
+    P->win_serial_ns += cpu_ns * n / ran - P->win_serial_ns / 8;
+    if (++P->win_jobs < NNFS_GUARD_MIN_JOBS)
+        return;
+    if (P->win_job_ns > P->win_serial_ns) {
+        P->serial_until = nnfs_now_ns() + P->backoff_ns;
+        P->backoff_ns = P->backoff_ns * 2 < NNFS_GUARD_BACKOFF_MAX_NS
+            ? P->backoff_ns * 2 : NNFS_GUARD_BACKOFF_MAX_NS;
+        P->win_job_ns = P->win_serial_ns = P->win_jobs = 0;
+        nnfs_add(&P->backoffs, 1);
+    } else if (P->win_jobs >= 4 * NNFS_GUARD_MIN_JOBS) {
+        P->backoff_ns = NNFS_GUARD_BACKOFF_NS;     /* winning again: forget past backoffs */
+    }
+}
+
 /* Run fn(ctx, t) for t in [0, n_tasks) on up to n_threads threads, the caller included;
  * returns when all have run. Tasks must be independent (each owns its outputs). */
 static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_threads) {
-    int64_t first, n, t0, t1, t2;
+    int64_t first, n, ran, t0, t1, t2, cpu0 = 0;
     uint64_t g;
     unsigned k;
+    int measure;
     if (n_threads <= 1 || n_tasks <= 1) {
         nnfs_run_serial(fn, ctx, n_tasks);
         return;
@@ -383,10 +435,25 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         nnfs_run_serial(fn, ctx, n_tasks);
         return;
     }
+    if (nnfs_pool.serial_until != 0) {
+        if (nnfs_now_ns() < nnfs_pool.serial_until && nnfs_load(&nnfs_pool.guard_on)) {
+            nnfs_unlock(&nnfs_pool.submit);
+            nnfs_add(&nnfs_pool.serial_runs, 1);
+            nnfs_run_serial(fn, ctx, n_tasks);
+            return;
+        }
+        nnfs_pool.serial_until = 0;
+    }
     nnfs_ensure_workers(n_threads - 1);
     for (first = 0; first < n_tasks; first += n) {
         n = n_tasks - first < NNFS_POOL_MAX_TASKS ? n_tasks - first : NNFS_POOL_MAX_TASKS;
         g = (NNFS_GEN(nnfs_load(&nnfs_pool.word)) + 1) & 0xFFFFFFFFull;
+        measure = nnfs_load(&nnfs_pool.guard_on)     /* hashed: not every other job kind */
+            && ((uint32_t)(g * 2654435761u) >> 8) % (uint64_t)nnfs_load(&nnfs_pool.guard_sample)
+               == 0;
+        if (measure)
+            cpu0 = nnfs_thread_cpu_ns();
+        t0 = nnfs_now_ns();
         nnfs_store(&nnfs_pool.word, (int64_t)(g << 32 | NNFS_POOL_CLOSED));
         nnfs_fence_release();       /* late readers of the fields below fail their CAS */
         NNFS_RELAXED_STORE(nnfs_pool.fn, fn);
@@ -397,13 +464,14 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         nnfs_store(&nnfs_pool.done, 0);
         nnfs_store(&nnfs_pool.word, (int64_t)(g << 32));
         nnfs_add(&nnfs_pool.jobs, 1);
-        t0 = nnfs_now_ns();
         if (nnfs_load(&nnfs_pool.sleepers) > 0) {
             nnfs_lock(&nnfs_pool.mutex);
             nnfs_cond_broadcast(&nnfs_pool.work_cond);
             nnfs_unlock(&nnfs_pool.mutex);
         }
-        nnfs_claim(g);
+        ran = nnfs_claim(g);
+        if (measure)
+            cpu0 = nnfs_thread_cpu_ns() - cpu0;
         /* wait for the tasks others started: spin, then sleep (frees this core) */
         t1 = nnfs_now_ns();
         for (k = 0; nnfs_load(&nnfs_pool.done) < n; k++) {
@@ -422,6 +490,8 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         t2 = nnfs_now_ns();
         nnfs_add(&nnfs_pool.job_ns, t2 - t0);
         nnfs_add(&nnfs_pool.wait_ns, t2 - t1);
+        if (measure)
+            nnfs_guard_record(t2 - t0, cpu0, ran, n);
     }
     nnfs_unlock(&nnfs_pool.submit);
 }
@@ -439,6 +509,8 @@ static void nnfs_pool_after_fork_child(void) {
     nnfs_pool.caller_waiting = 0;
     nnfs_pool.stall_worker = -1;
     nnfs_pool.stalling = 0;
+    nnfs_pool.serial_until = 0;
+    nnfs_pool.win_job_ns = nnfs_pool.win_serial_ns = nnfs_pool.win_jobs = 0;
     nnfs_pool.word = (int64_t)(((NNFS_GEN(nnfs_pool.word) + 1) & 0xFFFFFFFFull) << 32
                                | NNFS_POOL_CLOSED);
 }
@@ -460,6 +532,14 @@ static int64_t nnfs_pool_busy_runs(void) { return nnfs_load(&nnfs_pool.busy_runs
 static int64_t nnfs_pool_job_ns(void) { return nnfs_load(&nnfs_pool.job_ns); }
 static int64_t nnfs_pool_wait_ns(void) { return nnfs_load(&nnfs_pool.wait_ns); }
 static int64_t nnfs_pool_caller_sleeps(void) { return nnfs_load(&nnfs_pool.caller_sleeps); }
+static int64_t nnfs_pool_backoffs(void) { return nnfs_load(&nnfs_pool.backoffs); }
+static int64_t nnfs_pool_serial_runs(void) { return nnfs_load(&nnfs_pool.serial_runs); }
+static int nnfs_pool_guard_on(void) { return (int)nnfs_load(&nnfs_pool.guard_on); }
+/* the guard on or off, and 1 job in `sample` measured (tests: 1) */
+static void nnfs_pool_set_guard(int on, int sample) {
+    nnfs_store(&nnfs_pool.guard_sample, sample > 0 ? sample : 1);
+    nnfs_store(&nnfs_pool.guard_on, on != 0);
+}
 static int64_t nnfs_pool_spin_ns(void) { return nnfs_load(&nnfs_pool.spin_ns); }
 static void nnfs_pool_set_spin_ns(int64_t ns) { nnfs_store(&nnfs_pool.spin_ns, ns); }
 static int64_t nnfs_pool_stalling(void) { return nnfs_load(&nnfs_pool.stalling); }
