@@ -26,6 +26,7 @@ cdef extern from "_pool.h" nogil:
     long long nnfs_pool_jobs()
     long long nnfs_pool_tasks_by_workers()
     long long nnfs_pool_busy_runs()
+    long long nnfs_pool_same_core_skips()
     long long nnfs_pool_job_ns()
     long long nnfs_pool_wait_ns()
     long long nnfs_pool_caller_sleeps()
@@ -85,13 +86,14 @@ def runtime():
 
 def _pool_stats():
     """Counters of the pool (tests, benchmarks): jobs run on it, tasks its workers ran,
-    calls that ran on their own thread because another thread's job held the pool, the
-    guard's one-thread periods (backoffs) and the calls they ran on one thread, seconds
+    calls that ran on their own thread because another thread's job held the pool, jobs a
+    worker left because it woke on the caller's own core, the guard's one-thread periods (backoffs) and the calls they ran on one thread, seconds
     spent in jobs and, of those, by callers waiting for tasks that workers had started
     (caller_sleeps: waits long enough to sleep), workers started, idle spin in
     microseconds, and the test hook's state (stalls begun, one in progress)."""
     return {"jobs": nnfs_pool_jobs(), "tasks_by_workers": nnfs_pool_tasks_by_workers(),
-            "busy_runs": nnfs_pool_busy_runs(), "backoffs": nnfs_pool_backoffs(),
+            "busy_runs": nnfs_pool_busy_runs(), "same_core_skips": nnfs_pool_same_core_skips(),
+            "backoffs": nnfs_pool_backoffs(),
             "serial_runs": nnfs_pool_serial_runs(), "job_seconds": nnfs_pool_job_ns() / 1e9,
             "wait_seconds": nnfs_pool_wait_ns() / 1e9, "caller_sleeps": nnfs_pool_caller_sleeps(),
             "workers": nnfs_pool_workers(),
@@ -108,7 +110,8 @@ def _set_spin_us(us):
 
 
 def _set_guard(on, sample=NNFS_GUARD_SAMPLE):
-    """Turn the guard (_pool.h: one thread while the pool loses against it) on or off, and
+    """Turn the pool's answers to contention (_pool.h: one thread while the pool loses
+    against it; a worker woken on the caller's own core leaves the job) on or off, and
     measure one job in ``sample`` (tests: 1, so that every job counts)."""
     if isinstance(sample, bool) or not isinstance(sample, numbers.Integral) or sample < 1:
         raise ValueError(f"_set_guard: sample must be an int >= 1, got {sample!r}")

@@ -93,6 +93,7 @@ static int64_t nnfs_now_ns(void) {
 static void nnfs_sleep_ns(int64_t ns) { Sleep((DWORD)((ns + 999999) / 1000000)); }
 /* no fine per-thread CPU clock (GetThreadTimes ticks every 15.6 ms): wall time */
 static int64_t nnfs_thread_cpu_ns(void) { return nnfs_now_ns(); }
+static int nnfs_cpu(void) { return (int)GetCurrentProcessorNumber(); }
 #else
 #include <pthread.h>
 #include <signal.h>
@@ -120,6 +121,13 @@ static void nnfs_sleep_ns(int64_t ns) {
     ts.tv_nsec = (long)(ns % 1000000000);
     while (nanosleep(&ts, &ts) != 0) {}
 }
+/* the core the calling thread runs on, -1 where the system does not say */
+#if defined(__linux__) && defined(_GNU_SOURCE)   /* Python.h defines it */
+#include <sched.h>
+static int nnfs_cpu(void) { return sched_getcpu(); }
+#else
+static int nnfs_cpu(void) { return -1; }
+#endif
 /* CPU time of the calling thread (time it was preempted does not count) */
 static int64_t nnfs_thread_cpu_ns(void) {
     struct timespec ts;
@@ -193,6 +201,7 @@ typedef struct {
     volatile int64_t first;         /* task index of this round's task 0 */
     volatile int64_t n_tasks;
     volatile int64_t n_threads;     /* slots that may join: the caller and workers 0..n-2 */
+    volatile int64_t caller_cpu;    /* the core the caller published from (-1: unknown) */
     char pad0[64];
     nnfs_atomic word;               /* generation << 32 | next task */
     char pad1[64];
@@ -201,7 +210,7 @@ typedef struct {
     nnfs_atomic sleepers;           /* workers asleep on work_cond */
     nnfs_atomic spin_ns;            /* idle spin before sleeping */
     /* counters for show_config and the tests */
-    nnfs_atomic jobs, tasks_by_workers, busy_runs;
+    nnfs_atomic jobs, tasks_by_workers, busy_runs, same_core_skips;
     nnfs_atomic job_ns, wait_ns, caller_sleeps;   /* time in jobs, of it waiting for others */
     /* the guard: written under `submit` (read by the counters' getters) */
     int64_t win_job_ns, win_serial_ns;  /* recent measured jobs (decaying sums): wall time,
@@ -321,7 +330,7 @@ static void nnfs_worker_loop(nnfs_worker_arg* arg) {
     const int k = arg->k;
     uint64_t last = arg->last;
     int64_t ran;
-    int joined = 1;
+    int joined = 1, cpu;
     nnfs_slot = k + 1;
     for (;;) {
         int64_t w = nnfs_wait_job(last, joined);
@@ -329,6 +338,15 @@ static void nnfs_worker_loop(nnfs_worker_arg* arg) {
         joined = k + 1 < NNFS_RELAXED_LOAD(nnfs_pool.n_threads);
         if (!joined)
             continue;   /* not one of this job's threads (a stale read only skips a job) */
+        cpu = nnfs_cpu();
+        if (cpu >= 0 && cpu == NNFS_RELAXED_LOAD(nnfs_pool.caller_cpu)
+                && nnfs_load(&nnfs_pool.guard_on)) {
+            /* woken onto the caller's own core (no idle core elsewhere): working here
+             * would only take turns with the caller; sleep at once and give it back */
+            nnfs_add(&nnfs_pool.same_core_skips, 1);
+            joined = 0;
+            continue;
+        }
         ran = nnfs_claim(last);
         if (ran)
             nnfs_add(&nnfs_pool.tasks_by_workers, ran);
@@ -461,6 +479,7 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         NNFS_RELAXED_STORE(nnfs_pool.first, first);
         NNFS_RELAXED_STORE(nnfs_pool.n_tasks, n);
         NNFS_RELAXED_STORE(nnfs_pool.n_threads, (int64_t)n_threads);
+        NNFS_RELAXED_STORE(nnfs_pool.caller_cpu, (int64_t)nnfs_cpu());
         nnfs_store(&nnfs_pool.done, 0);
         nnfs_store(&nnfs_pool.word, (int64_t)(g << 32));
         nnfs_add(&nnfs_pool.jobs, 1);
@@ -529,6 +548,7 @@ static int nnfs_pool_workers(void) { return nnfs_pool.n_workers; }
 static int64_t nnfs_pool_jobs(void) { return nnfs_load(&nnfs_pool.jobs); }
 static int64_t nnfs_pool_tasks_by_workers(void) { return nnfs_load(&nnfs_pool.tasks_by_workers); }
 static int64_t nnfs_pool_busy_runs(void) { return nnfs_load(&nnfs_pool.busy_runs); }
+static int64_t nnfs_pool_same_core_skips(void) { return nnfs_load(&nnfs_pool.same_core_skips); }
 static int64_t nnfs_pool_job_ns(void) { return nnfs_load(&nnfs_pool.job_ns); }
 static int64_t nnfs_pool_wait_ns(void) { return nnfs_load(&nnfs_pool.wait_ns); }
 static int64_t nnfs_pool_caller_sleeps(void) { return nnfs_load(&nnfs_pool.caller_sleeps); }
