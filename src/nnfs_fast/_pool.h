@@ -9,22 +9,30 @@
  * that waits for every team thread. Beside another pool that busy-waits -- NumPy's OpenBLAS
  * spins up to ~0.1 s after each threaded np.dot (and no longer yields on x86-64), PyTorch's
  * pool, LLVM libomp's KMP_BLOCKTIME -- or a busy process, one of our threads often has no core,
- * and the whole call waits for the scheduler: the 2-thread (128, 784, 128) dense layer took
- * 2-8 ms alternating call by call with NumPy, against 0.5 ms quiet and 1.0 ms on one thread
- * (benchmarks/RESULTS.md, "Threads beside other pools"). No setting of ours fixes it:
- * OpenBLAS reads its timeout when NumPy is imported, and GOMP_SPINCOUNT only shortens *our*
- * spinning.
+ * and the whole call waits for the scheduler. Measured on the 2-core development machine
+ * (benchmarks/RESULTS.md, "Threads beside other pools"): the 2-thread (128,784,128) layer took
+ * 8 ms alternating call by call with NumPy against 1 ms on one thread, and with other builds
+ * running 16x its one-thread time. No setting of ours fixes it: OpenBLAS reads its timeout
+ * when NumPy is imported, GOMP_SPINCOUNT only shortens *our* spinning, and libomp ignores it.
  * What we do instead (option (a) of issue 11, "caller-runs"): a job is (fn, ctx, n_tasks).
  * The calling thread publishes it, then claims tasks itself from a shared counter, as do the
  * pool's workers; the call returns when every task is *done*, not when every worker has
  * arrived. A worker that gets no core claims nothing, so a call is never slower than the
- * caller doing all the work alone (plus the tasks others already started). Results stay
+ * caller doing all the work alone, plus the tasks others had already started. Results stay
  * bit-identical for any thread count and any split of tasks among threads: each task owns
  * its outputs, and which thread runs a task changes nothing in it.
- * The measured alternatives: (b) timing calls and falling back to one thread cannot react
- * within a call, and the ~0.1 s OpenBLAS spin changes from call to call; (c) running
- * OpenBLAS on our pool needs OpenBLAS >= 0.3.28 and hangs with a smaller team (OpenBLAS
- * #4770), which is why scikit-learn dropped it.
+ * What caller-runs alone does not cover, measured with other builds keeping both cores busy:
+ * a worker preempted *inside* a task it claimed, and a worker that the scheduler wakes onto
+ * the caller's own core (no idle core elsewhere), where it ran in the caller's place and then
+ * spun -- a 35 us job of 8 tasks took 67 us. So (1) a worker that finds itself on the core
+ * the caller published from leaves the job (49 us there, and the guard below then keeps such
+ * calls on one thread), and (2) the guard, option (b) of the issue kept to one place: a
+ * sample of jobs compares the job's wall time with the caller's own CPU time scaled to all
+ * tasks (what one thread would have taken); while recent jobs lose, calls run on the caller
+ * alone for 2 ms, doubling to 256 ms while later tries keep losing. (b) alone could not
+ * replace (a): a fallback decided from past calls cannot react inside a call, and OpenBLAS's
+ * spinning starts and stops with every np.dot. (c), running OpenBLAS on our pool, needs
+ * OpenBLAS >= 0.3.28 and hangs with a smaller team (OpenBLAS #4770): scikit-learn dropped it.
  *
  * Protocol
  *   word = generation << 32 | next task. The submitter (one at a time: `submit` mutex) first
