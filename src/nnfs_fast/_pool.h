@@ -63,7 +63,8 @@
 typedef void (*nnfs_task_fn)(void* ctx, Py_ssize_t task);
 
 #define NNFS_POOL_MAX_WORKERS 255
-#define NNFS_POOL_SPIN_NS 20000            /* default idle spin: 20 us (benchmarks/RESULTS.md) */
+#define NNFS_POOL_SPIN_NS 200000           /* default idle spin: 200 us (benchmarks/RESULTS.md) */
+#define NNFS_PAUSE_NS 5000                 /* of it, with pause instructions (then yields) */
 #define NNFS_POOL_CLOSED 0xFFFFFFFFull     /* "next task" while a job is being written */
 #define NNFS_POOL_MAX_TASKS 0xFFFFFFF0ll   /* tasks per job round (the word's low 32 bits) */
 #define NNFS_POOL_STACK (2u << 20)         /* worker stack bytes */
@@ -102,8 +103,10 @@ static void nnfs_sleep_ns(int64_t ns) { Sleep((DWORD)((ns + 999999) / 1000000));
 /* no fine per-thread CPU clock (GetThreadTimes ticks every 15.6 ms): wall time */
 static int64_t nnfs_thread_cpu_ns(void) { return nnfs_now_ns(); }
 static int nnfs_cpu(void) { return (int)GetCurrentProcessorNumber(); }
+static void nnfs_yield(void) { SwitchToThread(); }
 #else
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #define NNFS_POOL_THREADS "pthreads"
@@ -131,11 +134,11 @@ static void nnfs_sleep_ns(int64_t ns) {
 }
 /* the core the calling thread runs on, -1 where the system does not say */
 #if defined(__linux__) && defined(_GNU_SOURCE)   /* Python.h defines it */
-#include <sched.h>
 static int nnfs_cpu(void) { return sched_getcpu(); }
 #else
 static int nnfs_cpu(void) { return -1; }
 #endif
+static void nnfs_yield(void) { sched_yield(); }
 /* CPU time of the calling thread (time it was preempted does not count) */
 static int64_t nnfs_thread_cpu_ns(void) {
     struct timespec ts;
@@ -300,6 +303,33 @@ static int64_t nnfs_claim(uint64_t g) {
     }
 }
 
+/* A bounded busy wait: a pause instruction between checks for the first NNFS_PAUSE_NS, then a
+ * yield of the core between checks (to another pool's spinning worker, or to our own caller
+ * if the scheduler put us on its core), until `limit` ns have passed: then the waiter sleeps. */
+typedef struct { int64_t t0, limit; unsigned k; int yielding; } nnfs_waiter;
+
+static void nnfs_wait_begin(nnfs_waiter* w, int64_t limit) {
+    w->t0 = nnfs_now_ns();
+    w->limit = limit;
+    w->k = 0;
+    w->yielding = 0;
+}
+
+/* One more step of the wait; 0 when it is time to sleep instead. */
+static int nnfs_wait_step(nnfs_waiter* w) {
+    if (w->yielding || (++w->k & 15) == 0) {
+        int64_t dt = nnfs_now_ns() - w->t0;
+        if (dt >= w->limit)
+            return 0;
+        w->yielding = dt >= NNFS_PAUSE_NS;
+    }
+    if (w->yielding)
+        nnfs_yield();
+    else
+        nnfs_pause();
+    return 1;
+}
+
 static int nnfs_is_new_job(int64_t w, uint64_t last) {
     return NNFS_GEN(w) != last && NNFS_NEXT(w) != NNFS_POOL_CLOSED;
 }
@@ -307,21 +337,14 @@ static int nnfs_is_new_job(int64_t w, uint64_t last) {
 /* Worker side: the word of the first job after generation `last` (spin, then sleep; a
  * worker that was not one of the last job's threads goes straight back to sleep). */
 static int64_t nnfs_wait_job(uint64_t last, int spin_first) {
-    int64_t w, t0 = 0, spin = spin_first ? nnfs_load(&nnfs_pool.spin_ns) : 0;
-    unsigned k;
-    for (k = 0;; k++) {
+    int64_t w;
+    nnfs_waiter wait;
+    nnfs_wait_begin(&wait, spin_first ? nnfs_load(&nnfs_pool.spin_ns) : 0);
+    do {
         w = nnfs_load(&nnfs_pool.word);
         if (nnfs_is_new_job(w, last))
             return w;
-        if ((k & 63) == 0) {
-            int64_t now = nnfs_now_ns();
-            if (k == 0)
-                t0 = now;
-            else if (now - t0 >= spin)
-                break;
-        }
-        nnfs_pause();
-    }
+    } while (nnfs_wait_step(&wait));
     nnfs_add(&nnfs_pool.sleepers, 1);
     nnfs_lock(&nnfs_pool.mutex);
     while (!nnfs_is_new_job(w = nnfs_load(&nnfs_pool.word), last))
@@ -450,7 +473,7 @@ static void nnfs_guard_record(int64_t job_ns, int64_t cpu_ns, int64_t ran, int64
 static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_threads) {
     int64_t first, n, ran, t0, t1, t2, cpu0 = 0;
     uint64_t g;
-    unsigned k;
+    nnfs_waiter wait;
     int measure;
     if (n_threads <= 1 || n_tasks <= 1) {
         nnfs_run_serial(fn, ctx, n_tasks);
@@ -500,9 +523,10 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
         if (measure)
             cpu0 = nnfs_thread_cpu_ns() - cpu0;
         /* wait for the tasks others started: spin, then sleep (frees this core) */
-        t1 = nnfs_now_ns();
-        for (k = 0; nnfs_load(&nnfs_pool.done) < n; k++) {
-            if ((k & 63) == 63 && nnfs_now_ns() - t1 >= nnfs_load(&nnfs_pool.spin_ns)) {
+        nnfs_wait_begin(&wait, nnfs_load(&nnfs_pool.spin_ns));
+        t1 = wait.t0;
+        while (nnfs_load(&nnfs_pool.done) < n) {
+            if (!nnfs_wait_step(&wait)) {
                 nnfs_add(&nnfs_pool.caller_sleeps, 1);
                 nnfs_store(&nnfs_pool.caller_waiting, 1);
                 nnfs_lock(&nnfs_pool.mutex);
@@ -512,7 +536,6 @@ static void nnfs_pool_run(nnfs_task_fn fn, void* ctx, Py_ssize_t n_tasks, int n_
                 nnfs_store(&nnfs_pool.caller_waiting, 0);
                 break;
             }
-            nnfs_pause();
         }
         t2 = nnfs_now_ns();
         nnfs_add(&nnfs_pool.job_ns, t2 - t0);
