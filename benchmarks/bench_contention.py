@@ -5,6 +5,7 @@ Scenarios (issue 11):
   alternating  our call, then NumPy doing the same work (its OpenBLAS on its default thread
                count, whose workers spin after each call), call by call, as in a user's loop
                that mixes Layer_Dense with np.dot
+  alternating_blas1  the same with NumPy's BLAS limited to one thread (threadpoolctl)
   busy         our calls in a block while one other process keeps a core busy
   two_threads  two Python threads of one process run their own copy of the work at once
 Workloads: Layer_Dense forward + backward at (batch, n_in, n_out) = (300,2,64), (128,784,128)
@@ -22,6 +23,7 @@ ours against it (NumPy time / ours).
     python benchmarks/bench_contention.py [--repeat 5] [--seconds 0.2] [--json FILE]
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -32,7 +34,7 @@ import time
 
 import numpy as np
 
-SCENARIOS = ("quiet", "alternating", "busy", "two_threads")
+SCENARIOS = ("quiet", "alternating", "alternating_blas1", "busy", "two_threads")
 SHAPES = {"dense 300,2,64": (300, 2, 64), "dense 128,784,128": (128, 784, 128),
           "dense 1024,784,128": (1024, 784, 128)}
 WORKLOADS = tuple(SHAPES) + ("ch10 step", "ch19 step")
@@ -104,8 +106,13 @@ def measure(scenario, workload, threads, seconds):
             t.join()
         return {"ours": statistics.median(per_thread[0] + per_thread[1]), "numpy": None}
     ours, numpy, steps = make_workload(workload)
-    if scenario == "alternating":
-        t_ours, t_numpy = timed_calls([ours, numpy], seconds)
+    if scenario.startswith("alternating"):
+        limit = contextlib.nullcontext()
+        if scenario == "alternating_blas1":
+            from threadpoolctl import threadpool_limits    # needed for this scenario only
+            limit = threadpool_limits(1, user_api="blas")
+        with limit:
+            t_ours, t_numpy = timed_calls([ours, numpy], seconds)
         return {"ours": statistics.median(t_ours) / steps,
                 "numpy": statistics.median(t_numpy) / steps}
     return {"ours": statistics.median(timed_calls([ours], seconds)[0]) / steps, "numpy": None}
@@ -178,7 +185,7 @@ def run(threads, scenarios, workloads, repeat, seconds, spin_us=None, out=print)
             w.close()
     rows = []
     lo, hi = min(threads), max(threads)
-    header = (f"{'scenario':<12} {'workload':<19} | {f'{lo} thr us':>10} {f'{hi} thr us':>10}"
+    header = (f"{'scenario':<17} {'workload':<19} | {f'{lo} thr us':>10} {f'{hi} thr us':>10}"
               f" {f'{hi}/{lo}':>6} | {'numpy us':>10} {'x numpy':>8}")
     out(header)
     out("-" * len(header))
@@ -193,7 +200,7 @@ def run(threads, scenarios, workloads, repeat, seconds, spin_us=None, out=print)
                    "numpy_us": statistics.median(numpy) * 1e6 if numpy else None}
             row["vs_numpy"] = row["numpy_us"] / row["us"][str(hi)] if numpy else None
             rows.append(row)
-            out(f"{scenario:<12} {workload:<19} | {row['us'][str(lo)]:10.1f} "
+            out(f"{scenario:<17} {workload:<19} | {row['us'][str(lo)]:10.1f} "
                 f"{row['us'][str(hi)]:10.1f} {row['ratio']:6.2f} | "
                 + (f"{row['numpy_us']:10.1f} {row['vs_numpy']:8.2f}" if numpy
                    else f"{'-':>10} {'-':>8}"))

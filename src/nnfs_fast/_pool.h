@@ -45,10 +45,13 @@
  *   Worker k (0-based) has the fixed slot k + 1 (the caller is slot 0) and joins a job only when
  *   k + 1 < the job's n_threads, so per-thread scratch indexed by nnfs_pool_slot() stays below
  *   n_threads.
- *   Idle workers spin for spin_ns (a few microseconds: consecutive kernels of a training step
- *   find them awake) and then sleep on a condition variable; the submitter wakes sleepers only
- *   when there are any. The caller, waiting for tasks others run, spins as long and then sleeps
- *   too, which frees its core for a worker the scheduler had preempted.
+ *   Idle workers wait for spin_ns (200 us: the kernels of a training step find them awake; on
+ *   this VM a sleeping worker cost the caller ~10 us to wake and arrived ~100 us late), with
+ *   pause instructions for the first 5 us and then yielding the core between checks, so that
+ *   a spinning worker gives way to anyone who wants its core (another pool's worker, our own
+ *   caller); then they sleep on a condition variable, and the submitter wakes sleepers only
+ *   when there are any. The caller, waiting for tasks others run, waits the same way and
+ *   then sleeps too, which frees its core for a worker the scheduler had preempted.
  *   A second Python thread that finds the pool busy runs its tasks itself (one thread) instead
  *   of waiting. A forked child resets the pool (pthread_atfork) and starts new workers at its
  *   first parallel call.
