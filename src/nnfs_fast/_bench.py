@@ -82,13 +82,15 @@ def interleaved(fns, repeat, seconds, gap=0.0):
 
 def alternated(fns, repeat, seconds):
     """Median per-call time of each function, the functions called in turn, one call each,
-    for ``repeat`` rounds of about ``seconds`` (after one warm-up call each)."""
+    for ``repeat`` rounds (after one warm-up call each). A round lasts as long as one block
+    of each function would (``seconds`` times their number), and at least 5 turns."""
     times = {name: [] for name in fns}
     for fn in fns.values():
         fn()
     for _ in range(repeat):
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
+        end, turns = time.perf_counter() + seconds * len(fns), 0
+        while time.perf_counter() < end or turns < 5:
+            turns += 1
             for name, fn in fns.items():
                 t0 = time.perf_counter()
                 fn()
