@@ -6,16 +6,6 @@ datasets; ``nnfs_fast.reference`` a pure-NumPy float64 implementation of the sam
 """
 __version__ = "0.2.0.dev0"   # the one place (pyproject.toml reads it); CHANGELOG.md says what changed
 
-import os as _os
-
-# GNU OpenMP lets idle threads spin 300,000 times (~0.1-1 ms) before sleeping: on a machine
-# where other processes keep the cores busy, spinning teams then wait on each other and a
-# training run became 2.7x slower (benchmarks/RESULTS.md). 10,000 spins keep consecutive
-# kernels just as fast on an idle machine. Set before the extensions load libgomp; a user's
-# GOMP_SPINCOUNT or OMP_WAIT_POLICY wins, and a libgomp already loaded is not affected.
-if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "10000"
-
 try:
     from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled, set_num_threads
     from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input

@@ -1,11 +1,12 @@
 # The one place where nnfs_fast's kernels go parallel.
 #
 # A kernel describes its work as n_tasks independent tasks (each owning its outputs, so results
-# do not depend on the thread count) and a function fn(ctx, task). run_tasks runs them on the
-# calling thread when one thread is wanted -- without entering OpenMP at all: a prange with
-# use_threads_if=False still costs ~1.5 us per call, which is most of a small layer -- and
-# otherwise splits them statically among the OpenMP threads.
-from cython.parallel cimport prange
+# do not depend on the thread count or on which thread runs a task) and a function
+# fn(ctx, task). run_tasks runs them on the calling thread when one thread is wanted -- without
+# touching the pool at all, a plain loop -- and otherwise on nnfs_fast's caller-runs pool
+# (runtime/pool.h): the caller and up to n_threads - 1 workers claim tasks from a shared counter and
+# the call returns when all are done, so a worker that gets no core never holds it up.
+from nnfs_fast.runtime.openmp cimport TaskFn, pool_run, pool_slot
 
 # ---------------------------------------------------------------------------------------------
 # Every threshold that decides one thread or many (work under it runs on the calling thread,
@@ -30,7 +31,6 @@ cdef inline dict thresholds():
     return {"PAR_FLOPS": PAR_FLOPS, "PAR_WORK": PAR_WORK, "PAR_ELEMS": PAR_ELEMS}
 # ---------------------------------------------------------------------------------------------
 
-ctypedef void (*TaskFn)(void* ctx, Py_ssize_t task) noexcept nogil
 
 
 cdef inline void run_tasks(TaskFn fn, void* ctx, Py_ssize_t n_tasks,
@@ -40,8 +40,13 @@ cdef inline void run_tasks(TaskFn fn, void* ctx, Py_ssize_t n_tasks,
         for t in range(n_tasks):
             fn(ctx, t)
     else:
-        for t in prange(n_tasks, num_threads=n_threads, schedule="static"):
-            fn(ctx, t)
+        pool_run(fn, ctx, n_tasks, n_threads)
+
+
+cdef inline int thread_slot() noexcept nogil:
+    """Inside a task: the running thread's slot, 0 (the caller) to n_threads - 1 of its
+    run_tasks call; per-thread scratch is indexed by it."""
+    return pool_slot()
 
 
 # Flat work: fn(ctx, start, end) over the half-open range [start, end) of [0, n).

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from nnfs_fast.runtime import dispatch as _dispatch
-from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled
+from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled, runtime
 
 
 def compiler_name(raw):
@@ -26,6 +26,7 @@ def config():
         "compiler": compiler_name(k.COMPILER),
         "openmp": openmp_enabled(),
         "threads": get_num_threads(),
+        "runtime": runtime(),
         "kernel_level": _dispatch.LEVEL,
         "kernel_isa": k.ISA,
         "levels_built": _dispatch.built_levels(),

@@ -4,15 +4,13 @@
 Two suites, both timed the same way: each contender runs in *blocks* (as many calls as fit in
 ``seconds``, after one untimed warm-up call), the contenders' blocks alternate ``repeat`` times,
 and the median time per call is reported. Alternating blocks spreads any change in machine load
-over all contenders instead of penalising whichever ran during a busy moment. With more than
-one thread, each block starts after a pause of ``POOL_GAP`` seconds: a thread pool keeps its
-idle threads spinning for a while after its last task (OpenBLAS up to ~0.1 s, GNU OpenMP
-less), and without the pause the previous contender's spinning threads would take cores from
-the next one's -- two pools fighting, which measures the pairing rather than either library.
+over all contenders instead of penalising whichever ran during a busy moment.
 
 * **dense**: ``Layer_Dense``'s fused kernels (forward ``max(0, X . W + b)``, backward with the
   ReLU mask) against the same NumPy float32 operations, in this process, NumPy's BLAS limited
-  to the same thread count with threadpoolctl.
+  to the same thread count with threadpoolctl. Timed twice: in blocks, and *alternated* call
+  by call (ours, NumPy's, ours, ...: what a user's loop that mixes both sees, NumPy's
+  OpenBLAS workers still spinning from its last call when ours starts). No pause anywhere.
 * **train**: one full training step (forward, loss, backward, Adam update) of the book's
   chapter 10 spiral model and of the chapter 19 Fashion-MNIST model shape, for each framework
   in a worker process of its own (``_worker_main``; told over a pipe when to run a block,
@@ -27,7 +25,11 @@ the next one's -- two pools fighting, which measures the pairing rather than eit
     the CPU with ``torch.set_num_threads``, when PyTorch is installed.
 
   Every framework starts from the same initial weights and data. The nnfs_fast and book steps
-  also compute the accuracy, as the book's loops do; the PyTorch step does not.
+  also compute the accuracy, as the book's loops do; the PyTorch step does not. With more
+  than one thread, each block starts ``POOL_GAP`` seconds after the previous one (printed):
+  the contenders are separate processes, and another process's pool keeps its idle threads
+  spinning for a while after its last task (OpenBLAS up to ~0.1 s), which would measure the
+  pairing of two processes rather than either framework.
 """
 import argparse
 import contextlib
@@ -78,6 +80,24 @@ def interleaved(fns, repeat, seconds, gap=0.0):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def alternated(fns, repeat, seconds):
+    """Median per-call time of each function, the functions called in turn, one call each,
+    for ``repeat`` rounds (after one warm-up call each). A round lasts as long as one block
+    of each function would (``seconds`` times their number), and at least 5 turns."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeat):
+        end, turns = time.perf_counter() + seconds * len(fns), 0
+        while time.perf_counter() < end or turns < 5:
+            turns += 1
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def blas_limits(threads):
     """Limit NumPy's BLAS to ``threads`` threads (a no-op without threadpoolctl)."""
     if threadpool_limits is None:
@@ -122,8 +142,9 @@ def load_average():
 SHAPES = [(300, 2, 64), (300, 64, 3), (128, 784, 128), (128, 128, 10), (1024, 784, 128),
           (8192, 784, 128), (1024, 1024, 1024)]
 QUICK_SHAPES = [(300, 2, 64), (128, 784, 128)]
-DENSE_HEADER = (f"{'batch,in,out':>16} {'thr':>3} | {'fwd us':>9} {'numpy':>9} {'x':>5} "
-                f"{'GF/s':>6} {'sgemm':>6} {'%sg':>4} | {'bwd us':>9} {'numpy':>9} {'x':>5}")
+DENSE_HEADER = (f"{'batch,in,out':>16} {'thr':>3} {'timing':<6} | {'fwd us':>9} {'numpy':>9} "
+                f"{'x':>5} {'GF/s':>6} {'sgemm':>6} {'%sg':>4} | {'bwd us':>9} {'numpy':>9} "
+                f"{'x':>5}")
 
 
 def bench_shape(kernels, batch, n_in, n_out, threads, repeat, seconds):
@@ -150,26 +171,33 @@ def bench_shape(kernels, batch, n_in, n_out, threads, repeat, seconds):
         "numpy_sgemm": lambda: np.dot(X, W),
     }
     with blas_limits(threads):
-        t = interleaved(fns, repeat, seconds, POOL_GAP if threads > 1 else 0.0)
+        t = interleaved(fns, repeat, seconds)
+        a = alternated(fns, repeat, seconds)
     flops = 2.0 * batch * n_in * n_out
-    return {
-        "shape": [batch, n_in, n_out], "threads": threads,
-        "fwd_us": t["ours_fwd"] * 1e6, "numpy_fwd_us": t["numpy_fwd"] * 1e6,
-        "fwd_speedup": t["numpy_fwd"] / t["ours_fwd"],
-        "bwd_us": t["ours_bwd"] * 1e6, "numpy_bwd_us": t["numpy_bwd"] * 1e6,
-        "bwd_speedup": t["numpy_bwd"] / t["ours_bwd"],
-        "fwd_gflops": flops / t["ours_fwd"] / 1e9,
-        "numpy_sgemm_gflops": flops / t["numpy_sgemm"] / 1e9,
-        "gemm_vs_sgemm": t["numpy_sgemm"] / t["ours_fwd"],
-    }
+
+    def timings(t, prefix=""):
+        return {
+            prefix + "fwd_us": t["ours_fwd"] * 1e6, prefix + "numpy_fwd_us": t["numpy_fwd"] * 1e6,
+            prefix + "fwd_speedup": t["numpy_fwd"] / t["ours_fwd"],
+            prefix + "bwd_us": t["ours_bwd"] * 1e6, prefix + "numpy_bwd_us": t["numpy_bwd"] * 1e6,
+            prefix + "bwd_speedup": t["numpy_bwd"] / t["ours_bwd"],
+            prefix + "fwd_gflops": flops / t["ours_fwd"] / 1e9,
+            prefix + "numpy_sgemm_gflops": flops / t["numpy_sgemm"] / 1e9,
+            prefix + "gemm_vs_sgemm": t["numpy_sgemm"] / t["ours_fwd"],
+        }
+    return {"shape": [batch, n_in, n_out], "threads": threads, **timings(t),
+            **timings(a, "alt_")}
 
 
 def dense_row(r):
-    """One line of the dense table."""
-    return (f"{','.join(map(str, r['shape'])):>16} {r['threads']:>3} | {r['fwd_us']:9.1f} "
-            f"{r['numpy_fwd_us']:9.1f} {r['fwd_speedup']:5.2f} {r['fwd_gflops']:6.1f} "
-            f"{r['numpy_sgemm_gflops']:6.1f} {100 * r['gemm_vs_sgemm']:4.0f} | "
-            f"{r['bwd_us']:9.1f} {r['numpy_bwd_us']:9.1f} {r['bwd_speedup']:5.2f}")
+    """Two lines of the dense table: block timings, then alternated call by call."""
+    def line(timing, p):
+        return (f"{','.join(map(str, r['shape'])):>16} {r['threads']:>3} {timing:<6} | "
+                f"{r[p + 'fwd_us']:9.1f} {r[p + 'numpy_fwd_us']:9.1f} "
+                f"{r[p + 'fwd_speedup']:5.2f} {r[p + 'fwd_gflops']:6.1f} "
+                f"{r[p + 'numpy_sgemm_gflops']:6.1f} {100 * r[p + 'gemm_vs_sgemm']:4.0f} | "
+                f"{r[p + 'bwd_us']:9.1f} {r[p + 'numpy_bwd_us']:9.1f} {r[p + 'bwd_speedup']:5.2f}")
+    return line("blocks", "") + "\n" + line("alt", "alt_")
 
 
 def run_dense(threads, shapes=SHAPES, repeat=15, seconds=0.02, out=print):
@@ -183,7 +211,8 @@ def run_dense(threads, shapes=SHAPES, repeat=15, seconds=0.02, out=print):
     for n in threads:
         for shape in shapes:
             rows.append(bench_shape(kernels, *shape, n, repeat, seconds))
-            out(dense_row(rows[-1]))
+            for line in dense_row(rows[-1]).splitlines():
+                out(line)
     return rows
 
 
@@ -534,6 +563,9 @@ def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat
         if available[fw]:
             out(f"note: {FRAMEWORK_LABELS[fw]} skipped: {available[fw]}")
     frameworks = [fw for fw in frameworks if not available[fw]]
+    if any(n > 1 for n in threads) and not quick:
+        out(f"note: with more than one thread, blocks of different frameworks start "
+            f"{POOL_GAP} s apart (the previous process's idle pool threads stop spinning)")
     out(TRAIN_HEADER)
     out("-" * len(TRAIN_HEADER))
     rows, versions = [], {}
@@ -581,7 +613,7 @@ def run(suites=("dense", "train"), threads=None, quick=False, repeat=None, secon
             f"{os.cpu_count()} CPUs): expect noisy timings")
     if "dense" in suites:
         out("\nDense layer kernels (fused bias+ReLU forward, ReLU-masked backward) vs NumPy "
-            "float32; median time per call")
+            "float32; median time per call, in blocks of calls and alternated call by call")
         result["dense"] = run_dense(
             threads, shapes or (QUICK_SHAPES if quick else SHAPES),
             repeat or (3 if quick else 15), seconds or (0.002 if quick else 0.02), out)

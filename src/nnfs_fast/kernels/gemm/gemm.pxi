@@ -35,10 +35,9 @@
 # Every C element is summed by one thread in a fixed order, so results do not depend on the
 # thread count. Work under PAR_FLOPS (kernels/parallel.pxd) runs on the calling thread.
 
-from cython.parallel cimport threadid
 from libc.string cimport memcpy, memset
 
-from nnfs_fast.kernels.parallel cimport PAR_FLOPS, run_tasks, thresholds
+from nnfs_fast.kernels.parallel cimport PAR_FLOPS, run_tasks, thread_slot, thresholds
 
 cdef extern from "ukernel.h" nogil:
     const char* NNFS_ISA
@@ -241,7 +240,7 @@ cdef void blocked_task(void* ctx, Py_ssize_t t) noexcept nogil:
     [q0, q1) (group t % n_col_groups), for the depth blocks of this round."""
     cdef Blocked* g = <Blocked*>ctx
     cdef const GemmPlan* p = g.p
-    cdef float* ap = g.Ap + threadid() * p.kc * p.chunk_rows
+    cdef float* ap = g.Ap + thread_slot() * p.kc * p.chunk_rows
     cdef Py_ssize_t chunk = t // p.n_col_groups
     cdef Py_ssize_t ic = (chunk * p.n_apanels // p.n_row_chunks) * NNFS_MR
     cdef Py_ssize_t mc = min(p.M, ((chunk + 1) * p.n_apanels // p.n_row_chunks) * NNFS_MR) - ic
