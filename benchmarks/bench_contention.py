@@ -110,7 +110,7 @@ def measure(scenario, workload, threads, seconds):
     if scenario.startswith("alternating"):
         limit = contextlib.nullcontext()
         if scenario == "alternating_blas1":
-            from threadpoolctl import threadpool_limits    # needed for this scenario only
+            from threadpoolctl import threadpool_limits  # needed for this scenario only
             limit = threadpool_limits(1, user_api="blas")
         with limit:
             t_ours, t_numpy = timed_calls([ours, numpy], seconds)
@@ -223,8 +223,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args.worker, args.spin_us)
-    from nnfs_fast.testing import bench as _bench
     from nnfs_fast.runtime.config import config
+    from nnfs_fast.testing import bench as _bench
     info = _bench.machine()
     info["runtime"] = config().get("runtime", "OpenMP parallel regions")
     info["load_average"] = _bench.load_average()

@@ -4,11 +4,11 @@ kernels. Same class names, arguments, attributes and formulas as the book; float
 ``from nnfs_fast import *`` gives the book's classes; ``nnfs_fast.datasets`` the book's
 datasets; ``nnfs_fast.reference`` a pure-NumPy float64 implementation of the same API.
 """
-__version__ = "0.2.0.dev0"   # the one place (pyproject.toml reads it); CHANGELOG.md says what changed
+__version__ = "0.2.0.dev0"   # the one place (pyproject.toml reads it); changes: CHANGELOG.md
 
 try:
-    from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled, set_num_threads
     from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
+    from nnfs_fast.runtime.openmp import get_num_threads, openmp_enabled, set_num_threads
 except ImportError as exc:  # a source checkout without built extensions, or a broken build
     if type(exc).__name__ == "UnusableLevelError":  # a mistyped NNFS_FAST_ISA: its own message
         raise
@@ -18,18 +18,32 @@ except ImportError as exc:  # a source checkout without built extensions, or a b
         "built it yourself, rebuild with 'pip install --force-reinstall --no-cache-dir .'."
     ) from exc
 
-from nnfs_fast.runtime.config import show_config
 from nnfs_fast.accuracy import Accuracy, Accuracy_Categorical, Accuracy_Regression
-from nnfs_fast.activations import (Activation_Linear, Activation_ReLU, Activation_Sigmoid,
-                                   Activation_Softmax)
-from nnfs_fast.datasets import (create_data_mnist, init, load_mnist_dataset, sine_data,
-                                spiral_data, vertical_data)
-from nnfs_fast.losses import (Activation_Softmax_Loss_CategoricalCrossentropy, Loss,
-                              Loss_BinaryCrossentropy, Loss_CategoricalCrossentropy,
-                              Loss_MeanAbsoluteError, Loss_MeanSquaredError)
+from nnfs_fast.activations import (
+    Activation_Linear,
+    Activation_ReLU,
+    Activation_Sigmoid,
+    Activation_Softmax,
+)
+from nnfs_fast.datasets import (  # init and the toy sets: by name, not in __all__ (star import)
+    create_data_mnist,
+    load_mnist_dataset,
+)
+from nnfs_fast.datasets import init as init
+from nnfs_fast.datasets import sine_data as sine_data
+from nnfs_fast.datasets import spiral_data as spiral_data
+from nnfs_fast.datasets import vertical_data as vertical_data
+from nnfs_fast.losses import (
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss,
+    Loss_BinaryCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Loss_MeanAbsoluteError,
+    Loss_MeanSquaredError,
+)
 from nnfs_fast.model import Model
-from nnfs_fast.optimizers import (Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop,
-                                  Optimizer_SGD)
+from nnfs_fast.optimizers import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
+from nnfs_fast.runtime.config import show_config
 
 
 def set_seed(seed):

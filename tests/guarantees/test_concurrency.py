@@ -7,9 +7,9 @@
   the results of single calls.
 * ``set_num_threads`` acts on the calling Python thread only (OpenMP's per-thread setting).
 * After kernels have run on the thread pool, a child made with the ``fork`` start method runs
-  kernels on its own threads (the pool's at-fork handler resets it; tests/kernels/test_pool.py checks
-  the child's workers) instead of hanging, and the ``spawn`` start method works too. Children
-  are joined with a timeout: a hang fails the test.
+  kernels on its own threads (the pool's at-fork handler resets it; tests/kernels/test_pool.py
+  checks the child's workers) instead of hanging, and the ``spawn`` start method works too.
+  Children are joined with a timeout: a hang fails the test.
 * Concurrent saves to one path leave one complete file.
 
 Worker functions live at module level so that spawned children can import them.
@@ -23,8 +23,15 @@ import numpy as np
 import pytest
 
 import nnfs_fast
-from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax, Layer_Dense,
-                       Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
+from nnfs_fast import (
+    Accuracy_Categorical,
+    Activation_ReLU,
+    Activation_Softmax,
+    Layer_Dense,
+    Loss_CategoricalCrossentropy,
+    Model,
+    Optimizer_Adam,
+)
 from nnfs_fast.datasets import spiral_data
 
 CHILD_TIMEOUT = 120          # seconds; a hung child fails the test after this

@@ -32,7 +32,6 @@ cdef inline dict thresholds():
 # ---------------------------------------------------------------------------------------------
 
 
-
 cdef inline void run_tasks(TaskFn fn, void* ctx, Py_ssize_t n_tasks,
                            int n_threads) noexcept nogil:
     cdef Py_ssize_t t

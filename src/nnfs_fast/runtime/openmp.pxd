@@ -1,7 +1,7 @@
 # Threads: the OpenMP shim (the sklearn/utils/_openmp_helpers.pxd pattern) that holds the thread
-# count, and the pool every kernel runs its tasks on (runtime/pool.h, started from runtime/openmp.pyx; one
-# per process). The package also builds without OpenMP: the shim then answers as a one-thread
-# runtime would, so kernels run on the calling thread.
+# count, and the pool every kernel runs its tasks on (runtime/pool.h, started from
+# runtime/openmp.pyx; one per process). The package also builds without OpenMP: the shim then
+# answers as a one-thread runtime would, so kernels run on the calling thread.
 cdef extern from *:
     """
     #if NNFS_FAST_HAVE_OPENMP

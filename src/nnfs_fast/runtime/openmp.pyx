@@ -13,7 +13,8 @@ parallel call.
 """
 import numbers
 
-from nnfs_fast.runtime.openmp cimport NNFS_FAST_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads
+from nnfs_fast.runtime.openmp cimport (NNFS_FAST_HAVE_OPENMP, omp_get_max_threads,
+                                       omp_set_num_threads)
 
 cdef extern from "pool.h" nogil:
     ctypedef void (*nnfs_task_fn)(void* ctx, Py_ssize_t task) noexcept nogil
@@ -87,7 +88,8 @@ def runtime():
 def _pool_stats():
     """Counters of the pool (tests, benchmarks): jobs run on it, tasks its workers ran,
     calls that ran on their own thread because another thread's job held the pool, jobs a
-    worker left because it woke on the caller's own core, the guard's one-thread periods (backoffs) and the calls they ran on one thread, seconds
+    worker left because it woke on the caller's own core, the guard's one-thread periods
+    (backoffs) and the calls they ran on one thread, seconds
     spent in jobs and, of those, by callers waiting for tasks that workers had started
     (caller_sleeps: waits long enough to sleep), workers started, idle spin in
     microseconds, and the test hook's state (stalls begun, one in progress)."""

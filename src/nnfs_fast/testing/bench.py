@@ -17,7 +17,7 @@ over all contenders instead of penalising whichever ran during a busy moment.
   so the blocks still alternate):
 
   - ``nnfs_fast``: ``Model.train`` (what a user runs);
-  - ``numpy``: the book's chapter 10 script loop (its classes, restated below as ``_Book*``)
+  - ``numpy``: the book's chapter 10 script loop (its classes: testing/book.py)
     with float32 arrays and NumPy's own float32 ``np.dot``;
   - ``book``: the same code after ``nnfs.init()`` (the book's setting: ``np.dot`` computed
     in float64 and rounded), when the ``nnfs`` package is installed;
@@ -44,6 +44,8 @@ import time
 from importlib.util import find_spec
 
 import numpy as np
+
+from nnfs_fast.testing import book
 
 try:
     from threadpoolctl import threadpool_limits
@@ -273,8 +275,15 @@ def _batches(X, y, batch):
 
 def _step_nnfs_fast(X, y, spec, params, adam):
     """Model.train over the data: one call runs ``steps`` epochs (full batch) or one epoch."""
-    from nnfs_fast import (Accuracy_Categorical, Activation_ReLU, Activation_Softmax,
-                           Layer_Dense, Loss_CategoricalCrossentropy, Model, Optimizer_Adam)
+    from nnfs_fast import (
+        Accuracy_Categorical,
+        Activation_ReLU,
+        Activation_Softmax,
+        Layer_Dense,
+        Loss_CategoricalCrossentropy,
+        Model,
+        Optimizer_Adam,
+    )
     model = Model()
     for i, (W, b) in enumerate(params):
         dense = Layer_Dense(*W.shape)
@@ -288,91 +297,12 @@ def _step_nnfs_fast(X, y, spec, params, adam):
     return lambda: model.train(X, y, epochs=epochs, batch_size=spec["batch"], verbose=False)
 
 
-# The book's classes (chapters 9-10), float32; used by the "numpy" and "book" workers.
-
-class _BookDense:
-    def __init__(self, weights, biases):
-        self.weights, self.biases = weights, biases
-
-    def forward(self, inputs):
-        self.inputs = inputs
-        self.output = np.dot(inputs, self.weights) + self.biases
-
-    def backward(self, dvalues):
-        self.dweights = np.dot(self.inputs.T, dvalues)
-        self.dbiases = np.sum(dvalues, axis=0, keepdims=True)
-        self.dinputs = np.dot(dvalues, self.weights.T)
-
-
-class _BookReLU:
-    def forward(self, inputs):
-        self.inputs = inputs
-        self.output = np.maximum(0, inputs)
-
-    def backward(self, dvalues):
-        self.dinputs = dvalues.copy()
-        self.dinputs[self.inputs <= 0] = 0
-
-
-class _BookSoftmaxLoss:
-    def forward(self, inputs, y_true):
-        exp_values = np.exp(inputs - np.max(inputs, axis=1, keepdims=True))
-        self.output = exp_values / np.sum(exp_values, axis=1, keepdims=True)
-        clipped = np.clip(self.output, 1e-7, 1 - 1e-7)
-        return np.mean(-np.log(clipped[range(len(clipped)), y_true]))
-
-    def backward(self, dvalues, y_true):
-        samples = len(dvalues)
-        self.dinputs = dvalues.copy()
-        self.dinputs[range(samples), y_true] -= 1
-        self.dinputs = self.dinputs / samples
-
-
-class _BookAdam:
-    def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, beta_1=0.9, beta_2=0.999):
-        self.learning_rate = self.current_learning_rate = learning_rate
-        self.decay, self.iterations, self.epsilon = decay, 0, epsilon
-        self.beta_1, self.beta_2 = beta_1, beta_2
-
-    def pre_update_params(self):
-        if self.decay:
-            self.current_learning_rate = self.learning_rate * \
-                (1. / (1. + self.decay * self.iterations))
-
-    def update_params(self, layer):
-        if not hasattr(layer, 'weight_cache'):
-            layer.weight_momentums = np.zeros_like(layer.weights)
-            layer.weight_cache = np.zeros_like(layer.weights)
-            layer.bias_momentums = np.zeros_like(layer.biases)
-            layer.bias_cache = np.zeros_like(layer.biases)
-        layer.weight_momentums = self.beta_1 * layer.weight_momentums + \
-            (1 - self.beta_1) * layer.dweights
-        layer.bias_momentums = self.beta_1 * layer.bias_momentums + \
-            (1 - self.beta_1) * layer.dbiases
-        weight_momentums_corrected = layer.weight_momentums / \
-            (1 - self.beta_1 ** (self.iterations + 1))
-        bias_momentums_corrected = layer.bias_momentums / \
-            (1 - self.beta_1 ** (self.iterations + 1))
-        layer.weight_cache = self.beta_2 * layer.weight_cache + \
-            (1 - self.beta_2) * layer.dweights**2
-        layer.bias_cache = self.beta_2 * layer.bias_cache + (1 - self.beta_2) * layer.dbiases**2
-        weight_cache_corrected = layer.weight_cache / (1 - self.beta_2 ** (self.iterations + 1))
-        bias_cache_corrected = layer.bias_cache / (1 - self.beta_2 ** (self.iterations + 1))
-        layer.weights += -self.current_learning_rate * weight_momentums_corrected / \
-            (np.sqrt(weight_cache_corrected) + self.epsilon)
-        layer.biases += -self.current_learning_rate * bias_momentums_corrected / \
-            (np.sqrt(bias_cache_corrected) + self.epsilon)
-
-    def post_update_params(self):
-        self.iterations += 1
-
-
 def _step_book(X, y, spec, params, adam):
     """The book's chapter 10 loop body (forward, loss, accuracy, backward, update) per batch."""
-    dense = [_BookDense(W.copy(), b.copy()) for W, b in params]
-    relu = [_BookReLU() for _ in dense[:-1]]
-    loss_activation = _BookSoftmaxLoss()
-    optimizer = _BookAdam(**adam)
+    dense = [book.Dense(W.copy(), b.copy()) for W, b in params]
+    relu = [book.ReLU() for _ in dense[:-1]]
+    loss_activation = book.SoftmaxLoss()
+    optimizer = book.Adam(**adam)
     batches = _batches(X, y, spec["batch"]) * spec.get("steps", 1)
 
     def step():
