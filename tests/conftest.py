@@ -1,7 +1,8 @@
 """Shared test helpers: the kernel modules this CPU can run, float32-vs-float64 tolerances,
 array layouts, guarded output buffers and subprocess runs.
 
-Tolerance (SPEC A2): a float32 result that sums K products may differ from the float64
+Tolerance (README.md, Compatibility notes): a float32 result that sums K products may differ from
+the float64
 reference by about 1e-6 * sqrt(K) relative to the *magnitude* of the sum, sum |a_k| |b_k|
 (not to the result itself, which cancellation can make arbitrarily small). ``dot_bound``
 computes that bound per element.

@@ -142,13 +142,13 @@ def test_dense_weights_after_spiral_data_match_nnfs_and_the_book(book):
     datasets.spiral_data(samples=100, classes=3)
     dense1 = nnfs_fast.Layer_Dense(2, 3)
     assert_same(dense1.weights, np.load(book / "dense_weights.npy"))
-    printed = [[-0.01306527, 0.01658131, -0.00118164],  # SPEC §2.2, 8 decimals
+    printed = [[-0.01306527, 0.01658131, -0.00118164],  # the nnfs package's values, 8 decimals
                [-0.00680178, 0.00666383, -0.0046072]]
     np.testing.assert_allclose(dense1.weights, printed, rtol=0, atol=5e-9)
 
 
 def test_spec_reference_values():
-    """The values printed in SPEC §2.2/§2.3 (seed 0; NumPy's 8-digit print precision)."""
+    """The values the nnfs package prints (seed 0; NumPy's 8-digit print precision)."""
     datasets.init()
     X, y = datasets.spiral_data(samples=100, classes=3)
     assert (X.shape, X.dtype, y.shape, y.dtype) == ((300, 2), np.float32, (300,), np.uint8)

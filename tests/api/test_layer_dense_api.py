@@ -1,6 +1,6 @@
-"""Layer_Dense as the book's users know it (SPEC Part B §3.1, Part A A1/A2): constructor,
+"""Layer_Dense as the book's users know it (README.md): constructor,
 attributes, RNG draws, forward/backward against the float64 oracle and finite differences,
-parameter access, conversions, errors, repr, and the chapter-3 figure of SPEC §5.1."""
+parameter access, conversions, errors, repr, and the book's chapter-3 figure."""
 import inspect
 import sys
 
@@ -401,8 +401,8 @@ def parse_printed(text):
 
 
 def test_chapter3_script_prints_the_books_figure(tmp_path):
-    """SPEC §5.1: the chapter-3 script with ``from nnfs_fast import Layer_Dense`` (and the
-    book's nnfs.init(), in its own process) prints the book's figure within 2 float32 ulp."""
+    """The chapter-3 script with ``from nnfs_fast import Layer_Dense`` (and the book's
+    nnfs.init(), in its own process) prints the book's figure within 2 float32 ulp."""
     proc = run_python(CH3_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path))))
     assert proc.returncode == 0, proc.stderr
     figure = parse_printed(CH3_FIGURE).reshape(5, 3)

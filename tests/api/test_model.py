@@ -1,4 +1,4 @@
-"""Model (SPEC §3.11, A5): whole training runs against the float64 reference Model.
+"""Model (the book's chapters 18-22): whole training runs against the float64 reference Model.
 
 Each chapter-style network is built twice from the same initial parameters (nnfs_fast float32,
 ``nnfs_fast.reference`` float64) and trained with the same seed, so dropout masks coincide.
@@ -10,7 +10,7 @@ What is compared, and how closely:
   Python floats by both), acc/loss within ``EARLY`` (one unit of the printed third decimal) for
   the lines of the first five epochs and within ``LATE`` for the rest; the final training-set
   accuracies within ``LATE["acc"]``. These tolerances are not tighter because float32-vs-
-  float64 round-off is amplified by training (SPEC §6: "long training runs are chaotic"): Adam
+  float64 round-off is amplified by training (long training runs are chaotic): Adam
   divides each update by the gradient's own magnitude, so a weight whose gradient nearly
   cancels (e.g. a bias at initialisation, where the softmax is ~1/k for every class) moves by a
   different amount, and the difference grows step by step; a ReLU unit that switches on or off

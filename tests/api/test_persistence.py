@@ -1,4 +1,4 @@
-"""Model.save / Model.load / save_parameters / load_parameters (SPEC A4).
+"""Model.save / Model.load / save_parameters / load_parameters (docs/GUARANTEES.md).
 
 The default format is a zip of float32 .npy arrays plus a JSON description, read with
 allow_pickle=False: round trips must be exact (predictions, optimizer state, hyper-parameters),
@@ -392,7 +392,7 @@ model.save({str(saved)!r})
 
 # ---------------------------------------------------------------------- the book's pickles
 
-# Minimal book classes (the attribute names of SPEC §3), defined in __main__ as the book's
+# Minimal book classes (the book's attribute names), defined in __main__ as the book's
 # chapter files do; Model.save / save_parameters are the book's (deepcopy, pop the
 # intermediate values, pickle.dump).
 BOOK_SCRIPT = r"""

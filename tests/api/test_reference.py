@@ -341,7 +341,8 @@ def test_optimizer_defaults():
                                             beta_2=0.999)
 
 
-# SPEC §5.1: the printed lr at "epoch e" of the chapter loops is the rate of update k = e - 1;
+# The printed lr at "epoch e" of the chapter loops is the rate of
+# update k = e - 1;
 # Fashion-MNIST epoch 10, step s: k = 9 * 469 + s.
 LR_PRINTS = [
     (R.Optimizer_Adam, dict(learning_rate=0.05, decay=5e-7), 9799, "0.04975621940303483"),

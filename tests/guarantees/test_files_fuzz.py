@@ -1,4 +1,4 @@
-"""Loading files is safe (SPEC A4, docs/GUARANTEES.md): whatever the bytes, Model.load,
+"""Loading files is safe (docs/GUARANTEES.md): whatever the bytes, Model.load,
 load_parameters and the MNIST IDX reader either return a usable result or raise a clean
 ValueError (naming the file) or OSError -- never another exception, never a crash, never code
 from the file. tests/api/test_persistence.py covers each named failure (truncated, corrupted,

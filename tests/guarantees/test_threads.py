@@ -1,4 +1,5 @@
-"""Thread control (SPEC A5): get/set_num_threads, OMP_NUM_THREADS, threadpoolctl, and results
+"""Thread control (README.md, Threads): get/set_num_threads, OMP_NUM_THREADS, threadpoolctl, and
+results
 that do not depend on the thread count."""
 import json
 import re

@@ -16,7 +16,7 @@ HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 needs_sklearn = pytest.mark.skipif(not HAVE_SKLEARN, reason="scikit-learn (digits) missing")
 
-# The chapter-3 output printed by the book (SPEC §5.1)
+# The chapter-3 output printed by the book
 CH3_BOOK = np.array([
     [0.0000000e+00, 0.0000000e+00, 0.0000000e+00],
     [-1.0475188e-04, 1.1395361e-04, -4.7983500e-05],
@@ -74,7 +74,8 @@ def test_ch03_prints_the_books_layer_output():
     rows = re.findall(r"\[\[?\s*([-\d.e+ ]+)\]", out)
     printed = np.array([[float(v) for v in row.split()] for row in rows], dtype=np.float32)
     assert printed.shape == (5, 3)
-    # float32 sums against the book's float64 dot rounded once: within 2 ulp (SPEC A2)
+    # float32 sums against the book's float64 dot rounded once: within 2 ulp (README.md,
+    # Compatibility notes)
     ulp = np.spacing(np.abs(CH3_BOOK))
     assert np.all(np.abs(printed - CH3_BOOK) <= 2 * ulp), printed
 

@@ -1,4 +1,4 @@
-"""Instruction-set dispatch and show_config (SPEC A5): NNFS_FAST_ISA selects each usable
+"""Instruction-set dispatch and show_config (README.md, Threads): NNFS_FAST_ISA selects each usable
 kernel level in a fresh process, every level computes the same layer within float32 round-off,
 and a level that cannot run here fails with an actionable ImportError."""
 import io

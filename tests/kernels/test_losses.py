@@ -327,7 +327,7 @@ def numerical_grad(f, X, h):
 def test_backward_is_the_gradient_of_the_mean_loss(rng, name):
     """backward(dvalues, y) = d(mean loss)/d(dvalues), by central differences (float32
     losses over h = 1e-3: ~1e-4 absolute error). The book's MAE gradient has the opposite
-    sign of the true one (SPEC 3.8), which this test pins down."""
+    sign of the true one (README.md, Compatibility notes), which this test pins down."""
     N, C = 4, 3
     y = labels(rng, N, C)
     if name == "Combined":
@@ -387,7 +387,8 @@ def test_data_loss_is_np_mean_bit_for_bit(rng):
 
 
 def test_book_chapter_5_figures():
-    """SPEC 5.1: Ch4 softmax rows (within 2 ulp; this build gives the book's digits) and the
+    """The book's printed figures: Ch4 softmax rows (within 2 ulp; this build gives the book's
+    digits) and the
     Ch5 loss 1.0986104 (printed form), from the book's spiral data and weights."""
     from nnfs_fast.datasets import spiral_data
     state = np.random.get_state()

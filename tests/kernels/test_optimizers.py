@@ -1,7 +1,7 @@
 """Optimizers against the float64 oracle (nnfs_fast.reference) and the book's float32 NumPy
 expressions: N steps on copied parameters and gradients, the state the book keeps on each
-layer, the printed learning-rate schedules of SPEC §5.1, odd shapes, thread counts, dtype
-conversion, and the argument checks."""
+layer, the book's printed learning-rate schedules, odd shapes, thread counts, dtype conversion,
+and the argument checks."""
 import platform
 
 import numpy as np
@@ -199,8 +199,8 @@ def test_adam_after_rmsprop_names_the_missing_state(rng):
         Optimizer_Adam().update_params(layer)
 
 
-# learning rates printed by the book's loops (SPEC §5.1): lr / (1 + decay * k); the line of
-# epoch e (printed before that epoch's update) has k = e - 1
+# learning rates printed by the book's loops: lr / (1 + decay * k); the line of epoch e
+# (printed before that epoch's update) has k = e - 1
 SCHEDULES = [
     (Optimizer_Adam, {"learning_rate": 0.05, "decay": 5e-7}, 9799, "0.04975621940303483"),
     (Optimizer_Adam, {"learning_rate": 0.05, "decay": 5e-7}, 9899, "0.049753743844839965"),
