@@ -791,7 +791,8 @@ def _compile(model):
         return None, "python: Model(fuse=False)"
     for layer in model.layers:
         if type(layer) not in _PLAN_STEPS:
-            return None, f"python: layer {layer!r} is not one of the library's own classes"
+            return None, (f"python: layer {type(layer).__name__} is not one of the library's "
+                          f"own classes")
     if not model.trainable_layers:
         return None, "python: no Layer_Dense"
     last = type(model.layers[-1])
@@ -801,7 +802,7 @@ def _compile(model):
     elif loss in _PLAN_LOSSES:
         loss_code = _PLAN_LOSSES[loss]
     else:
-        return None, f"python: loss {model.loss!r} is not compiled"
+        return None, f"python: loss {type(model.loss).__name__} is not compiled"
     if accuracy is Accuracy_Categorical and not model.accuracy.binary:
         accuracy_code, wants = "categorical", ("fused", Activation_Softmax)
     elif accuracy is Accuracy_Categorical:
@@ -809,7 +810,9 @@ def _compile(model):
     elif accuracy is Accuracy_Regression:
         accuracy_code, wants = "regression", (None, Activation_Linear)
     else:
-        return None, f"python: accuracy {model.accuracy!r} is not compiled"
+        return None, f"python: accuracy {type(model.accuracy).__name__} is not compiled"
+    if model.optimizer is not None and type(model.optimizer) not in _OPTIMIZERS:
+        return None, f"python: optimizer {type(model.optimizer).__name__} is not compiled"
     if (wants[0] == "fused") != (loss_code == "fused") or last is not wants[1]:
         return None, (f"python: {model.accuracy!r} with {model.loss!r} after "
                       f"{model.layers[-1]!r} is not compiled")
