@@ -475,10 +475,18 @@ class Model:
         else:
             self.loss.dinputs = plan.loss_dinputs
 
-    def _plan_for(self, optimizer):
-        """The compiled plan when it can run with this optimizer (the library's own class),
-        else None."""
-        if self._plan is None or type(optimizer) not in _OPTIMIZERS:
+    def _plan_for(self, optimizer=None):
+        """The compiled plan when it can run now: with this optimizer (the library's own
+        class; None for evaluate) and none of the methods it stands for replaced on an object
+        or its class since finalize (a test's or a user's patch must run), else None."""
+        if self._plan is None or (optimizer is not None
+                                  and type(optimizer) not in _OPTIMIZERS):
+            return None
+        objects = [*self.layers, self.loss, self.accuracy]
+        if optimizer is not None:
+            objects.append(optimizer)
+        if any(getattr(getattr(obj, name, None), "__func__", None) is not function
+               for obj in objects for name, function in _PLAN_METHODS[type(obj)]):
             return None
         return self._plan
 
@@ -498,7 +506,7 @@ class Model:
         self._check_labels(y_val, "evaluate: y")
         self.loss.new_pass()
         self.accuracy.new_pass()
-        plan = self._plan
+        plan = self._plan_for()
         data = plan.prepare(X_val, y_val) if plan is not None else None
         for step in range(_n_steps(n_samples, batch_size, "evaluate")):
             batch_X, batch_y = _batch(X_val, y_val, step, batch_size)
@@ -780,6 +788,19 @@ _PLAN_STEPS = {Layer_Dense: "dense", Activation_ReLU: "relu", Activation_Sigmoid
                Layer_Dropout: "dropout"}
 _PLAN_LOSSES = {Loss_BinaryCrossentropy: "bce", Loss_MeanSquaredError: "mse",
                 Loss_MeanAbsoluteError: "mae"}
+
+
+# class -> its methods that the plan stands for, as they were at import: (name, function)
+_PLAN_METHODS = {
+    cls: [(name, getattr(cls, name)) for name in names if hasattr(cls, name)]
+    for cls, names in [
+        *[(layer, ("forward", "backward", "predictions", "_forward", "_backward"))
+          for layer in _PLAN_STEPS],
+        *[(loss, ("forward", "backward", "calculate", "_calculate"))
+          for loss in (*_PLAN_LOSSES, Loss_CategoricalCrossentropy)],
+        *[(accuracy, ("calculate", "compare"))
+          for accuracy in (Accuracy_Categorical, Accuracy_Regression)],
+        *[(optimizer, ("update_params", "_kernel_call")) for optimizer in _OPTIMIZERS]]}
 
 
 def _compile(model):

@@ -34,12 +34,13 @@ _CACHE = _slots(("weight_cache", "bias_cache"))
 _MOMENTUMS_AND_CACHE = _slots(("weight_momentums", "bias_momentums"),
                               ("weight_cache", "bias_cache"))
 
-# kernel code -> (slots, the state attribute whose absence creates the state, kernel)
+# kernel code -> (slots, the state attribute whose absence creates the state, the kernel's
+# name in kernels/optimizers.pyx)
 _KERNELS = {
-    "sgd": (_NO_STATE, None, _optimizers.sgd_update),
-    "momentum": (_MOMENTUMS, "weight_momentums", _optimizers.sgd_momentum_update),
-    "cache": (_CACHE, "weight_cache", _optimizers.cache_update),
-    "adam": (_MOMENTUMS_AND_CACHE, "weight_cache", _optimizers.adam_update),
+    "sgd": (_NO_STATE, None, "sgd_update"),
+    "momentum": (_MOMENTUMS, "weight_momentums", "sgd_momentum_update"),
+    "cache": (_CACHE, "weight_cache", "cache_update"),
+    "adam": (_MOMENTUMS_AND_CACHE, "weight_cache", "adam_update"),
 }
 
 
@@ -125,7 +126,8 @@ class _Optimizer:
         """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
         code, _, scalars = self._kernel_call()
         slots, created_when_missing, kernel = _KERNELS[code]
-        _update(layer, slots, created_when_missing, kernel, *scalars, get_num_threads())
+        _update(layer, slots, created_when_missing, getattr(_optimizers, kernel), *scalars,
+                get_num_threads())
 
     def _kernel_call(self):
         """(kernel code of _KERNELS, the state attribute names (weights' then biases' per
