@@ -466,18 +466,18 @@ def check_loss(framework, model, quick):
     """``framework``'s loss after ``CHECK_UPDATES`` Adam updates from the benchmark's initial
     weights: the loss its step computes in the next step, all steps on the first batch (the
     whole data of a full-batch model). Contenders doing the same work agree to float32
-    round-off (``loss_warnings``). NumPy's global RNG, seeded for the data and weights, is
-    left as it was."""
+    round-off (``loss_warnings``). NumPy's global RNG (seeded for the data and weights, drawn
+    by Layer_Dense) is left as it was."""
     rng_state = np.random.get_state()
     try:
         X, y, spec = train_data(model, quick)
-        params = initial_weights(spec["sizes"])
+        if spec["batch"] is not None:
+            X, y = X[:spec["batch"]], y[:spec["batch"]]
+        spec = dict(spec, steps=CHECK_UPDATES + 1)
+        result = STEPS[framework](X, y, spec, initial_weights(spec["sizes"]),
+                                  TRAIN_MODELS[model]["adam"])()
     finally:
         np.random.set_state(rng_state)
-    if spec["batch"] is not None:
-        X, y = X[:spec["batch"]], y[:spec["batch"]]
-    spec = dict(spec, steps=CHECK_UPDATES + 1)
-    result = STEPS[framework](X, y, spec, params, TRAIN_MODELS[model]["adam"])()
     if isinstance(result, dict):        # Model.train's history: the loss of each epoch
         return float(result["loss"][-1])
     loss = result[0] if isinstance(result, tuple) else result  # (loss, accuracy, ...) or loss
