@@ -74,3 +74,38 @@ def test_quick_train_suite_has_a_jax_column_that_trains_like_nnfs_fast(tmp_path)
         assert math.isfinite(row["seconds"]["jax"]) and row["seconds"]["jax"] > 0
         losses = row["check_loss"]
         assert abs(losses["jax"] - losses["nnfs_fast"]) <= 1e-4 * losses["nnfs_fast"], losses
+
+
+def test_run_train_prints_a_warning_after_a_row_whose_contender_trains_differently(
+        monkeypatch):
+    """run_train with stand-in workers: a contender whose check loss differs gets a warning
+    line after its row, one whose check fails (the worker died) a warning of its own."""
+    reference = bench.check_loss("nnfs_fast", "ch10", quick=True)
+
+    class StandIn(bench._Worker):
+        def __init__(self, framework, model, threads, quick):
+            self.framework, self.version, self.note = framework, None, None
+
+        def block(self, seconds):
+            return 1e-3
+
+        def check(self):
+            if self.framework == "torch":
+                raise RuntimeError("worker exited with code 1")
+            return reference * (1.01 if self.framework == "jax" else 1)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(bench, "_Worker", StandIn)
+    monkeypatch.setattr(bench, "available_frameworks", lambda: dict.fromkeys(bench.FRAMEWORKS))
+    lines = []
+    rows, _ = bench.run_train([1], ["ch10"], ["nnfs_fast", "numpy", "torch", "jax"], repeat=1,
+                              seconds=0.0, quick=True, out=lines.append)
+    assert lines[2].startswith("warning: PyTorch CPU's loss could not be checked: worker exited")
+    assert lines[3].startswith("ch10 spiral 2-16-3, 60 rows")
+    assert lines[4].startswith("warning: JAX CPU (jit) does not train like nnfs_fast (ch10, 1 "
+                               "thread(s))") and "relative difference 1.0e-02" in lines[4]
+    assert len(lines) == 5
+    assert rows[0]["check_loss"] == {"nnfs_fast": reference, "numpy": reference,
+                                     "jax": reference * 1.01}

@@ -666,7 +666,11 @@ def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat
                                 POOL_GAP if n > 1 and not quick else 0.0)
                 for fw, worker in workers.items():
                     if fw != "nnfs_fast":
-                        losses[fw] = worker.check()
+                        try:
+                            losses[fw] = worker.check()
+                        except RuntimeError as exc:
+                            out(f"warning: {FRAMEWORK_LABELS[fw]}'s loss could not be "
+                                f"checked: {exc}")
             finally:
                 for worker in workers.values():
                     worker.close()
