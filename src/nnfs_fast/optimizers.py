@@ -49,24 +49,24 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
     ``slots`` (parameter, gradient, *state): one call updates both.
 
     The state attributes are created as float32 zeros when the layer lacks
-    ``created_when_missing`` (the book's rule). When the layer's state exists and its arrays
-    are what the kernel takes as they are (``arrays_ready``: writable 2-D C-contiguous float32
-    of one shape, what Layer_Dense and this module make), the kernel is called once with them.
+    ``created_when_missing`` (the book's rule; None or one of the state names in ``slots``).
+    When the layer's state exists and its arrays are what the kernel takes as they are
+    (``arrays_ready``: writable 2-D C-contiguous float32 of one shape, what Layer_Dense and
+    this module make), the kernel is called once with them.
     Otherwise each array is checked and converted first (``float32_attr``), which either fixes
     it or raises an error that names the attribute; there is no convert-and-retry. New state
     and converted parameters are assigned to the layer only once the kernel has accepted them,
     so a refused call leaves the layer as it was.
     """
     names, get = slots
+    try:        # a layer without its state (created_when_missing is one of names) fails here
+        arrays = get(layer)
+    except AttributeError:
+        arrays = None
+    if arrays is not None and _optimizers.arrays_ready(arrays, len(names[0])):
+        kernel(arrays, *scalars)
+        return
     create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
-    if not create:
-        try:
-            arrays = get(layer)
-        except AttributeError:
-            arrays = None
-        if arrays is not None and _optimizers.arrays_ready(arrays, len(names[0])):
-            kernel(arrays, *scalars)
-            return
     arrays, kept = [], {}      # kept: what the layer holds (parameters and state, not gradients)
     for param, grad, *state in names:
         p = kept[param] = float32_attr(layer, param)
