@@ -13,8 +13,6 @@ raises the Python path's error before any update.
 
 Every comparison is exact (``np.testing.assert_array_equal``, ``==``): no tolerance. Buffers of
 the plan may be reused between steps, so attributes are compared by value, from copies.
-
-The module skips as a whole on a build whose ``Model`` does not accept ``compiled=``.
 """
 import functools
 import threading
@@ -45,18 +43,7 @@ from nnfs_fast.model import Model
 from nnfs_fast.optimizers import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
 
 
-def _plan_available():
-    try:
-        Model(compiled=True)
-    except TypeError:
-        return False
-    return True
-
-
 pytestmark = [
-    pytest.mark.skipif(not _plan_available(), reason=(
-        "Model(compiled=...) is not accepted by this build: the compiled training plan "
-        "(issue 12) is not merged yet")),
     # training raises no NumPy warning (docs/GUARANTEES.md, Numerics); the plan neither
     pytest.mark.filterwarnings("error"),
 ]
@@ -803,3 +790,73 @@ def test_regression_targets_of_the_wrong_shape(capsys):
     make = build(REGRESSION, loss=Loss_MeanSquaredError, accuracy=Accuracy_Regression)
     _, records = assert_paths_agree(capsys, make, [train(X, y.ravel(), **TRAIN)])
     assert records[1][1]["outcome"][:2] == ("raised", "ValueError")
+
+
+# ------------------------------------------------------------------- the plan's own buffers
+
+
+def _classifier(compiled=True, dropout=0.0):
+    np.random.seed(3)
+    model = Model(compiled=compiled)
+    model.add(Layer_Dense(2, 16))
+    model.add(Activation_ReLU())
+    if dropout:
+        model.add(Layer_Dropout(dropout))
+    model.add(Layer_Dense(16, 3))
+    model.add(Activation_Softmax())
+    model.set(loss=Loss_CategoricalCrossentropy(), optimizer=Optimizer_Adam(0.05),
+              accuracy=Accuracy_Categorical())
+    model.finalize()
+    return model
+
+
+def test_an_array_kept_by_the_user_is_never_written_again():
+    """The plan reuses its buffers only while nothing but the model's attributes refers to
+    them: arrays a user keeps from layer attributes keep their values through later steps
+    (the Python path hands out new arrays every step; so does the plan, for kept ones)."""
+    X, y = spiral()
+    model = _classifier(dropout=0.2)
+    assert model.plan_status() == "compiled"
+    model.train(X, y, epochs=1, verbose=False)
+    kept = {(i, name): getattr(layer, name) for i, layer in enumerate(model.layers)
+            for name in ("output", "dinputs", "dweights", "binary_mask")
+            if getattr(layer, name, None) is not None}
+    copies = {key: array.copy() for key, array in kept.items()}
+    model.train(X, y, epochs=3, verbose=False)
+    model.evaluate(X, y, verbose=False)
+    for key, array in kept.items():
+        np.testing.assert_array_equal(array, copies[key], err_msg=str(key))
+    # and the model's own attributes moved on
+    assert not np.array_equal(model.layers[0].dweights, copies[(0, "dweights")])
+
+
+def test_the_buffers_are_reused_while_nobody_else_holds_them():
+    """Steady state: the same arrays every step (no allocation per step)."""
+    X, y = spiral()
+    model = _classifier()
+    model.train(X, y, epochs=2, verbose=False)
+    ids = [id(layer.output) for layer in model.layers] + [id(model.layers[0].dweights)]
+    model.train(X, y, epochs=2, verbose=False)
+    assert [id(layer.output) for layer in model.layers] + [id(model.layers[0].dweights)] == ids
+
+
+def test_one_model_trained_from_two_threads_at_once_is_refused_not_corrupted():
+    """A model's plan runs one step at a time: a second thread entering a running step gets a
+    RuntimeError (the Python path would mix the two threads' activations silently)."""
+    X, y = spiral(samples=2000)
+    model = _classifier()
+    errors, barrier = [], threading.Barrier(2)
+
+    def train():
+        barrier.wait()
+        try:
+            model.train(X, y, epochs=60, verbose=False)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    threads = [threading.Thread(target=train) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all("another thread" in e for e in errors)
+    assert np.isfinite(model.layers[0].weights).all()

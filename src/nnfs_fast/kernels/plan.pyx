@@ -207,6 +207,7 @@ cdef class TrainingPlan:
     cdef list w_seen, b_seen            # the parameter arrays last checked, per Param
     cdef list state_seen                # the optimizer state arrays last checked, per Param
     cdef list dweights, dbiases         # per Param
+    cdef list grad_refs                 # per Param: their reference counts when handed out
     cdef dict buffers                   # (n, training) -> _Buffers
     cdef object keep_seen               # per DROPOUT step: the rate object last checked
     cdef Py_ssize_t n_out
@@ -257,6 +258,7 @@ cdef class TrainingPlan:
         self.state_seen = [None] * self.n_params
         self.dweights = [None] * self.n_params
         self.dbiases = [None] * self.n_params
+        self.grad_refs = [(0, 0)] * self.n_params
         self.keep_seen = [None] * self.n_steps
         self.buffers = {}
         self.n_out = np.shape(self.dense[len(self.dense) - 1].weights)[1]
@@ -338,7 +340,7 @@ cdef class TrainingPlan:
 
     cdef _step(self, Py_ssize_t start, Py_ssize_t n, bint training, optimizer, precision,
                loss, accuracy, batch_X):
-        cdef int nt = max(1, omp_get_max_threads())
+        cdef int nt = max(1, omp_get_max_threads()), j
         cdef DenseOps* ops = _dense_ops()
         self._read_parameters(training)
         cdef double prec = 0
@@ -368,6 +370,11 @@ cdef class TrainingPlan:
         if training:
             optimizer.post_update_params()
         self._publish(buf, batch_X, training)
+        buf.handed_out()        # after _publish: its locals no longer count
+        if training:
+            for j in range(self.n_params):
+                self.grad_refs[j] = (Py_REFCNT(self.dweights[j]) - 1,
+                                     Py_REFCNT(self.dbiases[j]) - 1)
         cdef float count = n
         data_loss = PyArray_Scalar(&total, FLOAT32, None)
         loss.accumulated_sum += data_loss
@@ -400,6 +407,8 @@ cdef class TrainingPlan:
             if w is not self.w_seen[j] or b is not self.b_seen[j]:
                 self._check_parameters(j, layer)
             p = &self.params[j]
+            if training:
+                self._own_gradients(j)
             p.wl1 = layer.weight_regularizer_l1
             p.wl2 = layer.weight_regularizer_l2
             p.bl1 = layer.bias_regularizer_l1
@@ -438,12 +447,28 @@ cdef class TrainingPlan:
         p.b = _view(<float*>cnp.PyArray_DATA(B), 1, cols)
         dW = self.dweights[j]
         if dW is None or dW.shape != (rows, cols):
-            dW = self.dweights[j] = empty2(rows, cols)
+            self.dweights[j] = empty2(rows, cols)
             self.dbiases[j] = empty2(1, cols)
-        p.dW = <float*>cnp.PyArray_DATA(<cnp.ndarray>dW)
-        p.db = <float*>cnp.PyArray_DATA(<cnp.ndarray>self.dbiases[j])
+            self.grad_refs[j] = (0, 0)
+        self._own_gradients(j)
         self.w_seen[j], self.b_seen[j] = w, b
         self.state_seen[j] = None           # the optimizer's records point at the parameters
+        return 0
+
+    cdef int _own_gradients(self, int j) except -1:
+        """Param j's dweights and dbiases buffers: new ones in place of any that someone
+        outside the model kept since they were handed out (as _Buffers.need)."""
+        dW, db = self.dweights[j], self.dbiases[j]
+        refs_w, refs_b = self.grad_refs[j]
+        if refs_w and Py_REFCNT(dW) - 1 > refs_w:
+            dW = self.dweights[j] = empty2(cnp.PyArray_DIM(<cnp.ndarray>dW, 0),
+                                           cnp.PyArray_DIM(<cnp.ndarray>dW, 1))
+        if refs_b and Py_REFCNT(db) - 1 > refs_b:
+            db = self.dbiases[j] = empty2(1, cnp.PyArray_DIM(<cnp.ndarray>db, 1))
+        cdef Param* p = &self.params[j]
+        p.dW = <float*>cnp.PyArray_DATA(<cnp.ndarray>dW)
+        p.db = <float*>cnp.PyArray_DATA(<cnp.ndarray>db)
+        p.wa.grad, p.ba.grad = p.dW, p.db
         return 0
 
     cdef int _read_optimizer(self, optimizer) except -1:
@@ -771,7 +796,6 @@ cdef class TrainingPlan:
                         continue
                 d = arrays[SLOTS * i + DIN]
                 layer.dinputs = d
-        buf.handed_out()
         return 0
 
 
