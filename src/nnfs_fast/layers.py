@@ -95,26 +95,27 @@ class Layer_Dense:
 
     def forward(self, inputs, training=False):
         """inputs: (n_samples, n_inputs) -> self.output (n_samples, n_neurons) float32."""
-        self.output = self._forward(inputs, relu=False)
+        self.output = self._forward(inputs, False)
         self.inputs = inputs
 
-    def _kernel(self, call):
-        """call(weights, biases) on float32 parameters, converted once (or refused) before the
-        kernel runs: the attributes themselves when the kernel takes them as they are (one
-        check at C level, ``parameters_ready``), else ``_parameters32``'s conversions, which
-        replace the attributes only once the kernel has accepted them, so a call refused for
-        its other arguments (e.g. inputs of the wrong width) leaves the layer as it was."""
-        weights, biases = self.weights, self.biases
-        if kernels.parameters_ready(weights, biases):
-            return call(weights, biases)        # the kernel re-checks the shapes
-        weights, biases = self._parameters32()
-        result = call(weights, biases)
-        self.weights, self.biases = weights, biases
-        return result
+    # The Python entry of the book's per-layer loop, paid on every call: one C-level check,
+    # ``parameters_ready``, then the kernel with the attributes as they are. Parameters the
+    # kernel cannot take (float64, lists, 1-D biases, unaligned) are converted first by
+    # ``_parameters32`` and replace the attributes only once the kernel has accepted them, so
+    # a call refused for its other arguments (e.g. inputs of the wrong width) leaves the layer
+    # as it was. No closure or helper call per step: the two entries below spell this out.
 
     def _forward(self, inputs, relu):
-        return self._kernel(lambda weights, biases: kernels.dense_forward(
-            inputs, weights, biases, relu, get_num_threads()))
+        """inputs (n_samples, n_inputs) -> a new float32 (n_samples, n_neurons) array, through
+        a fused ReLU when relu."""
+        weights, biases = self.weights, self.biases
+        ready = kernels.parameters_ready(weights, biases)
+        if not ready:
+            weights, biases = self._parameters32()
+        output = kernels.dense_forward(inputs, weights, biases, relu, get_num_threads())
+        if not ready:
+            self.weights, self.biases = weights, biases
+        return output
 
     def backward(self, dvalues):
         """dvalues: (n_samples, n_neurons) -> dweights, dbiases, dinputs."""
@@ -124,12 +125,17 @@ class Layer_Dense:
         """Gradients; with relu_output (a fused ReLU's output) dvalues are masked first, into
         dvalues_masked (allocated when None), which is returned. Without want_dinputs (a
         model's first layer, whose input gradient nothing reads) dinputs is set to None."""
-        self.dweights, self.dbiases, self.dinputs, dvalues_masked = self._kernel(
-            lambda weights, biases: kernels.dense_backward(
-                self.inputs, weights, biases, dvalues, relu_output, dvalues_masked,
-                self.weight_regularizer_l1, self.weight_regularizer_l2,
-                self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
-                get_num_threads()))
+        weights, biases = self.weights, self.biases
+        ready = kernels.parameters_ready(weights, biases)
+        if not ready:
+            weights, biases = self._parameters32()
+        self.dweights, self.dbiases, self.dinputs, dvalues_masked = kernels.dense_backward(
+            self.inputs, weights, biases, dvalues, relu_output, dvalues_masked,
+            self.weight_regularizer_l1, self.weight_regularizer_l2,
+            self.bias_regularizer_l1, self.bias_regularizer_l2, want_dinputs,
+            get_num_threads())
+        if not ready:
+            self.weights, self.biases = weights, biases
         return dvalues_masked
 
     def get_parameters(self):

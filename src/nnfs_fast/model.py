@@ -26,8 +26,10 @@ import weakref
 
 import numpy as np
 
+from nnfs_fast import optimizers as _optimizers
 from nnfs_fast import progress as progress_module
 from nnfs_fast._validation import is_real
+from nnfs_fast.accuracy import Accuracy_Categorical, Accuracy_Regression
 from nnfs_fast.activations import (
     Activation_Linear,
     Activation_ReLU,
@@ -35,10 +37,14 @@ from nnfs_fast.activations import (
     Activation_Softmax,
 )
 from nnfs_fast.io import archive as _persistence
+from nnfs_fast.kernels import plan as _plan
 from nnfs_fast.layers import Layer_Dense, Layer_Dropout, Layer_Input
 from nnfs_fast.losses import (
     Activation_Softmax_Loss_CategoricalCrossentropy,
+    Loss_BinaryCrossentropy,
     Loss_CategoricalCrossentropy,
+    Loss_MeanAbsoluteError,
+    Loss_MeanSquaredError,
     _MeanOverOutputsLoss,
     softmax_crossentropy_forward,
 )
@@ -50,6 +56,10 @@ class Model:
     Args:
         fuse: run each Dense -> ReLU pair as one fused kernel call (default True); read on every
             forward/backward, results are identical either way.
+        compiled: train and evaluate through the compiled training plan (kernels/plan.pyx,
+            one native call per batch) when every layer, the loss, the accuracy and the
+            optimizer are the library's own (default True; ``plan_status()`` says whether it
+            is used); results are bit-identical either way. Needs ``fuse``.
     Attributes (the book's): layers, input_layer, trainable_layers, output_layer_activation,
         softmax_classifier_output, loss, optimizer, accuracy; each layer gets ``prev``/``next``.
     """
@@ -60,12 +70,14 @@ class Model:
     optimizer = None
     accuracy = None
     fuse = True
+    compiled = True
     stop_training = False   # set True (e.g. by a callback) to end Model.train after the step
 
-    def __init__(self, *, fuse=True):
+    def __init__(self, *, fuse=True, compiled=True):
         self.layers = []
         self.softmax_classifier_output = None
         self.fuse = fuse
+        self.compiled = compiled
 
     def __repr__(self):
         parts = [f"  {layer!r}," for layer in self.layers]
@@ -73,6 +85,8 @@ class Model:
                   for name in ("loss", "optimizer", "accuracy") if getattr(self, name) is not None]
         if not self.fuse:
             parts.append("  fuse=False,")
+        if not self.compiled:
+            parts.append("  compiled=False,")
         return "Model(\n" + "\n".join(parts) + "\n)" if parts else "Model()"
 
     # ------------------------------------------------------------------------------ building
@@ -124,6 +138,7 @@ class Model:
         # exact classes: a subclass may override forward
         self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
                                     and type(self.loss) is Loss_CategoricalCrossentropy)
+        self._plan, self._plan_status = _compile(self)
         key = id(self)
         _FINALIZED[key] = weakref.ref(
             self, lambda ref: _FINALIZED.pop(key) if _FINALIZED.get(key) is ref else None)
@@ -152,6 +167,12 @@ class Model:
                         f"already belongs to another finalized Model, which would then read "
                         f"this model's activations; add a copy instead: "
                         f"model.add(copy.deepcopy(layer)) (or delete the other model first)")
+
+    def plan_status(self):
+        """"compiled" when train and evaluate run the compiled training plan (one native
+        call per batch), else "python: <why not>" (after finalize)."""
+        self._require_ready("plan_status")
+        return self._plan_status
 
     def summary(self, print_fn=print):
         """Print one row per layer (its repr, output shape, parameter count) and the total.
@@ -319,6 +340,8 @@ class Model:
 
         self.accuracy.init(y)
         self.stop_training = False
+        plan = self._plan_for(self.optimizer)
+        data = None
         step_bars = progress in (True, "steps")
         epoch_bar = None
         started = []
@@ -339,6 +362,10 @@ class Model:
                     if shuffle:
                         order = np.random.permutation(n_samples)
                         X_epoch, y_epoch = np.asarray(X)[order], np.asarray(y)[order]
+                    if plan is not None and (data is None or shuffle):
+                        data = plan.prepare(X_epoch, y_epoch)
+                        if data is None:
+                            plan = None
                     self.loss.new_pass()
                     self.accuracy.new_pass()
                     bar = progress_module.ProgressBar(
@@ -346,13 +373,16 @@ class Model:
                     try:
                         for step in range(train_steps):
                             batch_X, batch_y = _batch(X_epoch, y_epoch, step, batch_size)
-                            output, (data_loss, regularization_loss) = self._forward_and_loss(
-                                batch_X, batch_y, training=True, include_regularization=True)
+                            result = None
+                            if plan is not None:
+                                result = self._compiled_step(plan, data, batch_X, step,
+                                                             batch_size, guard)
+                                if result is None:
+                                    plan = None
+                            if result is None:
+                                result = self._python_step(batch_X, batch_y, guard)
+                            data_loss, regularization_loss, accuracy = result
                             loss = data_loss + regularization_loss
-                            predictions = self.output_layer_activation.predictions(output)
-                            accuracy = self.accuracy.calculate(predictions, batch_y)
-                            self.backward(output, batch_y)
-                            guard.run(self._update)
                             lr = self.optimizer.current_learning_rate
                             if bar is not None:
                                 bar.update(f"acc: {accuracy:.3f}, loss: {loss:.3f}, "
@@ -409,6 +439,57 @@ class Model:
                 callback.on_train_end()
         return history
 
+    def _python_step(self, batch_X, batch_y, guard):
+        """One training step through the layers' own methods: (data_loss,
+        regularization_loss, accuracy)."""
+        output, (data_loss, regularization_loss) = self._forward_and_loss(
+            batch_X, batch_y, training=True, include_regularization=True)
+        predictions = self.output_layer_activation.predictions(output)
+        accuracy = self.accuracy.calculate(predictions, batch_y)
+        self.backward(output, batch_y)
+        guard.run(self._update)
+        return data_loss, regularization_loss, accuracy
+
+    def _compiled_step(self, plan, data, batch_X, step, batch_size, guard):
+        """One training step through the compiled plan, with the Python path's results and
+        attributes; None (nothing changed) when the plan cannot run it."""
+        start, n = _rows(step, batch_size, data)
+        regularization_loss = self.loss.regularization_loss()   # of the weights before the step
+        self.optimizer.pre_update_params()
+        try:
+            data_loss, accuracy = guard.run(
+                plan.step, data, start, n, True, self.optimizer,
+                getattr(self.accuracy, "precision", None), self.loss, self.accuracy, batch_X)
+        except _plan.Unavailable:
+            return None
+        self._plan_finish(plan, batch_X, training=True)
+        return data_loss, regularization_loss, accuracy
+
+    def _plan_finish(self, plan, batch_X, training):
+        """The attributes a step of the plan leaves outside the layers, as the Python path."""
+        self.input_layer.output = batch_X
+        if not training:
+            return
+        if self.softmax_classifier_output is not None:
+            self.softmax_classifier_output.dinputs = plan.loss_dinputs
+        else:
+            self.loss.dinputs = plan.loss_dinputs
+
+    def _plan_for(self, optimizer=None):
+        """The compiled plan when it can run now: with this optimizer (the library's own
+        class; None for evaluate) and none of the methods it stands for replaced on an object
+        or its class since finalize (a test's or a user's patch must run), else None."""
+        if self._plan is None or (optimizer is not None
+                                  and type(optimizer) not in _OPTIMIZERS):
+            return None
+        objects = [*self.layers, self.loss, self.accuracy]
+        if optimizer is not None:
+            objects.append(optimizer)
+        if any(getattr(getattr(obj, name, None), "__func__", None) is not function
+               for obj in objects for name, function in _PLAN_METHODS[type(obj)]):
+            return None
+        return self._plan
+
     def _update(self):
         """One optimizer step over every trainable layer."""
         self.optimizer.pre_update_params()
@@ -425,8 +506,20 @@ class Model:
         self._check_labels(y_val, "evaluate: y")
         self.loss.new_pass()
         self.accuracy.new_pass()
+        plan = self._plan_for()
+        data = plan.prepare(X_val, y_val) if plan is not None else None
         for step in range(_n_steps(n_samples, batch_size, "evaluate")):
             batch_X, batch_y = _batch(X_val, y_val, step, batch_size)
+            if data is not None:
+                start, n = _rows(step, batch_size, data)
+                try:
+                    plan.step(data, start, n, False, None,
+                              getattr(self.accuracy, "precision", None), self.loss,
+                              self.accuracy, batch_X)
+                    self._plan_finish(plan, batch_X, training=False)
+                    continue
+                except _plan.Unavailable:
+                    data = None
             output, _ = self._forward_and_loss(batch_X, batch_y, training=False)
             predictions = self.output_layer_activation.predictions(output)
             self.accuracy.calculate(predictions, batch_y)
@@ -679,6 +772,77 @@ def _n_steps(n_samples, batch_size, method):
     return math.ceil(n_samples / batch_size)
 
 
+def _rows(step, batch_size, data):
+    """(first row, rows) of batch ``step`` of ``data`` (a plan's Data)."""
+    if batch_size is None:
+        return 0, data.n_rows
+    start = step * batch_size
+    return start, min(batch_size, data.n_rows - start)
+
+
+# the optimizers and layers the compiled plan runs (exact classes: a subclass may override)
+_OPTIMIZERS = (_optimizers.Optimizer_SGD, _optimizers.Optimizer_Adagrad,
+               _optimizers.Optimizer_RMSprop, _optimizers.Optimizer_Adam)
+_PLAN_STEPS = {Layer_Dense: "dense", Activation_ReLU: "relu", Activation_Sigmoid: "sigmoid",
+               Activation_Softmax: "softmax", Activation_Linear: "linear",
+               Layer_Dropout: "dropout"}
+_PLAN_LOSSES = {Loss_BinaryCrossentropy: "bce", Loss_MeanSquaredError: "mse",
+                Loss_MeanAbsoluteError: "mae"}
+
+
+# class -> its methods that the plan stands for, as they were at import: (name, function)
+_PLAN_METHODS = {
+    cls: [(name, getattr(cls, name)) for name in names if hasattr(cls, name)]
+    for cls, names in [
+        *[(layer, ("forward", "backward", "predictions", "_forward", "_backward"))
+          for layer in _PLAN_STEPS],
+        *[(loss, ("forward", "backward", "calculate", "_calculate"))
+          for loss in (*_PLAN_LOSSES, Loss_CategoricalCrossentropy)],
+        *[(accuracy, ("calculate", "compare"))
+          for accuracy in (Accuracy_Categorical, Accuracy_Regression)],
+        *[(optimizer, ("update_params", "_kernel_call")) for optimizer in _OPTIMIZERS]]}
+
+
+def _compile(model):
+    """(TrainingPlan, "compiled") for a finalized model the plan can run, else (None,
+    "python: <why>")."""
+    if not model.compiled:
+        return None, "python: Model(compiled=False)"
+    if not model.fuse:
+        return None, "python: Model(fuse=False)"
+    for layer in model.layers:
+        if type(layer) not in _PLAN_STEPS:
+            return None, (f"python: layer {type(layer).__name__} is not one of the library's "
+                          f"own classes")
+    if not model.trainable_layers:
+        return None, "python: no Layer_Dense"
+    last = type(model.layers[-1])
+    loss, accuracy = type(model.loss), type(model.accuracy)
+    if model._fused_softmax_loss:
+        loss_code = "fused"
+    elif loss in _PLAN_LOSSES:
+        loss_code = _PLAN_LOSSES[loss]
+    else:
+        return None, f"python: loss {type(model.loss).__name__} is not compiled"
+    if accuracy is Accuracy_Categorical and not model.accuracy.binary:
+        accuracy_code, wants = "categorical", ("fused", Activation_Softmax)
+    elif accuracy is Accuracy_Categorical:
+        accuracy_code, wants = "binary", (None, Activation_Sigmoid)
+    elif accuracy is Accuracy_Regression:
+        accuracy_code, wants = "regression", (None, Activation_Linear)
+    else:
+        return None, f"python: accuracy {type(model.accuracy).__name__} is not compiled"
+    if model.optimizer is not None and type(model.optimizer) not in _OPTIMIZERS:
+        return None, f"python: optimizer {type(model.optimizer).__name__} is not compiled"
+    if (wants[0] == "fused") != (loss_code == "fused") or last is not wants[1]:
+        return None, (f"python: {model.accuracy!r} with {model.loss!r} after "
+                      f"{model.layers[-1]!r} is not compiled")
+    steps = [(_plan.STEP_CODES[_PLAN_STEPS[type(layer)]], layer, relu,
+              layer.prev is not model.input_layer) for layer, relu in model._fused_steps]
+    return (_plan.TrainingPlan(steps, _plan.LOSS_CODES[loss_code],
+                               _plan.ACCURACY_CODES[accuracy_code]), "compiled")
+
+
 def _batch(X, y, step, batch_size):
     """Rows step*batch_size ... (step+1)*batch_size - 1 of X and y (all of them without
     batch_size)."""
@@ -718,12 +882,13 @@ class _InterruptGuard:
         else:
             raise KeyboardInterrupt
 
-    def run(self, update):
+    def run(self, update, *args):
         self._critical = True
         try:
-            update()
+            result = update(*args)
         finally:
             self._critical = False
         if self._pending:
             self._pending = False
             raise KeyboardInterrupt
+        return result

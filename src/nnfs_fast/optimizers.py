@@ -34,30 +34,39 @@ _CACHE = _slots(("weight_cache", "bias_cache"))
 _MOMENTUMS_AND_CACHE = _slots(("weight_momentums", "bias_momentums"),
                               ("weight_cache", "bias_cache"))
 
+# kernel code -> (slots, the state attribute whose absence creates the state, the kernel's
+# name in kernels/optimizers.pyx)
+_KERNELS = {
+    "sgd": (_NO_STATE, None, "sgd_update"),
+    "momentum": (_MOMENTUMS, "weight_momentums", "sgd_momentum_update"),
+    "cache": (_CACHE, "weight_cache", "cache_update"),
+    "adam": (_MOMENTUMS_AND_CACHE, "weight_cache", "adam_update"),
+}
+
 
 def _update(layer, slots, created_when_missing, kernel, *scalars):
     """``kernel(arrays, *scalars)`` with the weights' and the biases' arrays named in
     ``slots`` (parameter, gradient, *state): one call updates both.
 
     The state attributes are created as float32 zeros when the layer lacks
-    ``created_when_missing`` (the book's rule). When the layer's state exists and its arrays
-    are what the kernel takes as they are (``arrays_ready``: writable 2-D C-contiguous float32
-    of one shape, what Layer_Dense and this module make), the kernel is called once with them.
+    ``created_when_missing`` (the book's rule; None or one of the state names in ``slots``).
+    When the layer's state exists and its arrays are what the kernel takes as they are
+    (``arrays_ready``: writable 2-D C-contiguous float32 of one shape, what Layer_Dense and
+    this module make), the kernel is called once with them.
     Otherwise each array is checked and converted first (``float32_attr``), which either fixes
     it or raises an error that names the attribute; there is no convert-and-retry. New state
     and converted parameters are assigned to the layer only once the kernel has accepted them,
     so a refused call leaves the layer as it was.
     """
     names, get = slots
+    try:        # a layer without its state (created_when_missing is one of names) fails here
+        arrays = get(layer)
+    except AttributeError:
+        arrays = None
+    if arrays is not None and _optimizers.arrays_ready(arrays, len(names[0])):
+        kernel(arrays, *scalars)
+        return
     create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
-    if not create:
-        try:
-            arrays = get(layer)
-        except AttributeError:
-            arrays = None
-        if arrays is not None and _optimizers.arrays_ready(arrays, len(names[0])):
-            kernel(arrays, *scalars)
-            return
     arrays, kept = [], {}      # kept: what the layer holds (parameters and state, not gradients)
     for param, grad, *state in names:
         p = kept[param] = float32_attr(layer, param)
@@ -70,6 +79,27 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
     for name, arr in kept.items():
         if arr is not getattr(layer, name, None):
             setattr(layer, name, arr)
+
+
+def prepare_state(layer, optimizer):
+    """The optimizer state of ``layer`` for ``optimizer``'s next update, made as
+    ``update_params`` makes it (float32 zeros when the layer lacks it, the book's rule; a
+    user's array of another dtype or layout converted, the copy assigned; the wrong shape
+    refused), without reading the gradients or updating anything: for the compiled training
+    plan (kernels/plan.pyx). Returns the state arrays in the order of the names that
+    ``optimizer._kernel_call()`` gives."""
+    code, names, _ = optimizer._kernel_call()
+    _, created_when_missing, _ = _KERNELS[code]
+    create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
+    kept = {}
+    for name in names:
+        param = "weights" if name.startswith("weight") else "biases"
+        p = float32_attr(layer, param)
+        kept[name] = np.zeros_like(p) if create else float32_attr(layer, name, p.shape, param)
+    for name, arr in kept.items():
+        if arr is not getattr(layer, name, None):
+            setattr(layer, name, arr)
+    return tuple(kept[name] for name in names)
 
 
 class _Optimizer:
@@ -91,6 +121,19 @@ class _Optimizer:
     def post_update_params(self):
         """After the updates of a step: count it."""
         self.iterations += 1
+
+    def update_params(self, layer):
+        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+        code, _, scalars = self._kernel_call()
+        slots, created_when_missing, kernel = _KERNELS[code]
+        _update(layer, slots, created_when_missing, getattr(_optimizers, kernel), *scalars,
+                get_num_threads())
+
+    def _kernel_call(self):
+        """(kernel code of _KERNELS, the state attribute names (weights' then biases' per
+        kind), the kernel's scalars): the one description of an update, for update_params
+        and the compiled training plan."""
+        raise NotImplementedError
 
     def __repr__(self):
         params = inspect.signature(type(self).__init__).parameters
@@ -119,14 +162,11 @@ class Optimizer_SGD(_Optimizer):
         super().__init__(learning_rate, decay)
         self.momentum = check_interval("Optimizer_SGD", "momentum", momentum, 0)
 
-    def update_params(self, layer):
-        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+    def _kernel_call(self):
         if self.momentum:
-            _update(layer, _MOMENTUMS, "weight_momentums", _optimizers.sgd_momentum_update,
-                    self.current_learning_rate, self.momentum, get_num_threads())
-        else:
-            _update(layer, _NO_STATE, None, _optimizers.sgd_update,
-                    self.current_learning_rate, get_num_threads())
+            return ("momentum", ("weight_momentums", "bias_momentums"),
+                    (self.current_learning_rate, self.momentum))
+        return "sgd", (), (self.current_learning_rate,)
 
 
 class Optimizer_Adagrad(_Optimizer):
@@ -143,11 +183,10 @@ class Optimizer_Adagrad(_Optimizer):
         super().__init__(learning_rate, decay)
         self.epsilon = check_interval("Optimizer_Adagrad", "epsilon", epsilon, 0, low_open=True)
 
-    def update_params(self, layer):
-        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+    def _kernel_call(self):
         # cache = 1 * cache + 1 * dW**2 is exactly cache + dW**2
-        _update(layer, _CACHE, "weight_cache", _optimizers.cache_update,
-                self.current_learning_rate, 1., 1., self.epsilon, get_num_threads())
+        return ("cache", ("weight_cache", "bias_cache"),
+                (self.current_learning_rate, 1., 1., self.epsilon))
 
 
 class Optimizer_RMSprop(_Optimizer):
@@ -167,11 +206,9 @@ class Optimizer_RMSprop(_Optimizer):
         self.epsilon = check_interval("Optimizer_RMSprop", "epsilon", epsilon, 0, low_open=True)
         self.rho = check_interval("Optimizer_RMSprop", "rho", rho, 0, 1)
 
-    def update_params(self, layer):
-        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
-        _update(layer, _CACHE, "weight_cache", _optimizers.cache_update,
-                self.current_learning_rate, self.rho, 1 - self.rho, self.epsilon,
-                get_num_threads())
+    def _kernel_call(self):
+        return ("cache", ("weight_cache", "bias_cache"),
+                (self.current_learning_rate, self.rho, 1 - self.rho, self.epsilon))
 
 
 class Optimizer_Adam(_Optimizer):
@@ -199,12 +236,10 @@ class Optimizer_Adam(_Optimizer):
         self.beta_1 = check_interval("Optimizer_Adam", "beta_1", beta_1, 0, 1)
         self.beta_2 = check_interval("Optimizer_Adam", "beta_2", beta_2, 0, 1)
 
-    def update_params(self, layer):
-        """Update ``layer.weights``/``layer.biases`` in place from ``dweights``/``dbiases``."""
+    def _kernel_call(self):
         # bias corrections in Python floats, as in the book; the kernel gets them as float32
         momentum_correction = 1 - self.beta_1 ** (self.iterations + 1)
         cache_correction = 1 - self.beta_2 ** (self.iterations + 1)
-        _update(layer, _MOMENTUMS_AND_CACHE, "weight_cache", _optimizers.adam_update,
-                self.current_learning_rate, self.beta_1, 1 - self.beta_1, self.beta_2,
-                1 - self.beta_2, momentum_correction, cache_correction, self.epsilon,
-                get_num_threads())
+        return ("adam", ("weight_momentums", "bias_momentums", "weight_cache", "bias_cache"),
+                (self.current_learning_rate, self.beta_1, 1 - self.beta_1, self.beta_2,
+                 1 - self.beta_2, momentum_correction, cache_correction, self.epsilon))

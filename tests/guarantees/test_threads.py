@@ -132,3 +132,71 @@ def test_import_leaves_the_environment_alone():
     proc = run_python(code, env={"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+class _KernelSpy:
+    """Stands for a kernel module: its threaded entries record their last argument (the
+    n_threads the book's class passed), everything else is the module's own."""
+
+    def __init__(self, module, seen):
+        self._module, self._seen = module, seen
+
+    def __getattr__(self, name):
+        real = getattr(self._module, name)
+        if not name.endswith(("_forward", "_backward", "_update")):
+            return real
+
+        def call(*args):
+            self._seen.append((name, args[-1]))
+            return real(*args)
+        return call
+
+
+@needs_openmp
+def test_the_book_loop_reads_the_thread_count_at_every_call(monkeypatch, restore_threads):
+    """Issue 12's cheaper Python entry caches nothing that outlives a call: set_num_threads and
+    threadpoolctl's limits between two steps of the chapter 10 loop reach every kernel of the
+    next step (README.md, Threads)."""
+    from nnfs_fast import (
+        Activation_ReLU,
+        Activation_Softmax_Loss_CategoricalCrossentropy,
+        Optimizer_Adam,
+        activations,
+        layers,
+        losses,
+        optimizers,
+    )
+    seen = []
+    for module, name in ((layers, "kernels"), (activations, "_k"), (losses, "_k"),
+                         (optimizers, "_optimizers")):
+        monkeypatch.setattr(module, name, _KernelSpy(getattr(module, name), seen))
+    np.random.seed(0)
+    X = np.random.randn(30, 2).astype(np.float32)
+    y = np.arange(30) % 3
+    dense1, relu, dense2 = Layer_Dense(2, 8), Activation_ReLU(), Layer_Dense(8, 3)
+    loss_activation = Activation_Softmax_Loss_CategoricalCrossentropy()
+    optimizer = Optimizer_Adam(learning_rate=0.05, decay=5e-7)
+
+    def step():
+        seen.clear()
+        dense1.forward(X)
+        relu.forward(dense1.output)
+        dense2.forward(relu.output)
+        loss_activation.forward(dense2.output, y)
+        loss_activation.backward(loss_activation.output, y)
+        dense2.backward(loss_activation.dinputs)
+        relu.backward(dense2.dinputs)
+        dense1.backward(relu.dinputs)
+        optimizer.pre_update_params()
+        optimizer.update_params(dense1)
+        optimizer.update_params(dense2)
+        optimizer.post_update_params()
+        assert len(seen) == 10, seen
+        return {n for _, n in seen}
+
+    for n in (1, 3, 1, 2):
+        nnfs_fast.set_num_threads(n)
+        assert step() == {n}, f"set_num_threads({n})"
+    with threadpool_limits(4, user_api="openmp"):
+        assert step() == {4}, "threadpool_limits(4)"
+    assert step() == {2}, "after threadpool_limits"

@@ -129,6 +129,7 @@ def test_bench_quick_json(tmp_path):
         assert all(t > 0 for t in row["seconds"].values())
         assert ("book" in row["seconds"]) == bool(_installed("nnfs"))
         assert ("torch" in row["seconds"]) == bool(_installed("torch"))
+        assert ("jax" in row["seconds"]) == bool(_installed("jax"))
 
 
 def test_info_and_version():

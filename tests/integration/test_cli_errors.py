@@ -245,6 +245,22 @@ def test_user_error_is_one_line_and_exit_2(args, fragment, files, capsys, restor
     assert_one_line_error(status, err, fragment)
 
 
+@pytest.mark.parametrize("module, framework, fragment", [
+    ("jax", "jax", "--frameworks jax: JAX is not installed: pip install jax"),
+    ("torch", "torch", "--frameworks torch: PyTorch is not installed: pip install torch"),
+])
+def test_bench_framework_asked_for_but_missing(module, framework, fragment, capsys,
+                                               monkeypatch):
+    """A contender named in --frameworks that cannot be imported is refused before anything
+    runs (by default it is skipped with a note); absence simulated by a None module entry."""
+    monkeypatch.setitem(sys.modules, module, None)
+    argv = ["bench", "--quick", "--suite", "train", "--threads", "1", "--repeat", "1",
+            "--frameworks", "numpy", framework]
+    status, out, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, fragment)
+    assert out == ""
+
+
 # Sizes that would allocate far more than the machine has if they were not refused first.
 # Run in a child process whose address space is limited to 4 GiB, so that a regression
 # fails with a MemoryError line (not the expected one) instead of exhausting the machine.

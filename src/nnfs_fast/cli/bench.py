@@ -1,5 +1,5 @@
 """``nnfs-fast bench``: the timing harness of ``nnfs_fast.testing.bench``."""
-from nnfs_fast.cli.common import check_plot, check_writable
+from nnfs_fast.cli.common import UsageError, check_plot, check_writable
 
 
 def cmd_bench(args):
@@ -8,9 +8,14 @@ def cmd_bench(args):
         check_writable(args.json, "--json")
     if args.plot:
         check_plot(args.plot, "--plot")
+    if args.frameworks:  # asked for by name: each must run (by default, missing ones are skipped)
+        try:
+            _bench.check_frameworks(args.frameworks)
+        except ValueError as exc:
+            raise UsageError(f"--frameworks {exc}") from None
     result = _bench.run(suites=args.suite, threads=args.threads, quick=args.quick,
                         repeat=args.repeat, seconds=args.seconds,
-                        frameworks=args.frameworks)
+                        frameworks=args.frameworks or _bench.FRAMEWORKS)
     if args.json:
         _bench.write_json(result, args.json)
         print(f"\nsaved the results to {args.json}")

@@ -180,7 +180,7 @@ def make_parser():
                        description="Time the dense-layer kernels against NumPy, and one "
                        "training step of the book's chapter 10 and chapter 19 models against "
                        "the book's code in NumPy (also under nnfs.init() when nnfs is "
-                       "installed) and PyTorch (when installed). Blocks of calls alternate "
+                       "installed), PyTorch and JAX (when installed). Blocks of calls alternate "
                        "between contenders; medians are reported.")
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
     p.add_argument("--threads", type=_number(int, 1, MAX_THREADS), nargs="+", metavar="N",
@@ -188,7 +188,7 @@ def make_parser():
     p.add_argument("--suite", nargs="+", choices=("dense", "train"),
                    default=["dense", "train"])
     p.add_argument("--frameworks", nargs="+", choices=_bench.FRAMEWORKS,
-                   default=list(_bench.FRAMEWORKS), help="training-step contenders")
+                   help="training-step contenders (default: those installed)")
     p.add_argument("--repeat", type=_number(int, 1), help="blocks per contender (15)")
     p.add_argument("--seconds", type=_number(float, 0, low_open=True), help="length of one block")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")

@@ -105,11 +105,6 @@ def sigmoid_backward(output, dvalues, int n_threads=1):
     return map_elements(sigmoid_grad_row, 2, y, d, 0, 0, n_threads)
 
 
-cdef struct RowArgs:
-    View2 a, b        # the kernel's inputs (b unused by softmax_forward)
-    float* out        # C-contiguous, a's shape
-
-
 cdef void softmax_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     cdef RowArgs* r = <RowArgs*>ctx
     softmax_rows(r.a.data + start * r.a.rs, r.a.rs, r.a.cs, r.out + start * r.a.cols,

@@ -430,6 +430,42 @@ def dropout_forward(draws, inputs, double keep, int n_threads=1):
     return binary_mask, output
 
 
+cdef object rng_hold(RngHold* h):
+    rs = getattr(np.random.binomial, "__self__", None)
+    if not isinstance(rs, np.random.RandomState):
+        return None
+    bit_generator = rs._bit_generator
+    lock = getattr(bit_generator, "lock", None)
+    if lock is None:
+        return None
+    cdef LegacyFields* f
+    lock.acquire()
+    try:
+        f = legacy_fields(rs, bit_generator, lock)
+    except BaseException:
+        lock.release()
+        raise
+    if f == NULL:
+        lock.release()
+        return None
+    h.fields = f
+    h.mt = NULL
+    if f.bitgen.next_double == _mt19937_next_double != NULL:
+        h.mt = f.bitgen.state
+    return lock
+
+
+cdef void rng_draw(const RngHold* h, double keep, const float* inputs, float* binary_mask,
+                   float* out, Py_ssize_t n) noexcept nogil:
+    cdef DrawArgs a
+    a.rs = <LegacyFields*>h.fields
+    a.mt = <mt19937_state*>h.mt
+    a.keep = keep
+    a.scale = <float>(1.0 / keep)
+    a.inputs, a.binary_mask, a.out, a.n = inputs, binary_mask, out, n
+    draw_forward(&a)
+
+
 def dropout_forward_rng(inputs, double keep, int n_threads=1):
     """inputs: a C-contiguous float32 array -> (binary_mask, output), new float32 arrays of
     inputs' shape: binary_mask = np.random.binomial(1, keep, size=inputs.shape) / keep
@@ -437,32 +473,23 @@ def dropout_forward_rng(inputs, double keep, int n_threads=1):
     RandomState behind np.random.binomial (same draws, same RNG state and binomial cache
     afterwards; see the design note). keep is checked before anything is drawn; n_threads
     serves the fallback's masking pass only (drawing is serial)."""
-    cdef DrawArgs a
-    a.inputs = contiguous(inputs, "inputs")
+    cdef const float* x = contiguous(inputs, "inputs")
     if not 0 < keep <= 1:
         raise ValueError(f"keep: expected a probability in (0, 1], got {keep}")
-    a.keep = keep
-    a.scale = <float>(1.0 / keep)
-    a.n = cnp.PyArray_SIZE(<cnp.ndarray>inputs)
-    rs = getattr(np.random.binomial, "__self__", None)
-    if isinstance(rs, np.random.RandomState):
-        bit_generator = rs._bit_generator
-        lock = getattr(bit_generator, "lock", None)
-        if lock is not None:
-            with lock:
-                a.rs = legacy_fields(rs, bit_generator, lock)
-                if a.rs != NULL:
-                    a.mt = NULL
-                    if a.rs.bitgen.next_double == _mt19937_next_double != NULL:
-                        a.mt = <mt19937_state*>a.rs.bitgen.state
-                    binary_mask, output = empty_like(inputs), empty_like(inputs)
-                    a.binary_mask = <float*>cnp.PyArray_DATA(binary_mask)
-                    a.out = <float*>cnp.PyArray_DATA(output)
-                    with nogil:
-                        draw_forward(&a)
-                    return binary_mask, output
-    return dropout_forward(np.random.binomial(1, keep, size=inputs.shape), inputs, keep,
-                           n_threads)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>inputs)
+    cdef RngHold h
+    lock = rng_hold(&h)
+    if lock is None:
+        return dropout_forward(np.random.binomial(1, keep, size=inputs.shape), inputs, keep,
+                               n_threads)
+    try:
+        binary_mask, output = empty_like(inputs), empty_like(inputs)
+        with nogil:
+            rng_draw(&h, keep, x, <float*>cnp.PyArray_DATA(binary_mask),
+                     <float*>cnp.PyArray_DATA(output), n)
+    finally:
+        lock.release()
+    return binary_mask, output
 
 
 def dropout_backward(dvalues, binary_mask, int n_threads=1):
@@ -475,8 +502,14 @@ def dropout_backward(dvalues, binary_mask, int n_threads=1):
         raise ValueError(f"dvalues: expected shape {binary_mask.shape} (the binary_mask's), "
                          f"got {dvalues.shape}")
     dinputs = empty_like(binary_mask)
-    a.out = <float*>cnp.PyArray_DATA(dinputs)
     with nogil:
-        run_range(backward_range, &a, cnp.PyArray_SIZE(<cnp.ndarray>dinputs), n_threads,
-                  PAR_ELEMS // 2)
+        masked_product(a.values, a.mask, <float*>cnp.PyArray_DATA(dinputs),
+                       cnp.PyArray_SIZE(<cnp.ndarray>dinputs), n_threads)
     return dinputs
+
+
+cdef void masked_product(const float* values, const float* binary_mask, float* out,
+                         Py_ssize_t n, int n_threads) noexcept nogil:
+    cdef Args a
+    a.values, a.mask, a.out = values, binary_mask, out
+    run_range(backward_range, &a, n, n_threads, PAR_ELEMS // 2)

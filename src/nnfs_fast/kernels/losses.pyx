@@ -72,11 +72,6 @@ cdef inline cnp.ndarray empty1(Py_ssize_t n):
 
 # ------------------------------------------------------------------------------ class labels
 
-cdef struct Labels:
-    const int64_t* sparse   # class indices: a private copy, checked (NULL when one-hot)
-    View2 onehot            # one-hot rows (onehot.data NULL when sparse)
-
-
 cdef Py_ssize_t bad_label(const int64_t* y, Py_ssize_t n, Py_ssize_t C) noexcept nogil:
     """Position of the first of y[:n] outside [0, C), or -1 (a branch-free pass first)."""
     cdef Py_ssize_t i
@@ -138,20 +133,6 @@ cdef object labels(object y_true, Py_ssize_t N, Py_ssize_t C, bint as_indices,
 
 
 # ---------------------------------------------------------------------- categorical CE
-
-cdef enum:
-    CROSSENTROPY = 100          # RowArgs.kind of the categorical gradients
-    SOFTMAX_CROSSENTROPY = 101
-
-
-cdef struct RowArgs:
-    View2 p           # predictions (logits for the fused forward)
-    Labels t
-    View2 q           # sample_losses: targets
-    int kind          # sample_losses: the term; sparse_grad_range: which gradient
-    float* out        # (N, C) output: softmax (fused forward) or gradient; C-contiguous
-    float* losses     # (N,)
-
 
 cdef inline float log_of_sum(float v) noexcept nogil:
     """log of a one-hot-weighted sum of clipped probabilities: log_prob where it applies (a

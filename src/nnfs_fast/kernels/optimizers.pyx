@@ -44,15 +44,6 @@ from nnfs_fast.kernels.arrays cimport View2, is_view2, view2
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
-cdef struct Args:
-    float* param            # IN/OUT  weights or biases
-    const float* grad       # IN      their gradient
-    float* momentums        # IN/OUT  SGD momentums or Adam's first moment
-    float* cache            # IN/OUT  RMSprop/Adagrad cache or Adam's second moment
-    Py_ssize_t n            # elements of each
-    float lr, momentum, rho, one_minus_rho, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2
-    float momentum_correction, cache_correction, epsilon
-
 # The range functions copy the record into locals first: a float store through param could
 # otherwise alias the float fields of *a, which would keep the loop from being vectorized.
 

@@ -214,23 +214,28 @@ cdef inline Py_ssize_t min_per_thread(Py_ssize_t cost) noexcept nogil:
     return max(1, PAR_WORK // (2 * max(1, cost)))
 
 
-cdef inline object map_elements(row_map f, Py_ssize_t cost, View2 a, View2 b, float s1,
-                                float s2, int n_threads):
-    """A new C-contiguous float32 array out = f(a, b) elementwise, of a's shape (b: the same
-    shape, or a itself). cost: work units per element (see min_per_thread).
+cdef inline void map_into(row_map f, Py_ssize_t cost, View2 a, View2 b, float s1, float s2,
+                          float* out, int n_threads) noexcept nogil:
+    """out = f(a, b) elementwise, out C-contiguous of a's shape (b: the same shape, or a
+    itself). cost: work units per element (see min_per_thread).
 
     Rows that follow each other in memory (C-ordered a and b) are walked as one long row, so
     narrow arrays (N, 1) run one vectorized loop instead of N short ones.
     """
-    out = empty2(a.rows, a.cols)
     cdef MapArgs m
     if a.rows * a.cols == 0:
-        return out
+        return
     if (a.rs == a.cols * a.cs or a.rows == 1) and (b.rs == b.cols * b.cs or b.rows == 1):
         a.cols = b.cols = a.rows * a.cols
         a.rows = b.rows = 1
-    m.f, m.a, m.b, m.s1, m.s2 = f, a, b, s1, s2
-    m.out = <float*>cnp.PyArray_DATA(out)
+    m.f, m.a, m.b, m.s1, m.s2, m.out = f, a, b, s1, s2, out
+    run_range(map_range, &m, a.rows * a.cols, n_threads, min_per_thread(cost))
+
+
+cdef inline object map_elements(row_map f, Py_ssize_t cost, View2 a, View2 b, float s1,
+                                float s2, int n_threads):
+    """A new C-contiguous float32 array out = f(a, b) elementwise (map_into)."""
+    out = empty2(a.rows, a.cols)
     with nogil:
-        run_range(map_range, &m, a.rows * a.cols, n_threads, min_per_thread(cost))
+        map_into(f, cost, a, b, s1, s2, <float*>cnp.PyArray_DATA(out), n_threads)
     return out

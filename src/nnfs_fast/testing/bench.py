@@ -22,10 +22,17 @@ over all contenders instead of penalising whichever ran during a busy moment.
   - ``book``: the same code after ``nnfs.init()`` (the book's setting: ``np.dot`` computed
     in float64 and rounded), when the ``nnfs`` package is installed;
   - ``torch``: ``nn.Linear``/``nn.ReLU`` + ``nn.CrossEntropyLoss`` + ``torch.optim.Adam`` on
-    the CPU with ``torch.set_num_threads``, when PyTorch is installed.
+    the CPU with ``torch.set_num_threads``, when PyTorch is installed;
+  - ``jax``: the same network, loss, accuracy and the book's Adam written in ``jax.numpy``,
+    the whole step (forward, backward by ``jax.value_and_grad``, update) one ``jax.jit``-ed
+    function, on the CPU, when JAX is installed (``_jax_environment``: XLA's CPU threads
+    cannot be set exactly).
 
-  Every framework starts from the same initial weights and data. The nnfs_fast and book steps
-  also compute the accuracy, as the book's loops do; the PyTorch step does not. With more
+  Every framework starts from the same initial weights and data. The nnfs_fast, book and JAX
+  steps also compute the accuracy, as the book's loops do; the PyTorch step does not. After
+  the timed blocks, each contender's loss after ``CHECK_UPDATES`` updates is compared with
+  nnfs_fast's (``check_loss``): a contender that trains differently (a wrong formula, another
+  learning rate) is reported instead of silently winning or losing. With more
   than one thread, each block starts ``POOL_GAP`` seconds after the previous one (printed):
   the contenders are separate processes, and another process's pool keeps its idle threads
   spinning for a while after its last task (OpenBLAS up to ~0.1 s), which would measure the
@@ -233,16 +240,27 @@ TRAIN_MODELS = {
              "quick": {"samples": 64, "sizes": [64, 32, 32, 10], "batch": 16},
              "adam": {"learning_rate": 0.001, "decay": 1e-3}},
 }
-FRAMEWORKS = ("nnfs_fast", "numpy", "book", "torch")
+FRAMEWORKS = ("nnfs_fast", "numpy", "book", "torch", "jax")
 FRAMEWORK_LABELS = {"nnfs_fast": "nnfs_fast", "numpy": "NumPy f32 (book code)",
-                    "book": "book + nnfs.init()", "torch": "PyTorch CPU"}
+                    "book": "book + nnfs.init()", "torch": "PyTorch CPU", "jax": "JAX CPU (jit)"}
+INSTALL = {"book": "pip install nnfs", "torch": "pip install torch", "jax": "pip install jax"}
 
 
 def available_frameworks():
     """{framework: None if it can run here, else why not}."""
     return {"nnfs_fast": None, "numpy": None,
             "book": None if find_spec("nnfs") else "the nnfs package is not installed",
-            "torch": None if find_spec("torch") else "PyTorch is not installed"}
+            "torch": None if find_spec("torch") else "PyTorch is not installed",
+            "jax": None if find_spec("jax") and find_spec("jaxlib") else "JAX is not installed"}
+
+
+def check_frameworks(frameworks):
+    """ValueError naming the first of ``frameworks`` (asked for by name) that cannot run here,
+    and how to install it."""
+    available = available_frameworks()
+    for fw in frameworks:
+        if available[fw]:
+            raise ValueError(f"{fw}: {available[fw]}: {INSTALL[fw]}")
 
 
 def train_data(model, quick):
@@ -363,9 +381,127 @@ def _step_torch(X, y, spec, params, adam):
     return step
 
 
+# Without these, XLA's CPU backend runs a matrix product on a pool of one thread per core;
+# JAX has no exact thread count (jax-ml/jax issues 743, 1539): this is the closest to one.
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _jax_environment(threads):
+    """Set JAX's environment in this process, before jax is imported: the CPU backend, and
+    for 1 thread ``XLA_ONE_THREAD`` added to XLA_FLAGS. Returns what was used, in words."""
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    if threads == 1:
+        flags = (os.environ.get("XLA_FLAGS", "") + " " + XLA_ONE_THREAD).strip()
+        os.environ["XLA_FLAGS"] = flags
+        return f"XLA_FLAGS={flags!r}"
+    flags = os.environ.get("XLA_FLAGS")
+    return (f"XLA's default CPU threads ({f'XLA_FLAGS={flags!r}' if flags else 'no XLA_FLAGS'}"
+            f"; JAX cannot be limited to {threads} threads)")
+
+
+def _step_jax(X, y, spec, params, adam):
+    """The book's network, loss (softmax, clipped cross-entropy on sparse labels), accuracy
+    and Adam (testing/book.py: bias correction by iterations + 1, epsilon outside the square
+    root, learning rate / (1 + decay * iterations)) in jax.numpy, float32. One training step,
+    gradients from jax.value_and_grad, is one jax.jit-ed function of (parameters, Adam state,
+    batch) returning the new parameters and state, whose buffers it reuses (donated). A call
+    returns (loss, accuracy, (parameters, state)) of its last step, not waited for: the
+    caller blocks with jax.block_until_ready."""
+    import jax
+    import jax.numpy as jnp
+    hyper = book.Adam(**adam)   # the book's defaults for beta_1, beta_2 and epsilon
+
+    def loss_accuracy(params, batch_X, batch_y):
+        inputs = batch_X
+        for i, (W, b) in enumerate(params):
+            inputs = jnp.dot(inputs, W) + b
+            if i < len(params) - 1:  # the book's ReLU, gradient 0 at 0 (jnp.maximum's is 0.5)
+                inputs = jnp.where(inputs > 0, inputs, 0)
+        exp_values = jnp.exp(inputs - jnp.max(inputs, axis=1, keepdims=True))
+        probabilities = exp_values / jnp.sum(exp_values, axis=1, keepdims=True)
+        clipped = jnp.clip(probabilities, 1e-7, 1 - 1e-7)
+        correct = jnp.take_along_axis(clipped, batch_y[:, None], axis=1)
+        accuracy = jnp.mean(jnp.argmax(probabilities, axis=1) == batch_y)
+        return jnp.mean(-jnp.log(correct)), accuracy
+
+    def adam_step(params, state, batch_X, batch_y):
+        (loss, accuracy), grads = jax.value_and_grad(loss_accuracy, has_aux=True)(
+            params, batch_X, batch_y)
+        momentums, caches, iterations = state
+        learning_rate = hyper.learning_rate * (1. / (1. + hyper.decay * iterations))
+        momentums = jax.tree.map(lambda m, g: hyper.beta_1 * m + (1 - hyper.beta_1) * g,
+                                 momentums, grads)
+        caches = jax.tree.map(lambda c, g: hyper.beta_2 * c + (1 - hyper.beta_2) * g ** 2,
+                              caches, grads)
+        correction_1 = 1 - hyper.beta_1 ** (iterations + 1)
+        correction_2 = 1 - hyper.beta_2 ** (iterations + 1)
+        params = jax.tree.map(
+            lambda p, m, c: p - learning_rate * (m / correction_1)
+            / (jnp.sqrt(c / correction_2) + hyper.epsilon), params, momentums, caches)
+        return params, (momentums, caches, iterations + 1), loss, accuracy
+
+    step = jax.jit(adam_step, donate_argnums=(0, 1))
+    zeros = [(jnp.zeros(W.shape, jnp.float32), jnp.zeros(b.shape, jnp.float32))
+             for W, b in params]
+    carry = [[(jnp.asarray(W), jnp.asarray(b)) for W, b in params],
+             (zeros, jax.tree.map(jnp.copy, zeros), jnp.int32(0))]
+    batches = [(jnp.asarray(bx), jnp.asarray(by.astype(np.int32)))
+               for bx, by in _batches(X, y, spec["batch"])] * spec.get("steps", 1)
+
+    def run():
+        for batch_X, batch_y in batches:
+            carry[0], carry[1], loss, accuracy = step(carry[0], carry[1], batch_X, batch_y)
+        return loss, accuracy, tuple(carry)
+    return run
+
+
+STEPS = {"nnfs_fast": _step_nnfs_fast, "numpy": _step_book, "book": _step_book,
+         "torch": _step_torch, "jax": _step_jax}
+# the loss of the step after this many updates, compared with nnfs_fast's, within CHECK_RTOL
+CHECK_UPDATES = 3
+CHECK_RTOL = 1e-4
+
+
+def check_loss(framework, model, quick):
+    """``framework``'s loss after ``CHECK_UPDATES`` Adam updates from the benchmark's initial
+    weights: the loss its step computes in the next step, all steps on the first batch (the
+    whole data of a full-batch model). Contenders doing the same work agree to float32
+    round-off (``loss_warnings``). NumPy's global RNG (seeded for the data and weights, drawn
+    by Layer_Dense) is left as it was."""
+    rng_state = np.random.get_state()
+    try:
+        X, y, spec = train_data(model, quick)
+        if spec["batch"] is not None:
+            X, y = X[:spec["batch"]], y[:spec["batch"]]
+        spec = dict(spec, steps=CHECK_UPDATES + 1)
+        result = STEPS[framework](X, y, spec, initial_weights(spec["sizes"]),
+                                  TRAIN_MODELS[model]["adam"])()
+    finally:
+        np.random.set_state(rng_state)
+    if isinstance(result, dict):        # Model.train's history: the loss of each epoch
+        return float(result["loss"][-1])
+    loss = result[0] if isinstance(result, tuple) else result  # (loss, accuracy, ...) or loss
+    return loss.item()                  # a NumPy, JAX or PyTorch scalar
+
+
+def loss_warnings(losses, reference, where):
+    """A warning line for each contender whose ``check_loss`` (``losses``: {framework:
+    loss}) differs from nnfs_fast's (``reference``) by more than ``CHECK_RTOL`` relative."""
+    lines = []
+    for fw, loss in losses.items():
+        difference = abs(loss - reference) / abs(reference)
+        if not difference <= CHECK_RTOL:  # also a nan loss
+            lines.append(f"warning: {FRAMEWORK_LABELS[fw]} does not train like nnfs_fast "
+                         f"({where}): loss {loss:.7g} after {CHECK_UPDATES} updates, "
+                         f"nnfs_fast's {reference:.7g} (relative difference {difference:.1e} "
+                         f"> {CHECK_RTOL:g}); its time may not be comparable")
+    return lines
+
+
 def _worker(framework, model, threads, quick):
     """Worker process: build one framework's step, then run a timed block per ``run S`` line
     read from stdin, answering with the seconds per training step."""
+    note = _jax_environment(threads) if framework == "jax" else None
     if framework == "book":
         import nnfs
         nnfs.init()  # patches NumPy in this worker process only
@@ -377,21 +513,26 @@ def _worker(framework, model, threads, quick):
     if framework == "torch":
         import torch
         torch.set_num_threads(threads)
-        fn = _step_torch(X, y, spec, params, adam)
-    elif framework == "nnfs_fast":
-        fn = _step_nnfs_fast(X, y, spec, params, adam)
-    else:
-        fn = _step_book(X, y, spec, params, adam)
+    fn = STEPS[framework](X, y, spec, params, adam)
+    if framework == "jax":
+        import jax
+        step = fn
+
+        def fn():  # a call's work is done when it returns (JAX dispatches asynchronously)
+            return jax.block_until_ready(step())
     steps = len(_batches(X, y, spec["batch"])) * spec.get("steps", 1)
-    extra = {"torch": lambda: __import__("torch").__version__}.get(framework, lambda: None)()
+    version = (__import__(framework).__version__ if framework in ("torch", "jax") else None)
     with blas_limits(threads):
-        fn()
-        print("ready " + json.dumps({"version": extra}), flush=True)
+        fn()  # the warm-up: JAX compiles here
+        print("ready " + json.dumps({"version": version, "note": note}), flush=True)
         for line in sys.stdin:
             command = line.split()
-            if not command or command[0] != "run":
+            if command[:1] == ["run"]:
+                print(f"time {per_call(fn, float(command[1])) / steps!r}", flush=True)
+            elif command[:1] == ["check"]:
+                print(f"loss {check_loss(framework, model, quick)!r}", flush=True)
+            else:
                 break
-            print(f"time {per_call(fn, float(command[1])) / steps!r}", flush=True)
 
 
 def _worker_main(argv=None):
@@ -405,7 +546,8 @@ def _worker_main(argv=None):
 
 
 class _Worker:
-    """A framework's worker process; ``block(seconds)`` runs one timed block in it."""
+    """A framework's worker process; ``block(seconds)`` runs one timed block in it,
+    ``check()`` returns its ``check_loss``; ``note``: how it was set up (or None)."""
 
     def __init__(self, framework, model, threads, quick):
         env = dict(os.environ)
@@ -421,7 +563,8 @@ class _Worker:
             + (["--quick"] if quick else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
             env=env)
-        self.version = json.loads(self._answer("ready"))["version"]
+        ready = json.loads(self._answer("ready"))
+        self.version, self.note = ready["version"], ready["note"]
 
     def _answer(self, tag):
         """The rest of the worker's next line starting with ``tag`` (other lines, e.g. a
@@ -443,6 +586,11 @@ class _Worker:
         self.process.stdin.write(f"run {seconds}\n")
         self.process.stdin.flush()
         return float(self._answer("time"))
+
+    def check(self):
+        self.process.stdin.write("check\n")
+        self.process.stdin.flush()
+        return float(self._answer("loss"))
 
     def close(self):
         if self.process.poll() is None:
@@ -498,10 +646,10 @@ def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat
             f"{POOL_GAP} s apart (the previous process's idle pool threads stop spinning)")
     out(TRAIN_HEADER)
     out("-" * len(TRAIN_HEADER))
-    rows, versions = [], {}
+    rows, versions, notes, references = [], {}, set(), {}
     for n in threads:
         for model in models:
-            workers = {}
+            workers, losses = {}, {}
             try:
                 for fw in frameworks:
                     try:
@@ -511,18 +659,33 @@ def run_train(threads, models=tuple(TRAIN_MODELS), frameworks=FRAMEWORKS, repeat
                         continue
                     if workers[fw].version:
                         versions[fw] = workers[fw].version
+                    if workers[fw].note and (fw, n) not in notes:
+                        notes.add((fw, n))
+                        out(f"note: {FRAMEWORK_LABELS[fw]}, {n} thread(s): {workers[fw].note}")
                 t = interleaved(workers, repeat, seconds,
                                 POOL_GAP if n > 1 and not quick else 0.0)
+                for fw, worker in workers.items():
+                    if fw != "nnfs_fast":
+                        try:
+                            losses[fw] = worker.check()
+                        except RuntimeError as exc:
+                            out(f"warning: {FRAMEWORK_LABELS[fw]}'s loss could not be "
+                                f"checked: {exc}")
             finally:
                 for worker in workers.values():
                     worker.close()
+            if model not in references:  # nnfs_fast's, in this process (any thread count)
+                references[model] = check_loss("nnfs_fast", model, quick)
             spec = TRAIN_MODELS[model]["quick" if quick else "full"]
             row = {"model": model, "title": _title(model, spec), "sizes": spec["sizes"],
                    "batch": spec["batch"], "threads": n,
                    "seconds": t, "speedup": {fw: t[fw] / t["nnfs_fast"] for fw in t
-                                             if fw != "nnfs_fast" and "nnfs_fast" in t}}
+                                             if fw != "nnfs_fast" and "nnfs_fast" in t},
+                   "check_loss": {"nnfs_fast": references[model], **losses}}
             rows.append(row)
             out(train_row(row))
+            for line in loss_warnings(losses, references[model], f"{model}, {n} thread(s)"):
+                out(line)
     return rows, versions
 
 

@@ -21,7 +21,10 @@
 # > EXACT_K differ between levels in the last bits (FMA or not, vector width).
 
 cimport numpy as cnp
+from cpython.pycapsule cimport PyCapsule_New
+
 from nnfs_fast.kernels.arrays cimport View2, as_float32, empty2, is_view2, view2
+from nnfs_fast.kernels.gemm.dense_ops cimport DENSE_OPS_CAPSULE, DenseOps
 
 cnp.import_array()
 
@@ -137,17 +140,23 @@ def dense_forward(inputs, weights, biases, bint relu=False, int n_threads=1):
     cdef View2 x = view2(X, "inputs", -1, w.rows)
     cdef View2 b = view2(biases, "biases", 1, w.cols)
     out = empty2(x.rows, w.cols)
-    cdef float* o = <float*>cnp.PyArray_DATA(out)
     cdef int err
     if b.cs != 1:
         biases = biases.copy()
         b = view2(biases, "biases", 1, w.cols)
-    with nogil:   # exact: small depths summed like the book's float64 np.dot (gemm.pxi)
-        err = gemm(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
-                   o, w.cols, 1, False, b.data, False, relu, True, max(1, n_threads))
+    with nogil:
+        err = dense_forward_c(&x, &w, b.data, relu, <float*>cnp.PyArray_DATA(out), n_threads)
     if err:
         raise MemoryError("dense_forward: could not allocate packing buffers")
     return out
+
+
+cdef int dense_forward_c(const View2* x, const View2* w, const float* bias, bint relu,
+                         float* out, int n_threads) noexcept nogil:
+    """dense_forward on pointers (kernels/gemm/dense_ops.pxd): out (C-contiguous) = x . w +
+    bias [ReLU]; exact: small depths summed like the book's float64 np.dot (gemm.pxi)."""
+    return gemm(x.rows, w.cols, x.cols, x.data, x.rs, x.cs, w.data, w.rs, w.cs,
+                out, w.cols, 1, False, bias, False, relu, True, max(1, n_threads))
 
 
 def dense_backward(inputs, weights, biases, dvalues, relu_output=None, dvalues_masked=None,
@@ -171,13 +180,12 @@ def dense_backward(inputs, weights, biases, dvalues, relu_output=None, dvalues_m
     cdef View2 b = view2(biases, "biases", 1, w.cols)
     cdef View2 g = view2(D, "dvalues", x.rows, w.cols)
     cdef View2 y, gm
+    y.data = NULL
     y.rs = y.cs = 0
     cdef Py_ssize_t M = x.rows, K = x.cols, N = w.cols
-    cdef const float* Y = NULL
     cdef float* Gm = NULL
     if relu_output is not None:
         y = view2(relu_output, "relu_output", M, N)
-        Y = y.data
         if dvalues_masked is None:
             dvalues_masked = empty2(M, N)
         gm = view2(dvalues_masked, "dvalues_masked", M, N, writable=True, contiguous=True)
@@ -188,24 +196,50 @@ def dense_backward(inputs, weights, biases, dvalues, relu_output=None, dvalues_m
     cdef float* dW = <float*>cnp.PyArray_DATA(dweights)
     cdef float* db = <float*>cnp.PyArray_DATA(dbiases)
     cdef float* dX = <float*>cnp.PyArray_DATA(dinputs) if want_dinputs else NULL
-    cdef int nt = max(1, n_threads)
-    cdef bint reg = weight_l1 > 0 or weight_l2 > 0
-    cdef int err = 0
+    cdef int err
     with nogil:
-        column_sums(M, N, g.data, g.rs, g.cs, Y, y.rs, y.cs, Gm, db,
-                    b.data, b.cs, max(bias_l1, 0), 2 * max(bias_l2, 0), nt)
-        if Y != NULL:
-            g.data = Gm
-            g.rs = N
-            g.cs = 1
-        if reg:
-            regularization_grad(K, N, w.data, w.rs, w.cs, dW, max(weight_l1, 0),
-                                2 * max(weight_l2, 0))
-        err = gemm(K, N, M, x.data, x.cs, x.rs, g.data, g.rs, g.cs, dW, N, 1, reg, NULL,
-                   False, False, False, nt)
-        if dX != NULL and err == 0:
-            err = gemm(M, K, N, g.data, g.rs, g.cs, w.data, w.cs, w.rs, dX, K, 1, False, NULL,
-                       False, False, False, nt)
+        err = dense_backward_c(&x, &w, &b, &g, &y, Gm, dW, db, dX, weight_l1, weight_l2,
+                               bias_l1, bias_l2, n_threads)
     if err:
         raise MemoryError("dense_backward: could not allocate packing buffers")
     return dweights, dbiases, dinputs, dvalues_masked
+
+
+cdef int dense_backward_c(const View2* x, const View2* w, const View2* b, const View2* g,
+                          const View2* y, float* gm, float* dW, float* db, float* dX,
+                          float weight_l1, float weight_l2, float bias_l1, float bias_l2,
+                          int n_threads) noexcept nogil:
+    """dense_backward on pointers (kernels/gemm/dense_ops.pxd): y.data NULL without a fused
+    ReLU (gm unused), else gm (C-contiguous M x N) receives the masked gradient; dX NULL skips
+    the input gradient. dW, db, dX: C-contiguous. Returns 0, or -1 when out of memory."""
+    cdef Py_ssize_t M = x.rows, K = x.cols, N = w.cols
+    cdef int nt = max(1, n_threads)
+    cdef bint reg = weight_l1 > 0 or weight_l2 > 0
+    cdef int err
+    cdef View2 G = g[0]
+    column_sums(M, N, G.data, G.rs, G.cs, y.data, y.rs, y.cs, gm, db,
+                b.data, b.cs, max(bias_l1, 0), 2 * max(bias_l2, 0), nt)
+    if y.data != NULL:
+        G.data = gm
+        G.rs = N
+        G.cs = 1
+    if reg:
+        regularization_grad(K, N, w.data, w.rs, w.cs, dW, max(weight_l1, 0),
+                            2 * max(weight_l2, 0))
+    err = gemm(K, N, M, x.data, x.cs, x.rs, G.data, G.rs, G.cs, dW, N, 1, reg, NULL,
+               False, False, False, nt)
+    if dX != NULL and err == 0:
+        err = gemm(M, K, N, G.data, G.rs, G.cs, w.data, w.cs, w.rs, dX, K, 1, False, NULL,
+                   False, False, False, nt)
+    return err
+
+
+cdef DenseOps _DENSE_OPS
+_DENSE_OPS.forward = dense_forward_c
+_DENSE_OPS.backward = dense_backward_c
+
+
+def dense_ops():
+    """A capsule holding this level's DenseOps (kernels/gemm/dense_ops.pxd), for the training
+    plan (kernels/plan.pyx)."""
+    return PyCapsule_New(&_DENSE_OPS, DENSE_OPS_CAPSULE, NULL)

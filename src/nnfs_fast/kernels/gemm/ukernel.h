@@ -30,6 +30,22 @@
 
 #include "isa.h"
 
+/* The epilogue of a tile: t[i, j] = acc[i][j] (+ t) (+ bias_col) (+ bias_row) (ReLU), in that
+ * order. A macro on nnfs_tile's locals (a function taking acc would keep it out of registers),
+ * expanded with constant flags for the common cases, so that a plain product stores its tile
+ * with no test per vector. */
+#define NNFS_EPILOGUE(ACCUMULATE, BIAS_COL, BIAS_ROW, RELU)                                 \
+    NNFS_UNROLL for (i = 0; i < mr; i++) {                                                  \
+        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) {                                         \
+            nnfs_vf v = acc[i][j];                                                          \
+            if (ACCUMULATE) v = V_ADD(v, V_LOAD(t + i * rst + j * NNFS_VL));                \
+            if (BIAS_COL) v = V_ADD(v, V_LOAD((BIAS_COL) + j * NNFS_VL));                   \
+            if (BIAS_ROW) v = V_ADD(v, V_SET1((BIAS_ROW)[i]));                              \
+            if (RELU) v = V_RELU(v);                                                        \
+            V_STORE(t + i * rst + j * NNFS_VL, v);                                          \
+        }                                                                                   \
+    }
+
 NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
                                   ptrdiff_t csa, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t rsc, ptrdiff_t csc, ptrdiff_t n,
@@ -59,15 +75,21 @@ NNFS_ALWAYS_INLINE void nnfs_tile(const int mr, ptrdiff_t kc, const float *a, pt
         for (i = 0; i < mr; i++)
             for (k = 0; k < n; k++) buf[i * NNFS_NR + k] = c[i * rsc + k * csc];
     }
-    NNFS_UNROLL for (i = 0; i < mr; i++) {
-        NNFS_UNROLL for (j = 0; j < NNFS_NV; j++) {
-            nnfs_vf v = acc[i][j];
-            if (accumulate) v = V_ADD(v, V_LOAD(t + i * rst + j * NNFS_VL));
-            if (bias_col) v = V_ADD(v, V_LOAD(bias_col + j * NNFS_VL));
-            if (bias_row) v = V_ADD(v, V_SET1(bias_row[i]));
-            if (relu) v = V_RELU(v);
-            V_STORE(t + i * rst + j * NNFS_VL, v);
+    /* the forms the dense passes use, each with constant flags; any other, tested per vector */
+    if (!bias_col && !bias_row && !relu) {
+        if (accumulate) {
+            NNFS_EPILOGUE(1, (const float *)NULL, (const float *)NULL, 0)  /* dW += reg. */
+        } else {
+            NNFS_EPILOGUE(0, (const float *)NULL, (const float *)NULL, 0)  /* backward */
         }
+    } else if (!accumulate && bias_col && !bias_row) {
+        if (relu) {
+            NNFS_EPILOGUE(0, bias_col, (const float *)NULL, 1)     /* forward, fused ReLU */
+        } else {
+            NNFS_EPILOGUE(0, bias_col, (const float *)NULL, 0)     /* forward */
+        }
+    } else {
+        NNFS_EPILOGUE(accumulate, bias_col, bias_row, relu)
     }
     if (!direct)
         for (i = 0; i < mr; i++)
