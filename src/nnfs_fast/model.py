@@ -22,6 +22,11 @@ and discards it).
 import math
 import signal
 import threading
+
+try:    # CPython's C module under signal: no enum conversions (they cost ~25 us a train call)
+    import _signal as _raw_signal
+except ImportError:  # pragma: no cover - other Pythons
+    _raw_signal = signal
 import weakref
 
 import numpy as np
@@ -324,7 +329,10 @@ class Model:
         callbacks = _check_callbacks(callbacks)
         # every label, before the first update: a bad one in the last batch (or in the
         # validation data) must not leave the earlier batches' updates applied
-        self._check_labels(y, "train: y")
+        plan = self._plan_for(self.optimizer)
+        data = self._prepare(plan, X, y, "train: y")
+        if data is None:
+            plan = None
         if validation_data is not None:
             self._check_labels(validation_data[1], "train: validation_data y")
         history = {key: [] for key in ("loss", "data_loss", "reg_loss", "acc", "lr")}
@@ -340,8 +348,6 @@ class Model:
 
         self.accuracy.init(y)
         self.stop_training = False
-        plan = self._plan_for(self.optimizer)
-        data = None
         step_bars = progress in (True, "steps")
         epoch_bar = None
         started = []
@@ -362,7 +368,7 @@ class Model:
                     if shuffle:
                         order = np.random.permutation(n_samples)
                         X_epoch, y_epoch = np.asarray(X)[order], np.asarray(y)[order]
-                    if plan is not None and (data is None or shuffle):
+                    if plan is not None and shuffle:
                         data = plan.prepare(X_epoch, y_epoch)
                         if data is None:
                             plan = None
@@ -485,9 +491,10 @@ class Model:
         objects = [*self.layers, self.loss, self.accuracy]
         if optimizer is not None:
             objects.append(optimizer)
-        if any(getattr(getattr(obj, name, None), "__func__", None) is not function
-               for obj in objects for name, function in _PLAN_METHODS[type(obj)]):
-            return None
+        for obj in objects:
+            for name, function in _PLAN_METHODS[type(obj)]:
+                if getattr(getattr(obj, name, None), "__func__", None) is not function:
+                    return None
         return self._plan
 
     def _update(self):
@@ -503,11 +510,10 @@ class Model:
         ``{"loss": ..., "acc": ...}`` (the book returns None)."""
         self._require_ready("evaluate", need=("loss", "accuracy"))
         n_samples = _check_xy(X_val, y_val, "evaluate")
-        self._check_labels(y_val, "evaluate: y")
+        plan = self._plan_for()
+        data = self._prepare(plan, X_val, y_val, "evaluate: y")
         self.loss.new_pass()
         self.accuracy.new_pass()
-        plan = self._plan_for()
-        data = plan.prepare(X_val, y_val) if plan is not None else None
         for step in range(_n_steps(n_samples, batch_size, "evaluate")):
             batch_X, batch_y = _batch(X_val, y_val, step, batch_size)
             if data is not None:
@@ -538,6 +544,20 @@ class Model:
         output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
                   for step in range(steps)]
         return np.vstack(output)
+
+    def _prepare(self, plan, X, y, name):
+        """The plan's Data of (X, y) (TrainingPlan.prepare, which checks every label as
+        _check_labels does, with its messages), or None when there is no plan or it cannot
+        take them: then _check_labels has checked y."""
+        if plan is not None:
+            try:
+                data = plan.prepare(X, y)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{name}: {str(exc).removeprefix('y_true: ')}") from None
+            if data is not None:
+                return data
+        self._check_labels(y, name)
+        return None
 
     def _check_labels(self, y, name):
         """Refuse labels or targets that the loss would refuse at some batch: the loss's own
@@ -852,6 +872,9 @@ def _batch(X, y, step, batch_size):
     return X[rows], (None if y is None else y[rows])
 
 
+_SIGINT = int(signal.SIGINT)
+
+
 class _InterruptGuard:
     """Holds back Ctrl-C while the optimizer updates the parameters.
 
@@ -867,13 +890,13 @@ class _InterruptGuard:
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+                and _raw_signal.getsignal(_SIGINT) is signal.default_int_handler):
+            self._previous = _raw_signal.signal(_SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc_info):
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            _raw_signal.signal(_SIGINT, self._previous)
         return False
 
     def _handler(self, signum, frame):

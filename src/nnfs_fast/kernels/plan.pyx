@@ -270,7 +270,10 @@ cdef class TrainingPlan:
         them (then the caller runs the Python path): X read in place when float32, converted
         once otherwise; y copied and checked once (the caller has checked the labels already,
         Model._check_labels, and reads them nowhere else during the call)."""
-        X = as_float32(X, "X")
+        try:        # X's errors are the Python path's to raise, where it raises them
+            X = as_float32(X, "X")
+        except (TypeError, ValueError):
+            return None
         if cnp.PyArray_NDIM(<cnp.ndarray>X) != 2:
             return None
         if self.steps[0].kind == DROPOUT and not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>X):
