@@ -11,6 +11,7 @@ of each row asserts that the compiled and the Python path train bit-identical we
     python benchmarks/bench_plan.py [--threads 1 2] [--repeat 15] [--seconds 0.1]
 """
 import argparse
+import functools
 
 import numpy as np
 
@@ -109,8 +110,8 @@ def main(argv=None):
             steps = epochs if spec["batch"] is None else -(-len(X) // spec["batch"])
             models = {"compiled": model(spec, True), "python": model(spec, False)}
             assert models["compiled"].plan_status() == "compiled"
-            fns = {name: (lambda m=m: m.train(X, y, epochs=epochs, batch_size=spec["batch"],
-                                              verbose=False))
+            fns = {name: functools.partial(m.train, X, y, epochs=epochs,
+                                           batch_size=spec["batch"], verbose=False)
                    for name, m in models.items()}
             if spec["batch"] is None and len(spec["sizes"]) == 3 and not spec["dropout"]:
                 fns["book loop"] = book_loop(spec, X, y)
