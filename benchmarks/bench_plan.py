@@ -5,8 +5,9 @@ backward per layer, as the book's code calls them), in one process, blocks inter
 
 Models: the chapter 10 spiral (2-64-3, 300 rows, full batch, Adam), the chapter 19 shape
 (784-128-128-10, batch 128, Adam) and ``nnfs-fast train``'s default spiral model (2-256-3 with
-L2, dropout 0.1, 3,000 rows, full batch). Every path starts from the same weights; the check
-of each row asserts that the compiled and the Python path train bit-identical weights.
+L2, dropout 0.1, 3,000 rows, full batch; no book loop: that loop has neither). Every path
+starts from the same weights; the check of each row asserts that the compiled and the Python
+path train bit-identical weights.
 
     python benchmarks/bench_plan.py [--threads 1 2] [--repeat 15] [--seconds 0.1]
 """
@@ -61,32 +62,25 @@ def model(spec, compiled):
     return m
 
 
-def book_loop(spec, X, y):
-    """The book's chapter 10 loop with nnfs_fast's classes (2 dense layers only)."""
-    np.random.seed(1)
-    dense1 = nf.Layer_Dense(*spec["sizes"][:2])
-    activation1 = nf.Activation_ReLU()
-    dense2 = nf.Layer_Dense(*spec["sizes"][1:])
-    loss_activation = nf.Activation_Softmax_Loss_CategoricalCrossentropy()
-    optimizer = nf.Optimizer_Adam(**spec["adam"])
+class NnfsFastClasses:
+    """The book loop's classes (nnfs_fast.testing.bench._step_book) as nnfs_fast's own."""
 
-    def step():
-        dense1.forward(X)
-        activation1.forward(dense1.output)
-        dense2.forward(activation1.output)
-        loss = loss_activation.forward(dense2.output, y)
-        predictions = np.argmax(loss_activation.output, axis=1)
-        accuracy = np.mean(predictions == y)
-        loss_activation.backward(loss_activation.output, y)
-        dense2.backward(loss_activation.dinputs)
-        activation1.backward(dense2.dinputs)
-        dense1.backward(activation1.dinputs)
-        optimizer.pre_update_params()
-        optimizer.update_params(dense1)
-        optimizer.update_params(dense2)
-        optimizer.post_update_params()
-        return loss, accuracy
-    return step
+    @staticmethod
+    def Dense(W, b):
+        layer = nf.Layer_Dense(*W.shape)
+        layer.weights, layer.biases = W, b
+        return layer
+
+    ReLU = nf.Activation_ReLU
+    SoftmaxLoss = nf.Activation_Softmax_Loss_CategoricalCrossentropy
+    Adam = nf.Optimizer_Adam
+
+
+def book_loop(spec, X, y, epochs):
+    """The book's chapter 10 loop with nnfs_fast's classes, from model()'s initial weights."""
+    params = [(W.copy(), b.copy()) for W, b in model(spec, False).get_parameters()]
+    return _bench._step_book(X, y, {"batch": spec["batch"], "steps": epochs}, params,
+                             spec["adam"], classes=NnfsFastClasses)
 
 
 def main(argv=None):
@@ -113,10 +107,10 @@ def main(argv=None):
             fns = {name: functools.partial(m.train, X, y, epochs=epochs,
                                            batch_size=spec["batch"], verbose=False)
                    for name, m in models.items()}
-            if spec["batch"] is None and len(spec["sizes"]) == 3 and not spec["dropout"]:
-                fns["book loop"] = book_loop(spec, X, y)
+            if not spec["dropout"] and not spec["l2"]:
+                fns["book loop"] = book_loop(spec, X, y, epochs)
             times = _bench.interleaved(fns, args.repeat, args.seconds)
-            per_step = {k: v / (steps if k != "book loop" else 1) for k, v in times.items()}
+            per_step = {k: v / steps for k, v in times.items()}
             check = {}
             for compiled in (True, False):   # fresh models, 3 calls each: the same numbers
                 np.random.seed(2)

@@ -315,12 +315,14 @@ def _step_nnfs_fast(X, y, spec, params, adam):
     return lambda: model.train(X, y, epochs=epochs, batch_size=spec["batch"], verbose=False)
 
 
-def _step_book(X, y, spec, params, adam):
-    """The book's chapter 10 loop body (forward, loss, accuracy, backward, update) per batch."""
-    dense = [book.Dense(W.copy(), b.copy()) for W, b in params]
-    relu = [book.ReLU() for _ in dense[:-1]]
-    loss_activation = book.SoftmaxLoss()
-    optimizer = book.Adam(**adam)
+def _step_book(X, y, spec, params, adam, classes=book):
+    """The book's chapter 10 loop body (forward, loss, accuracy, backward, update) per batch,
+    with the book's classes (``classes``: Dense(W, b), ReLU(), SoftmaxLoss(), Adam(**adam);
+    testing/book.py's by default)."""
+    dense = [classes.Dense(W.copy(), b.copy()) for W, b in params]
+    relu = [classes.ReLU() for _ in dense[:-1]]
+    loss_activation = classes.SoftmaxLoss()
+    optimizer = classes.Adam(**adam)
     batches = _batches(X, y, spec["batch"]) * spec.get("steps", 1)
 
     def step():
