@@ -540,7 +540,17 @@ class Model:
         n_outputs). Class indices: ``model.output_layer_activation.predictions(output)``."""
         self._require_ready("predict")
         # an empty X gives an empty (0, n_outputs) result: one step over no rows
-        steps = max(1, _n_steps(_n_samples(X, "X", "predict"), batch_size, "predict"))
+        n_samples = _n_samples(X, "X", "predict")
+        steps = max(1, _n_steps(n_samples, batch_size, "predict"))
+        plan = self._plan_for() if n_samples else None
+        data = plan.prepare(X, None) if plan is not None else None
+        if data is not None:    # the compiled plan, batch by batch into one array
+            output = np.empty((n_samples, plan.n_out), dtype=np.float32)
+            for step in range(steps):
+                batch_X = _batch(X, None, step, batch_size)[0]
+                plan.predict(data, *_rows(step, batch_size, data), output, batch_X)
+                self.input_layer.output = batch_X
+            return output
         output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
                   for step in range(steps)]
         return np.vstack(output)

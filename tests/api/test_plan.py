@@ -859,3 +859,36 @@ def test_one_model_trained_from_two_threads_at_once_is_refused_not_corrupted():
         thread.join()
     assert all("another thread" in e for e in errors)
     assert np.isfinite(model.layers[0].weights).all()
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 7, 150, 151])
+def test_predict_runs_the_plan_and_returns_a_new_array(monkeypatch, batch_size):
+    """Model.predict goes through the plan's forward pass (TrainingPlan.predict, counted) and
+    returns the Python path's outputs bit for bit, in a new array each call."""
+    X, y = spiral()
+    compiled, plain = _classifier(dropout=0.3), _classifier(compiled=False, dropout=0.3)
+    calls = []
+    real = type(compiled._plan).predict
+    monkeypatch.setattr(compiled, "_plan", _CountingPlan(compiled._plan, real, calls))
+    first = compiled.predict(X, batch_size=batch_size)
+    assert calls and first.dtype == np.float32 and first.shape == (len(X), 3)
+    np.testing.assert_array_equal(first, plain.predict(X, batch_size=batch_size))
+    kept = first.copy()
+    compiled.predict(X[::-1], batch_size=batch_size)
+    np.testing.assert_array_equal(first, kept)
+    last = compiled.layers[-1].output           # the last batch's, as Model.forward leaves
+    np.testing.assert_array_equal(last, plain.predict(X[::-1], batch_size=batch_size)[-len(last):])
+
+
+class _CountingPlan:
+    """A TrainingPlan whose predict calls are recorded."""
+
+    def __init__(self, plan, real, calls):
+        self._plan, self._real, self._calls = plan, real, calls
+
+    def __getattr__(self, name):
+        return getattr(self._plan, name)
+
+    def predict(self, *args):
+        self._calls.append(1)
+        return self._real(self._plan, *args)

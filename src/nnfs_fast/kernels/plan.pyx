@@ -38,7 +38,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.ref cimport Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -208,7 +208,7 @@ cdef class TrainingPlan:
     cdef list grad_refs                 # per Param: their reference counts when handed out
     cdef dict buffers                   # (n, training) -> _Buffers
     cdef object keep_seen               # per DROPOUT step: the rate object last checked
-    cdef Py_ssize_t n_out
+    cdef readonly Py_ssize_t n_out      # the outputs per sample (the last Dense's width)
     cdef DataView data                  # the data of the running step
     cdef readonly bint has_dropout
     cdef list relus                     # per step: the fused ReLU after a Dense, or None
@@ -264,10 +264,10 @@ cdef class TrainingPlan:
     # ------------------------------------------------------------------------------- data
 
     def prepare(self, X, y):
-        """The Data of X (N, n_inputs) and y for step(), or None when the plan cannot take
-        them (then the caller runs the Python path): X read in place when float32, converted
-        once otherwise; y copied and checked once (the caller has checked the labels already,
-        Model._check_labels, and reads them nowhere else during the call)."""
+        """The Data of X (N, n_inputs) and y (None for predict) for step() and predict(), or
+        None when the plan cannot take them (then the caller runs the Python path): X read in
+        place when float32, converted once otherwise; y copied and checked once (with the
+        loss's messages; the caller reads the labels nowhere else during the call)."""
         try:        # X's errors are the Python path's to raise, where it raises them
             X = as_float32(X, "X")
         except (TypeError, ValueError):
@@ -290,6 +290,8 @@ cdef class TrainingPlan:
         d.v.xv.cs = cnp.PyArray_STRIDE(x, 1) // 4
         d.n_rows = N
         cdef los.Labels t
+        if y is None:
+            return d
         y = np.asarray(y)
         if self.loss == FUSED:
             if y.ndim != 1 or len(y) != N or y.dtype.kind not in "iu":
@@ -386,6 +388,41 @@ cdef class TrainingPlan:
         accuracy.accumulated_count += n
         cdef double acc = <double>correct / <double>size
         return PyArray_Scalar(&mean, FLOAT32, None), PyArray_Scalar(&acc, FLOAT64, None)
+
+    def predict(self, Data data, Py_ssize_t start, Py_ssize_t n, out, batch_X):
+        """The model's outputs for rows [start, start + n) of data (inference: no dropout),
+        written to rows [start, start + n) of out, a C-contiguous float32 (N, n_outputs)
+        array; sets the layers' inputs and outputs as Model.forward does."""
+        cdef cnp.ndarray o = <cnp.ndarray?>out
+        if (start < 0 or n < 1 or start + n > data.n_rows
+                or cnp.PyArray_TYPE(o) != cnp.NPY_FLOAT32
+                or not cnp.PyArray_IS_C_CONTIGUOUS(o) or cnp.PyArray_NDIM(o) != 2
+                or cnp.PyArray_DIM(o, 0) != data.n_rows or cnp.PyArray_DIM(o, 1) != self.n_out
+                or not cnp.PyArray_ISWRITEABLE(o)):
+            raise ValueError(f"predict: rows [{start}, {start + n}) of {data.n_rows} into an "
+                             f"array of shape {out.shape}")
+        if self.busy:
+            raise RuntimeError("Model.predict: this model is already running a step in "
+                               "another thread; a model runs in one thread at a time")
+        self.busy = True
+        self.data = data.v
+        cdef int nt = max(1, omp_get_max_threads())
+        cdef DenseOps* ops
+        cdef _Buffers buf
+        cdef int err
+        cdef float* dest = <float*>cnp.PyArray_DATA(o) + start * self.n_out
+        try:
+            ops = _dense_ops()
+            self._read_parameters(False)
+            buf = self._buffers(n, False)
+            with nogil:
+                err = self._run(ops, buf, start, n, False, nt, NULL, 0, NULL, NULL, dest)
+            if err:
+                raise MemoryError("TrainingPlan.predict: could not allocate packing buffers")
+            self._publish(buf, batch_X, False)
+            buf.handed_out()
+        finally:
+            self.busy = False
 
     cdef double _precision(self, precision) except? -1:
         """Accuracy_Regression's precision as the value NumPy compares with: an np.float32
@@ -577,8 +614,9 @@ cdef class TrainingPlan:
 
     cdef int _run(self, DenseOps* ops, _Buffers buf, Py_ssize_t start, Py_ssize_t n,
                   bint training, int nt, drp.RngHold* rng, double precision, float* total,
-                  Py_ssize_t* correct) noexcept nogil:
-        """Forward, loss, accuracy count [, backward, update] on rows [start, start + n).
+                  Py_ssize_t* correct, float* dest=NULL) noexcept nogil:
+        """Forward, loss, accuracy count [, backward, update] on rows [start, start + n);
+        with dest (predict): forward only, the outputs copied to dest (n x n_out).
         Returns 0, or -1 when a product could not allocate its packing buffers."""
         cdef DataView* data = &self.data
         cdef View2 cur = data.xv, prev, d, none
@@ -620,6 +658,15 @@ cdef class TrainingPlan:
                 drp.rng_draw(rng, s.keep, cur.data, ptr[SLOTS * i + AUX],
                              ptr[SLOTS * i + OUT], n * cur.cols)
             cur = _view(ptr[SLOTS * i + OUT], n, s.width)
+        if dest != NULL:            # predict: the outputs (a last softmax computed alone)
+            if self.loss == FUSED:
+                ra.a = cur
+                ra.out = ptr[SLOTS * (L - 1) + OUT]
+                run_range(act.softmax_range, &ra, n, nt, min_per_thread(EXP_COST * cur.cols))
+                cur = _view(ra.out, n, cur.cols)
+            for i in range(n):
+                memcpy(dest + i * cur.cols, cur.data + i * cur.rs, cur.cols * sizeof(float))
+            return 0
         # loss: per-sample losses, their sum and mean; r.p = the predictions' view
         r.p = cur
         if self.loss == FUSED:
