@@ -7,7 +7,7 @@
 # read in place), allocate their C-contiguous float32 output and make one pass over it. Each output
 # row (or block of elements, see map_elements) is written by one thread, so results do not
 # depend on the thread count; work under PAR_WORK (see kernels/parallel.pxd) stays on the calling
-# thread without entering OpenMP (kernels/parallel.pxd's run_range).
+# thread without touching the thread pool (kernels/parallel.pxd's run_range).
 #
 #   relu_forward      out = x if not x < 0 else 0           (np.maximum(0, x); NaN stays NaN)
 #   relu_backward     dx  = 0 if x <= 0 else d              (zero counts as inactive)

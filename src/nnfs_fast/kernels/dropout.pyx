@@ -15,7 +15,7 @@
 # and dropout_backward computes dinputs[i] = dvalues[i] * binary_mask[i]. Both allocate their
 # outputs (the inputs' shape). The draws are read in place whatever their integer dtype (int64,
 # int32 on Windows with NumPy 1): the type is switched on once per chunk, outside the loop.
-# Work under PAR_ELEMS elements runs on the calling thread without entering the OpenMP runtime;
+# Work under PAR_ELEMS elements runs on the calling thread without touching the thread pool;
 # larger work is split into one contiguous, cache-line-aligned block per thread
 # (kernels/parallel.pxd's run_range). Each element is written by one thread, so results do not
 # depend on the thread count, and (one rounding per product) nor on the platform.
@@ -60,7 +60,7 @@
 # on once per chunk, outside the loop); dropout_backward computes dinputs[i] = dvalues[i] *
 # binary_mask[i]. All allocate their outputs (the inputs' shape). Drawing is serial (one
 # stream); the other passes run on the calling thread under PAR_ELEMS elements, without
-# entering the OpenMP runtime, and larger work is split into one contiguous,
+# touching the thread pool, and larger work is split into one contiguous,
 # cache-line-aligned block per thread (kernels/parallel.pxd's run_range). Each element is written by
 # one thread, so results do not depend on the thread count.
 

@@ -26,7 +26,7 @@
 # takes their arrays as one tuple (checked as in kernels/arrays.pxd: float32, C-contiguous, the
 # parameter's shape, writable where written; all before any update), fills an Args record per
 # parameter and hands a range function to kernels/parallel.pxd's run_range: on the calling thread
-# without entering OpenMP (biases are updated every step, so small arrays must cost next to
+# without touching the thread pool (biases are updated every step, so small arrays must cost next to
 # nothing), or split into one contiguous, cache-line-aligned block per thread from PAR_ELEMS
 # elements on. Each element is written by one thread: results do not depend on the thread
 # count.

@@ -67,7 +67,7 @@ cdef inline void _range_task(void* ranges, Py_ssize_t t) noexcept nogil:
 
 cdef inline void run_range(RangeFn fn, void* ctx, Py_ssize_t n, int n_threads,
                            Py_ssize_t min_per_thread) noexcept nogil:
-    """fn over [0, n): on the calling thread (no OpenMP) unless at least two threads get
+    """fn over [0, n): on the calling thread (no pool) unless at least two threads get
     min_per_thread items each; then one contiguous block per thread, each starting on a
     multiple of BLOCK_ALIGN (whole cache lines of float32 outputs per thread)."""
     cdef Py_ssize_t nt = n // max(<Py_ssize_t>1, min_per_thread)
