@@ -9,9 +9,9 @@
 # gradient row) belongs to one thread, so results do not depend on the thread count, and
 # work under PAR_WORK (see kernels/parallel.pxd) stays on the calling thread without touching
 # the thread pool. Class labels are sparse indices (N,) of any integer dtype and stride, or
-# one-hot rows (N, C) of any real dtype. Sparse labels are copied once into a private int64 array (8 bytes
-# per sample), every index of the copy is checked to be in [0, C) before any row is computed,
-# and the kernels index with that copy only: a bad label is never read through, and another
+# one-hot rows (N, C) of any real dtype. Sparse labels are copied once into a private int64
+# array (8 bytes per sample), every index of the copy is checked to be in [0, C) before any row
+# is computed, and the kernels index with that copy only: a bad label is never read through, and another
 # Python thread rewriting y_true while a kernel runs without the GIL changes nothing the
 # kernel reads (the call sees the labels as they were when copied).
 #
