@@ -11,9 +11,9 @@
 # the thread pool. Class labels are sparse indices (N,) of any integer dtype and stride, or
 # one-hot rows (N, C) of any real dtype. Sparse labels are copied once into a private int64
 # array (8 bytes per sample), every index of the copy is checked to be in [0, C) before any row
-# is computed, and the kernels index with that copy only: a bad label is never read through, and another
-# Python thread rewriting y_true while a kernel runs without the GIL changes nothing the
-# kernel reads (the call sees the labels as they were when copied).
+# is computed, and the kernels index with that copy only: a bad label is never read through,
+# and another Python thread rewriting y_true while a kernel runs without the GIL changes nothing
+# the kernel reads (the call sees the labels as they were when copied).
 #
 #   crossentropy_forward           loss_i = -log(clip(p[i, y_i]))  or  -log(sum_j clip(p_ij) t_ij)
 #   crossentropy_backward          dx_ij  = -t_ij / p_ij / N           (no clip, as the book)
