@@ -460,13 +460,22 @@ class Model:
         """One training step through the compiled plan, with the Python path's results and
         attributes; None (nothing changed) when the plan cannot run it."""
         start, n = _rows(step, batch_size, data)
-        regularization_loss = self.loss.regularization_loss()   # of the weights before the step
-        self.optimizer.pre_update_params()
+        # Anything refused before the native call (here, or by plan.step as Unavailable)
+        # leaves the step to the Python path, which raises its own error at its own point
+        # of the step (after the forward's attributes and dropout draws): nothing changed.
+        learning_rate = self.optimizer.current_learning_rate
+        try:
+            regularization_loss = self.loss.regularization_loss()   # of the weights before
+            self.optimizer.pre_update_params()
+        except Exception:  # noqa: BLE001 - the Python path raises it again
+            self.optimizer.current_learning_rate = learning_rate
+            return None
         try:
             data_loss, accuracy = guard.run(
                 plan.step, data, start, n, True, self.optimizer,
                 getattr(self.accuracy, "precision", None), self.loss, self.accuracy, batch_X)
         except _plan.Unavailable:
+            self.optimizer.current_learning_rate = learning_rate
             return None
         self._plan_finish(plan, batch_X, training=True)
         return data_loss, regularization_loss, accuracy
