@@ -84,6 +84,18 @@ class Model:
         self.fuse = fuse
         self.compiled = compiled
 
+    def __getstate__(self):
+        """For copy.deepcopy and pickle (the book's Model.save deep-copies the model): the
+        compiled plan holds native buffers and is left out; __setstate__ builds a new one."""
+        state = self.__dict__.copy()
+        state.pop("_plan", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_plan_status" in state:         # finalized: a plan of the copy's own layers
+            self._plan, self._plan_status = _compile(self)
+
     def __repr__(self):
         parts = [f"  {layer!r}," for layer in self.layers]
         parts += [f"  {name}={getattr(self, name)!r},"

@@ -14,7 +14,9 @@ raises the Python path's error before any update.
 Every comparison is exact (``np.testing.assert_array_equal``, ``==``): no tolerance. Buffers of
 the plan may be reused between steps, so attributes are compared by value, from copies.
 """
+import copy
 import functools
+import pickle
 import threading
 
 import numpy as np
@@ -714,6 +716,22 @@ def test_an_error_in_the_middle_of_training_leaves_the_python_paths_state(capsys
         train(X, y, callbacks=lambda: [AtStep(MID_TRAINING_ERRORS[name])], **TRAIN)],
         refusals=False)
     assert records[1][1]["outcome"][0] == "raised"
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_finalized_model_can_be_copied_and_pickled(capsys, how):
+    """copy.deepcopy (what the book's Model.save does) and pickle of a trained model: the copy
+    gets a plan of its own layers and trains as the Python path's copy (the plan's native
+    buffers made both raise TypeError)."""
+    X, y = spiral()
+
+    def copy_and_train(model):
+        copied = (copy.deepcopy(model) if how == "deepcopy"
+                  else pickle.loads(pickle.dumps(model)))
+        assert copied.plan_status() == model.plan_status()
+        return copied.train(X, y, **TRAIN), snapshot(copied)
+    assert_paths_agree(capsys, build(CLASSIFIER), [
+        train(X, y, **TRAIN), (how, copy_and_train), train(X, y, **TRAIN)])
 
 
 # --------------------------------------------------------------------------------- threads
