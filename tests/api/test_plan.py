@@ -962,6 +962,28 @@ def test_an_array_kept_by_the_user_is_never_written_again():
     assert not np.array_equal(model.layers[0].dweights, copies[(0, "dweights")])
 
 
+@pytest.mark.parametrize("between", ["predict", "a train call on the Python path"])
+def test_an_array_kept_after_its_attribute_was_replaced_is_never_written_again(between):
+    """A user keeps attribute arrays, then predict (the Python forward) or a train call the
+    plan does not take (one-hot labels) replaces the attributes: the reference the plan had
+    counted is gone and the user's takes its place, so the count alone did not show it (the
+    plan wrote into the kept arrays)."""
+    X, y = spiral()
+    model = _classifier(dropout=0.2)
+    model.train(X, y, epochs=1, verbose=False)
+    kept = {(i, name): getattr(layer, name) for i, layer in enumerate(model.layers)
+            for name in ("output", "dinputs", "dweights", "dbiases", "binary_mask")
+            if getattr(layer, name, None) is not None}
+    copies = {key: array.copy() for key, array in kept.items()}
+    if between == "predict":
+        model.predict(X * np.float32(2))
+    else:
+        model.train(X, np.eye(3, dtype=np.float32)[y], epochs=1, verbose=False)
+    model.train(X, y, epochs=2, verbose=False)
+    for key, array in kept.items():
+        np.testing.assert_array_equal(array, copies[key], err_msg=str(key))
+
+
 def test_the_buffers_are_reused_while_nobody_else_holds_them():
     """Steady state: the same arrays every step (no allocation per step)."""
     X, y = spiral()

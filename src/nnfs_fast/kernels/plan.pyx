@@ -130,11 +130,13 @@ cdef class _Buffers:
     cdef float** ptr
     cdef Py_ssize_t* refs   # reference counts when handed out (0: never handed out)
     cdef Py_ssize_t n_slots
+    cdef list published     # (slot, object, attribute name): where _publish put each array
 
     def __cinit__(self, Py_ssize_t n, Py_ssize_t n_slots):
         self.n = n
         self.n_slots = n_slots
         self.arrays = [None] * n_slots
+        self.published = []
         self.ptr = <float**>malloc(n_slots * sizeof(float*) + 1)
         self.refs = <Py_ssize_t*>malloc(n_slots * sizeof(Py_ssize_t) + 1)
         if self.ptr == NULL or self.refs == NULL:
@@ -160,6 +162,23 @@ cdef class _Buffers:
         self.arrays[slot] = a
         self.ptr[slot] = <float*>cnp.PyArray_DATA(<cnp.ndarray>a)
         self.refs[slot] = 0
+        return 0
+
+    cdef int publish(self, Py_ssize_t slot, obj, str name) except -1:
+        """obj.<name> = the array of slot (recorded for still_published)."""
+        setattr(obj, name, self.arrays[slot])
+        self.published.append((slot, obj, name))
+        return 0
+
+    cdef int still_published(self) except -1:
+        """Mark for replacement every array of which an attribute it was handed out to now
+        holds something else (e.g. predict's Python forward replaced layer.output): the
+        attribute's reference is gone, so a user's reference would not raise the count
+        above the one recorded."""
+        cdef Py_ssize_t slot
+        for slot, obj, name in self.published:
+            if getattr(obj, name, None) is not self.arrays[slot]:
+                self.refs[slot] = -1
         return 0
 
     cdef void handed_out(self):
@@ -508,11 +527,19 @@ cdef class TrainingPlan:
         outside the model kept since they were handed out (as _Buffers.need)."""
         dW, db = self.dweights[j], self.dbiases[j]
         refs_w, refs_b = self.grad_refs[j]
-        if refs_w and Py_REFCNT(dW) - 1 > refs_w:
+        layer = self.dense[j]
+        # kept: its count grew, or the attribute it was handed out to now holds something
+        # else (so a user's reference no longer shows in the count)
+        if refs_w and (Py_REFCNT(dW) - 1 > refs_w
+                       or getattr(layer, "dweights", None) is not dW):
             dW = self.dweights[j] = empty2(cnp.PyArray_DIM(<cnp.ndarray>dW, 0),
                                            cnp.PyArray_DIM(<cnp.ndarray>dW, 1))
-        if refs_b and Py_REFCNT(db) - 1 > refs_b:
+            refs_w = 0
+        if refs_b and (Py_REFCNT(db) - 1 > refs_b
+                       or getattr(layer, "dbiases", None) is not db):
             db = self.dbiases[j] = empty2(1, cnp.PyArray_DIM(<cnp.ndarray>db, 1))
+            refs_b = 0
+        self.grad_refs[j] = (refs_w, refs_b)
         cdef Param* p = &self.params[j]
         p.dW = <float*>cnp.PyArray_DATA(<cnp.ndarray>dW)
         p.db = <float*>cnp.PyArray_DATA(<cnp.ndarray>db)
@@ -591,6 +618,7 @@ cdef class TrainingPlan:
                 self.buffers.clear()
             buf = _Buffers(n, SLOTS * self.n_steps + 2)
             self.buffers[key] = buf
+        buf.still_published()
         cdef int i
         cdef Py_ssize_t width = self.data.xv.cols, in_width
         cdef Step* s
@@ -802,51 +830,57 @@ cdef class TrainingPlan:
     cdef int _publish(self, _Buffers buf, batch_X, bint training) except -1:
         """Set the attributes the Python path leaves: each layer's inputs and output, and
         after a training step its dinputs (dweights, dbiases for Dense; binary_mask for
-        dropout; a fused ReLU's too)."""
+        dropout; a fused ReLU's too). Buffers are handed out through buf.publish."""
         cdef int i, L = self.n_steps
+        cdef Py_ssize_t cur = -1, d     # the slot of the array passed on (-1: batch_X)
         cdef Step* s
-        arrays = buf.arrays
-        cur = batch_X
+        buf.published = []
         for i in range(L):
             s = &self.steps[i]
             layer = self.layers[i]
-            layer.inputs = cur
+            _hand(buf, cur, batch_X, layer, "inputs")
             if s.kind == LINEAR or (s.kind == DROPOUT and not training):
-                layer.output = cur
+                _hand(buf, cur, batch_X, layer, "output")
                 continue
-            out = arrays[SLOTS * i + OUT]
-            layer.output = out
+            buf.publish(SLOTS * i + OUT, layer, "output")
             if s.kind == DENSE:
                 if s.relu:
-                    relu = self.relus[i]
-                    relu.inputs = relu.output = out
+                    buf.publish(SLOTS * i + OUT, self.relus[i], "inputs")
+                    buf.publish(SLOTS * i + OUT, self.relus[i], "output")
             elif s.kind == DROPOUT:
-                layer.binary_mask = arrays[SLOTS * i + AUX]
-            cur = out
+                buf.publish(SLOTS * i + AUX, layer, "binary_mask")
+            cur = SLOTS * i + OUT
         if training:
-            d = arrays[SLOTS * L + 1]
-            self.loss_dinputs = d
+            d = SLOTS * L + 1
+            self.loss_dinputs = buf.arrays[d]
             for i in range(L - 1, -1, -1):
                 s = &self.steps[i]
                 layer = self.layers[i]
-                if s.kind == SOFTMAX and i == L - 1 and self.loss == FUSED:
-                    layer.dinputs = d
-                    continue
-                if s.kind == LINEAR:
-                    layer.dinputs = d
+                if s.kind == LINEAR or (s.kind == SOFTMAX and i == L - 1
+                                        and self.loss == FUSED):
+                    buf.publish(d, layer, "dinputs")
                     continue
                 if s.kind == DENSE:
                     j = s.param
                     layer.dweights = self.dweights[j]
                     layer.dbiases = self.dbiases[j]
                     if s.relu:
-                        self.relus[i].dinputs = arrays[SLOTS * i + AUX]
+                        buf.publish(SLOTS * i + AUX, self.relus[i], "dinputs")
                     if not s.want_dinputs:
                         layer.dinputs = None
                         continue
-                d = arrays[SLOTS * i + DIN]
-                layer.dinputs = d
+                d = SLOTS * i + DIN
+                buf.publish(d, layer, "dinputs")
         return 0
+
+
+cdef inline int _hand(_Buffers buf, Py_ssize_t slot, batch_X, obj, str name) except -1:
+    """obj.<name> = the array of slot, or batch_X when slot is -1."""
+    if slot < 0:
+        setattr(obj, name, batch_X)
+    else:
+        buf.publish(slot, obj, name)
+    return 0
 
 
 class _Unavailable(Exception):
