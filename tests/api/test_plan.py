@@ -44,7 +44,6 @@ from nnfs_fast.losses import (
 from nnfs_fast.model import Model
 from nnfs_fast.optimizers import Optimizer_Adagrad, Optimizer_Adam, Optimizer_RMSprop, Optimizer_SGD
 
-
 pytestmark = [
     # training raises no NumPy warning (docs/GUARANTEES.md, Numerics); the plan neither
     pytest.mark.filterwarnings("error"),

@@ -104,8 +104,6 @@ cdef enum:
     SLOTS = 3
 
 
-
-
 cdef struct Step:
     int kind
     bint relu               # DENSE: the following ReLU is fused
@@ -355,9 +353,10 @@ cdef class TrainingPlan:
 
     def step(self, Data data, Py_ssize_t start, Py_ssize_t n, bint training, optimizer,
              precision, loss, accuracy, batch_X):
-        """Rows [start, start + n) of data (from prepare): forward (training: with dropout), the loss and
-        the accuracy count; with training also backward and the update of ``optimizer``
-        (after its pre_update_params; its post_update_params is called here). Adds to loss's
+        """Rows [start, start + n) of data (from prepare): forward (training: with dropout),
+        the loss and the accuracy count; with training also backward and the update of
+        ``optimizer`` (after its pre_update_params; its post_update_params is called here, last).
+        Adds to loss's
         and accuracy's accumulated totals, sets the book's attributes (batch_X: the first
         layer's inputs) and returns (data_loss np.float32, accuracy np.float64), as
         Model.train's Python path computes them. Raises Unavailable, having changed nothing
