@@ -94,7 +94,7 @@ class Model:
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "_plan_status" in state:         # finalized: a plan of the copy's own layers
-            self._plan, self._plan_status = _compile(self)
+            self._compile_plan()
 
     def __repr__(self):
         parts = [f"  {layer!r}," for layer in self.layers]
@@ -155,10 +155,15 @@ class Model:
         # exact classes: a subclass may override forward
         self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
                                     and type(self.loss) is Loss_CategoricalCrossentropy)
-        self._plan, self._plan_status = _compile(self)
+        self._compile_plan()
         key = id(self)
         _FINALIZED[key] = weakref.ref(
             self, lambda ref: _FINALIZED.pop(key) if _FINALIZED.get(key) is ref else None)
+
+    def _compile_plan(self):
+        """The compiled plan of the model as it is now, and what it was compiled from."""
+        self._plan, self._plan_status = _compile(self)
+        self._plan_structure = _structure(self)
 
     def _refuse_shared_layers(self):
         """ValueError if a layer object appears twice in this model or belongs to another
@@ -509,6 +514,13 @@ class Model:
         if self._plan is None or (optimizer is not None
                                   and type(optimizer) not in _OPTIMIZERS):
             return None
+        # the layers, loss or accuracy changed since finalize (without finalizing again):
+        # the Python path runs what the model holds now
+        objects, flags = _structure(self)
+        compiled_objects, compiled_flags = self._plan_structure
+        if flags != compiled_flags or len(objects) != len(compiled_objects) or not all(
+                a is b for a, b in zip(objects, compiled_objects)):
+            return None
         objects = [*self.layers, self.loss, self.accuracy]
         if optimizer is not None:
             objects.append(optimizer)
@@ -842,6 +854,15 @@ _PLAN_METHODS = {
         *[(accuracy, ("calculate", "compare"))
           for accuracy in (Accuracy_Categorical, Accuracy_Regression)],
         *[(optimizer, ("update_params", "_kernel_call")) for optimizer in _OPTIMIZERS]]}
+
+
+def _structure(model):
+    """What _compile reads of a model: (objects, compared with ``is``: the layers, the
+    trainable layers, the loss's and the accuracy's classes; flags, compared with ``==``:
+    the layer counts, the accuracy's binary flag, fuse, compiled)."""
+    return ((*model.layers, *model.trainable_layers, type(model.loss), type(model.accuracy)),
+            (len(model.layers), len(model.trainable_layers),
+             getattr(model.accuracy, "binary", None), model.fuse, model.compiled))
 
 
 def _compile(model):

@@ -606,6 +606,24 @@ def test_evaluate_and_predict_between_train_calls(capsys):
         train(X, y, epochs=1, batch_size=50), predict(X, batch_size=64)])
 
 
+NOT_FINALIZED_AGAIN = {
+    "loss replaced": lambda m: _set(m, loss=Loss_MeanSquaredError()),
+    "last activation replaced": lambda m: m.layers.__setitem__(-1, Activation_Sigmoid()),
+    "a trainable layer dropped": lambda m: m.trainable_layers.pop(0),
+}
+
+
+@pytest.mark.parametrize("name", NOT_FINALIZED_AGAIN)
+def test_changes_after_finalize_without_finalizing_again(capsys, name):
+    """The model's layers, loss or accuracy changed after finalize and finalize not called
+    again: the Python path runs (and refuses, or trains) what the model holds now; the plan
+    used to train the model as it was compiled (the old loss, every Dense layer)."""
+    X, y = spiral()
+    assert_paths_agree(capsys, build(FUSED), [
+        train(X, y, **TRAIN), change(name, NOT_FINALIZED_AGAIN[name]), train(X, y, **TRAIN),
+        evaluate(X, y)])
+
+
 # ------------------------------------------------------ a callback changes the model mid-step
 
 
