@@ -129,12 +129,14 @@ cdef class _Buffers:
     cdef Py_ssize_t* refs   # reference counts when handed out (0: never handed out)
     cdef Py_ssize_t n_slots
     cdef list published     # (slot, object, attribute name): where _publish put each array
+    cdef bint recorded      # published is complete (the same every step: recorded once)
 
     def __cinit__(self, Py_ssize_t n, Py_ssize_t n_slots):
         self.n = n
         self.n_slots = n_slots
         self.arrays = [None] * n_slots
         self.published = []
+        self.recorded = False
         self.ptr = <float**>malloc(n_slots * sizeof(float*) + 1)
         self.refs = <Py_ssize_t*>malloc(n_slots * sizeof(Py_ssize_t) + 1)
         if self.ptr == NULL or self.refs == NULL:
@@ -165,7 +167,8 @@ cdef class _Buffers:
     cdef int publish(self, Py_ssize_t slot, obj, str name) except -1:
         """obj.<name> = the array of slot (recorded for still_published)."""
         setattr(obj, name, self.arrays[slot])
-        self.published.append((slot, obj, name))
+        if not self.recorded:
+            self.published.append((slot, obj, name))
         return 0
 
     cdef int still_published(self) except -1:
@@ -833,7 +836,8 @@ cdef class TrainingPlan:
         cdef int i, L = self.n_steps
         cdef Py_ssize_t cur = -1, d     # the slot of the array passed on (-1: batch_X)
         cdef Step* s
-        buf.published = []
+        if not buf.recorded:
+            buf.published = []
         for i in range(L):
             s = &self.steps[i]
             layer = self.layers[i]
@@ -870,6 +874,7 @@ cdef class TrainingPlan:
                         continue
                 d = SLOTS * i + DIN
                 buf.publish(d, layer, "dinputs")
+        buf.recorded = True
         return 0
 
 
