@@ -84,6 +84,18 @@ class Model:
         self.fuse = fuse
         self.compiled = compiled
 
+    def __getstate__(self):
+        """For copy.deepcopy and pickle (the book's Model.save deep-copies the model): the
+        compiled plan holds native buffers and is left out; __setstate__ builds a new one."""
+        state = self.__dict__.copy()
+        state.pop("_plan", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_plan_status" in state:         # finalized: a plan of the copy's own layers
+            self._compile_plan()
+
     def __repr__(self):
         parts = [f"  {layer!r}," for layer in self.layers]
         parts += [f"  {name}={getattr(self, name)!r},"
@@ -143,10 +155,15 @@ class Model:
         # exact classes: a subclass may override forward
         self._fused_softmax_loss = (type(self.layers[-1]) is Activation_Softmax
                                     and type(self.loss) is Loss_CategoricalCrossentropy)
-        self._plan, self._plan_status = _compile(self)
+        self._compile_plan()
         key = id(self)
         _FINALIZED[key] = weakref.ref(
             self, lambda ref: _FINALIZED.pop(key) if _FINALIZED.get(key) is ref else None)
+
+    def _compile_plan(self):
+        """The compiled plan of the model as it is now, and what it was compiled from."""
+        self._plan, self._plan_status = _compile(self)
+        self._plan_structure = _structure(self)
 
     def _refuse_shared_layers(self):
         """ValueError if a layer object appears twice in this model or belongs to another
@@ -460,13 +477,22 @@ class Model:
         """One training step through the compiled plan, with the Python path's results and
         attributes; None (nothing changed) when the plan cannot run it."""
         start, n = _rows(step, batch_size, data)
-        regularization_loss = self.loss.regularization_loss()   # of the weights before the step
-        self.optimizer.pre_update_params()
+        # Anything refused before the native call (here, or by plan.step as Unavailable)
+        # leaves the step to the Python path, which raises its own error at its own point
+        # of the step (after the forward's attributes and dropout draws): nothing changed.
+        learning_rate = self.optimizer.current_learning_rate
+        try:
+            regularization_loss = self.loss.regularization_loss()   # of the weights before
+            self.optimizer.pre_update_params()
+        except Exception:  # noqa: BLE001 - the Python path raises it again
+            self.optimizer.current_learning_rate = learning_rate
+            return None
         try:
             data_loss, accuracy = guard.run(
                 plan.step, data, start, n, True, self.optimizer,
                 getattr(self.accuracy, "precision", None), self.loss, self.accuracy, batch_X)
         except _plan.Unavailable:
+            self.optimizer.current_learning_rate = learning_rate
             return None
         self._plan_finish(plan, batch_X, training=True)
         return data_loss, regularization_loss, accuracy
@@ -487,6 +513,13 @@ class Model:
         or its class since finalize (a test's or a user's patch must run), else None."""
         if self._plan is None or (optimizer is not None
                                   and type(optimizer) not in _OPTIMIZERS):
+            return None
+        # the layers, loss or accuracy changed since finalize (without finalizing again):
+        # the Python path runs what the model holds now
+        objects, flags = _structure(self)
+        compiled_objects, compiled_flags = self._plan_structure
+        if flags != compiled_flags or len(objects) != len(compiled_objects) or not all(
+                a is b for a, b in zip(objects, compiled_objects)):
             return None
         objects = [*self.layers, self.loss, self.accuracy]
         if optimizer is not None:
@@ -545,12 +578,15 @@ class Model:
         plan = self._plan_for() if n_samples else None
         data = plan.prepare(X, None) if plan is not None else None
         if data is not None:    # the compiled plan, batch by batch into one array
-            output = np.empty((n_samples, plan.n_out), dtype=np.float32)
-            for step in range(steps):
-                batch_X = _batch(X, None, step, batch_size)[0]
-                plan.predict(data, *_rows(step, batch_size, data), output, batch_X)
-                self.input_layer.output = batch_X
-            return output
+            output = np.empty((n_samples, data.n_out), dtype=np.float32)
+            try:
+                for step in range(steps):
+                    batch_X = _batch(X, None, step, batch_size)[0]
+                    plan.predict(data, *_rows(step, batch_size, data), output, batch_X)
+                    self.input_layer.output = batch_X
+                return output
+            except _plan.Unavailable:
+                pass            # from the start on the Python path, which raises its errors
         output = [self.forward(_batch(X, None, step, batch_size)[0], training=False)
                   for step in range(steps)]
         return np.vstack(output)
@@ -831,6 +867,15 @@ _PLAN_METHODS = {
         *[(accuracy, ("calculate", "compare"))
           for accuracy in (Accuracy_Categorical, Accuracy_Regression)],
         *[(optimizer, ("update_params", "_kernel_call")) for optimizer in _OPTIMIZERS]]}
+
+
+def _structure(model):
+    """What _compile reads of a model: (objects, compared with ``is``: the layers, the
+    trainable layers, the loss's and the accuracy's classes; flags, compared with ``==``:
+    the layer counts, the accuracy's binary flag, fuse, compiled)."""
+    return ((*model.layers, *model.trainable_layers, type(model.loss), type(model.accuracy)),
+            (len(model.layers), len(model.trainable_layers),
+             getattr(model.accuracy, "binary", None), model.fuse, model.compiled))
 
 
 def _compile(model):

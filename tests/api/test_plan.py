@@ -14,7 +14,9 @@ raises the Python path's error before any update.
 Every comparison is exact (``np.testing.assert_array_equal``, ``==``): no tolerance. Buffers of
 the plan may be reused between steps, so attributes are compared by value, from copies.
 """
+import copy
 import functools
+import pickle
 import threading
 
 import numpy as np
@@ -265,9 +267,11 @@ def assert_same(a, b, what):
         assert a == b or (a != a and b != b), f"{what}: {a!r} vs {b!r}"
 
 
-def _run(capsys, make, compiled, actions, seed, threads):
+def _run(capsys, make, compiled, actions, seed, threads, refusals=True):
     """Build the model under np.random.seed(seed) (and ``threads`` kernel threads when
-    given), run the actions; returns the model and one record per action."""
+    given), run the actions; returns the model and one record per action. ``refusals``:
+    check that a call raising an error changed nothing (False for errors raised in the
+    middle of training, after earlier steps)."""
     before_threads = nnfs_fast.get_num_threads()
     try:
         if threads is not None:
@@ -282,7 +286,7 @@ def _run(capsys, make, compiled, actions, seed, threads):
                 outcome = action(model)
             except Exception as exc:  # noqa: BLE001 - compared with the other path's
                 outcome = ("raised", type(exc).__name__, str(exc))
-                assert_same(_kept_by_refusal(model), before,
+                assert_same(_kept_by_refusal(model) if refusals else before, before,
                             f"compiled={compiled}: state after the refused {label}")
             records.append((label, {"outcome": _frozen(outcome),
                                     "stdout": capsys.readouterr().out,
@@ -293,14 +297,15 @@ def _run(capsys, make, compiled, actions, seed, threads):
 
 
 def assert_paths_agree(capsys, make, actions, *, seed=0, threads=(None, None),
-                       status="compiled"):
+                       status="compiled", refusals=True):
     """Run ``actions`` on the model ``make`` builds, once with compiled=True and once with
     compiled=False (threads: the kernel thread counts of the two runs), and assert that
     every record agrees. ``status``: what the compiled model's plan_status() must be
-    ("compiled", a "python: ..." prefix, or None: not checked). Returns the compiled model
-    and its records."""
-    compiled_model, compiled_records = _run(capsys, make, True, actions, seed, threads[0])
-    _, python_records = _run(capsys, make, False, actions, seed, threads[1])
+    ("compiled", a "python: ..." prefix, or None: not checked); refusals: as _run's. Returns
+    the compiled model and its records."""
+    compiled_model, compiled_records = _run(capsys, make, True, actions, seed, threads[0],
+                                            refusals)
+    _, python_records = _run(capsys, make, False, actions, seed, threads[1], refusals)
     got_status = compiled_records[0][1]
     if status is None:
         pass
@@ -601,6 +606,151 @@ def test_evaluate_and_predict_between_train_calls(capsys):
         train(X, y, epochs=1, batch_size=50), predict(X, batch_size=64)])
 
 
+NOT_FINALIZED_AGAIN = {
+    "loss replaced": lambda m: _set(m, loss=Loss_MeanSquaredError()),
+    "last activation replaced": lambda m: m.layers.__setitem__(-1, Activation_Sigmoid()),
+    "a trainable layer dropped": lambda m: m.trainable_layers.pop(0),
+}
+
+
+@pytest.mark.parametrize("name", NOT_FINALIZED_AGAIN)
+def test_changes_after_finalize_without_finalizing_again(capsys, name):
+    """The model's layers, loss or accuracy changed after finalize and finalize not called
+    again: the Python path runs (and refuses, or trains) what the model holds now; the plan
+    used to train the model as it was compiled (the old loss, every Dense layer)."""
+    X, y = spiral()
+    assert_paths_agree(capsys, build(FUSED), [
+        train(X, y, **TRAIN), change(name, NOT_FINALIZED_AGAIN[name]), train(X, y, **TRAIN),
+        evaluate(X, y)])
+
+
+# ------------------------------------------------------ a callback changes the model mid-step
+
+
+class AtStep(Callback):
+    """Calls fn(model) after step 1 of epoch 1 (between two native steps of the plan)."""
+
+    def __init__(self, fn):
+        self.fn, self.epoch = fn, None
+
+    def on_epoch_begin(self, epoch, logs):
+        self.epoch = epoch
+
+    def on_batch_end(self, step, logs):
+        if (self.epoch, step) == (1, 1):
+            self.fn(self.model)
+
+
+def _new_parameters(layer, n_inputs, n_neurons, seed):
+    """New float32 weights (n_inputs, n_neurons) and zero biases on a Dense layer, its
+    optimizer state removed (the optimizer makes new state, the book's rule)."""
+    layer.weights = np.random.default_rng(seed).standard_normal(
+        (n_inputs, n_neurons)).astype(np.float32) * np.float32(0.1)
+    layer.biases = np.zeros((1, n_neurons), np.float32)
+    for name in ("weight_momentums", "bias_momentums", "weight_cache", "bias_cache"):
+        if hasattr(layer, name):
+            delattr(layer, name)
+
+
+def _wider_hidden_layer(model):
+    """Dense(2, 16) -> Dense(16, 3) becomes Dense(2, 40) -> Dense(40, 3): the widths still
+    chain, so the Python path trains on; the plan's buffers of 16 columns are too small."""
+    first, last = model.trainable_layers
+    _new_parameters(first, 2, 40, 1)
+    _new_parameters(last, 40, 3, 2)
+
+
+def _wider_output(model):
+    _new_parameters(model.trainable_layers[-1], 16, 5, 3)
+
+
+WIDTH_CHANGES = {
+    "a wider hidden layer": _wider_hidden_layer,
+    "a wider output layer": _wider_output,
+}
+
+
+@pytest.mark.parametrize("when", ["between train calls", "in a callback"])
+@pytest.mark.parametrize("name", WIDTH_CHANGES)
+def test_parameters_of_another_shape(capsys, name, when):
+    """Parameters replaced by ones of another (consistent) shape: both paths train with the
+    new widths (the plan used to reuse buffers of the old widths: heap overflow)."""
+    X, y = spiral()
+    fn = WIDTH_CHANGES[name]
+    if when == "in a callback":
+        actions = [train(X, y, callbacks=lambda: [AtStep(fn)], **TRAIN)]
+    else:
+        actions = [train(X, y, **TRAIN), change(name, fn), train(X, y, **TRAIN)]
+    assert_paths_agree(capsys, build(FUSED), actions + [evaluate(X, y, batch_size=32)])
+
+
+def _reshape_in_place(model):
+    model.trainable_layers[1].weights.shape = (8, 6)    # same array, 16 x 3 -> 8 x 6
+
+
+WIDTH_REFUSALS = {
+    "weights whose rows do not match the inputs": (
+        lambda m: _set(m.trainable_layers[1], weights=np.zeros((40, 3), np.float32))),
+    "biases of another width": (
+        lambda m: _set(m.trainable_layers[1], biases=np.zeros((1, 5), np.float32))),
+    "weights reshaped in place": _reshape_in_place,
+}
+
+
+@pytest.mark.parametrize("name", WIDTH_REFUSALS)
+def test_parameters_that_do_not_fit_raise_the_python_paths_error(capsys, name):
+    """The Python path's error, message and state (the plan used to raise its own message,
+    or to train on with the shape it had recorded for an array reshaped in place)."""
+    X, y = spiral()
+    _, records = assert_paths_agree(capsys, build(FUSED), [
+        train(X, y, **TRAIN), change(name, WIDTH_REFUSALS[name]), train(X, y, **TRAIN)])
+    assert records[3][1]["outcome"][:2] == ("raised", "ValueError")
+
+
+MID_TRAINING_ERRORS = {
+    "dropout rate NaN": lambda m: _set(m.layers[2], rate=float("nan")),
+    "dropout rate a string": lambda m: _set(m.layers[2], rate="0.5"),
+    "regularizer a string": lambda m: _set(m.trainable_layers[1],
+                                           weight_regularizer_l1="0.1"),
+    "learning_rate a string": lambda m: _set(m.optimizer, learning_rate="0.1", decay=1e-3),
+    "epsilon None": lambda m: _set(m.optimizer, epsilon=None),
+    "iterations None": lambda m: _set(m.optimizer, iterations=None),
+    "weights deleted": lambda m: delattr(m.trainable_layers[1], "weights"),
+    "optimizer state of the wrong shape": lambda m: _set(
+        m.trainable_layers[2], weight_momentums=np.zeros((3, 3), np.float32)),
+    "loss total None": lambda m: _set(m.loss, accumulated_count=None),
+}
+
+
+@pytest.mark.parametrize("name", MID_TRAINING_ERRORS)
+def test_an_error_in_the_middle_of_training_leaves_the_python_paths_state(capsys, name):
+    """A callback breaks an attribute between two steps: the same error, printed lines and
+    state as the Python path, which raises it at its own point of the step (after the
+    forward's dropout draws and attributes, or after updating the first layers). The plan
+    used to raise before its step, or after its update."""
+    X, y = spiral()
+    _, records = assert_paths_agree(capsys, build(CLASSIFIER), [
+        train(X, y, callbacks=lambda: [AtStep(MID_TRAINING_ERRORS[name])], **TRAIN)],
+        refusals=False)
+    assert records[1][1]["outcome"][0] == "raised"
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_finalized_model_can_be_copied_and_pickled(capsys, how):
+    """copy.deepcopy (what the book's Model.save does) and pickle of a trained model: the copy
+    gets a plan of its own layers and trains as the Python path's copy (the plan's native
+    buffers made both raise TypeError)."""
+    X, y = spiral()
+
+    def copy_and_train(model):
+        copied = (copy.deepcopy(model) if how == "deepcopy"
+                  else pickle.loads(pickle.dumps(model)))
+        assert copied.plan_status() == model.plan_status()
+        return copied.train(X, y, **TRAIN), snapshot(copied)
+    assert_paths_agree(capsys, build(CLASSIFIER), [
+        train(X, y, **TRAIN), (how, copy_and_train), train(X, y, **TRAIN)])
+
+
 # --------------------------------------------------------------------------------- threads
 
 THREAD_MODELS = {
@@ -827,6 +977,28 @@ def test_an_array_kept_by_the_user_is_never_written_again():
         np.testing.assert_array_equal(array, copies[key], err_msg=str(key))
     # and the model's own attributes moved on
     assert not np.array_equal(model.layers[0].dweights, copies[(0, "dweights")])
+
+
+@pytest.mark.parametrize("between", ["predict", "a train call on the Python path"])
+def test_an_array_kept_after_its_attribute_was_replaced_is_never_written_again(between):
+    """A user keeps attribute arrays, then predict (the Python forward) or a train call the
+    plan does not take (one-hot labels) replaces the attributes: the reference the plan had
+    counted is gone and the user's takes its place, so the count alone did not show it (the
+    plan wrote into the kept arrays)."""
+    X, y = spiral()
+    model = _classifier(dropout=0.2)
+    model.train(X, y, epochs=1, verbose=False)
+    kept = {(i, name): getattr(layer, name) for i, layer in enumerate(model.layers)
+            for name in ("output", "dinputs", "dweights", "dbiases", "binary_mask")
+            if getattr(layer, name, None) is not None}
+    copies = {key: array.copy() for key, array in kept.items()}
+    if between == "predict":
+        model.predict(X * np.float32(2))
+    else:
+        model.train(X, np.eye(3, dtype=np.float32)[y], epochs=1, verbose=False)
+    model.train(X, y, epochs=2, verbose=False)
+    for key, array in kept.items():
+        np.testing.assert_array_equal(array, copies[key], err_msg=str(key))
 
 
 def test_the_buffers_are_reused_while_nobody_else_holds_them():

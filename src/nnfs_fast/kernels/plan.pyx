@@ -19,7 +19,10 @@
 #                the layers and checked (identity-cached: a new array is checked once); then
 #                without the GIL: every kernel in order on the plan's buffers; then the book's
 #                attributes (layer.output, dweights, ...), the loss and accuracy totals and the
-#                optimizer's counters, as the Python path leaves them.
+#                optimizer's counters, as the Python path leaves them. Anything the first part
+#                cannot take (a deleted or broken attribute, parameters whose widths no
+#                longer chain) raises Unavailable before anything changed: the Python path
+#                runs that step and raises its own error at its own point of the step.
 #
 # Every kernel is the one the Python path calls (kernels/gemm/dense.pxi through the active
 # level's DenseOps capsule, activations.pyx, losses.pyx, optimizers.pyx, dropout.pyx through
@@ -125,11 +128,15 @@ cdef class _Buffers:
     cdef float** ptr
     cdef Py_ssize_t* refs   # reference counts when handed out (0: never handed out)
     cdef Py_ssize_t n_slots
+    cdef list published     # (slot, object, attribute name): where _publish put each array
+    cdef bint recorded      # published is complete (the same every step: recorded once)
 
     def __cinit__(self, Py_ssize_t n, Py_ssize_t n_slots):
         self.n = n
         self.n_slots = n_slots
         self.arrays = [None] * n_slots
+        self.published = []
+        self.recorded = False
         self.ptr = <float**>malloc(n_slots * sizeof(float*) + 1)
         self.refs = <Py_ssize_t*>malloc(n_slots * sizeof(Py_ssize_t) + 1)
         if self.ptr == NULL or self.refs == NULL:
@@ -148,12 +155,31 @@ cdef class _Buffers:
         kept it (its reference count grew since it was handed out), else a new one."""
         a = self.arrays[slot]
         if a is not None and (self.refs[slot] == 0
-                              or Py_REFCNT(a) - 1 <= self.refs[slot]):
+                              or Py_REFCNT(a) - 1 <= self.refs[slot]) \
+                and _has_shape(a, rows, cols):
             return 0
         a = empty2(rows, cols) if cols >= 0 else _empty1(rows)
         self.arrays[slot] = a
         self.ptr[slot] = <float*>cnp.PyArray_DATA(<cnp.ndarray>a)
         self.refs[slot] = 0
+        return 0
+
+    cdef int publish(self, Py_ssize_t slot, obj, str name) except -1:
+        """obj.<name> = the array of slot (recorded for still_published)."""
+        setattr(obj, name, self.arrays[slot])
+        if not self.recorded:
+            self.published.append((slot, obj, name))
+        return 0
+
+    cdef int still_published(self) except -1:
+        """Mark for replacement every array of which an attribute it was handed out to now
+        holds something else (e.g. predict's Python forward replaced layer.output): the
+        attribute's reference is gone, so a user's reference would not raise the count
+        above the one recorded."""
+        cdef Py_ssize_t slot
+        for slot, obj, name in self.published:
+            if getattr(obj, name, None) is not self.arrays[slot]:
+                self.refs[slot] = -1
         return 0
 
     cdef void handed_out(self):
@@ -163,6 +189,17 @@ cdef class _Buffers:
             a = self.arrays[i]
             if a is not None:
                 self.refs[i] = Py_REFCNT(a) - 1     # without ``a`` itself
+
+
+cdef inline bint _has_shape(a, Py_ssize_t rows, Py_ssize_t cols):
+    """Whether a (one of _Buffers' arrays) is (rows, cols), or (rows,) when cols < 0: the
+    widths of a batch size's buffers change when a layer's parameters are replaced by ones
+    of another shape."""
+    cdef cnp.ndarray x = <cnp.ndarray>a
+    if cols < 0:
+        return cnp.PyArray_NDIM(x) == 1 and cnp.PyArray_DIM(x, 0) == rows
+    return (cnp.PyArray_NDIM(x) == 2 and cnp.PyArray_DIM(x, 0) == rows
+            and cnp.PyArray_DIM(x, 1) == cols)
 
 
 cdef inline cnp.ndarray _empty1(Py_ssize_t n):
@@ -183,6 +220,7 @@ cdef struct DataView:
     const float* targets    # BCE, MSE, MAE: float32 (N, K) C-contiguous
     const void* truth       # the accuracy's y (N, K) C-contiguous: float64, or float32 when
     bint truth32            # truth32 (REGRESSION)
+    Py_ssize_t n_out        # K: the last Dense's width when prepared (the step checks it)
 
 
 cdef class Data:
@@ -190,6 +228,11 @@ cdef class Data:
     cdef DataView v
     cdef object X, labels, targets, truth   # the arrays v points into
     cdef readonly Py_ssize_t n_rows
+
+    @property
+    def n_out(self):
+        """The outputs per sample (the last Dense's width when prepared)."""
+        return self.v.n_out
 
 
 cdef class TrainingPlan:
@@ -208,7 +251,6 @@ cdef class TrainingPlan:
     cdef list grad_refs                 # per Param: their reference counts when handed out
     cdef dict buffers                   # (n, training) -> _Buffers
     cdef object keep_seen               # per DROPOUT step: the rate object last checked
-    cdef readonly Py_ssize_t n_out      # the outputs per sample (the last Dense's width)
     cdef DataView data                  # the data of the running step
     cdef readonly bint has_dropout
     cdef list relus                     # per step: the fused ReLU after a Dense, or None
@@ -259,7 +301,6 @@ cdef class TrainingPlan:
         self.grad_refs = [(0, 0)] * self.n_params
         self.keep_seen = [None] * self.n_steps
         self.buffers = {}
-        self.n_out = np.shape(self.dense[len(self.dense) - 1].weights)[1]
 
     # ------------------------------------------------------------------------------- data
 
@@ -280,7 +321,8 @@ cdef class TrainingPlan:
             return None
         cdef cnp.ndarray x = <cnp.ndarray>X
         cdef Py_ssize_t N = cnp.PyArray_DIM(x, 0)
-        if cnp.PyArray_DIM(x, 1) != np.shape(self.dense[0].weights)[0]:
+        cdef Py_ssize_t n_out = _dim(self.dense[len(self.dense) - 1].weights, 1)
+        if cnp.PyArray_DIM(x, 1) != _dim(self.dense[0].weights, 0) or n_out < 0:
             return None
         cdef Data d = Data()
         d.X = X
@@ -289,6 +331,7 @@ cdef class TrainingPlan:
         d.v.xv.rs = cnp.PyArray_STRIDE(x, 0) // 4
         d.v.xv.cs = cnp.PyArray_STRIDE(x, 1) // 4
         d.n_rows = N
+        d.v.n_out = n_out
         cdef los.Labels t
         if y is None:
             return d
@@ -296,10 +339,10 @@ cdef class TrainingPlan:
         if self.loss == FUSED:
             if y.ndim != 1 or len(y) != N or y.dtype.kind not in "iu":
                 return None
-            d.labels = los.labels(y, N, self.n_out, False, &t)
+            d.labels = los.labels(y, N, n_out, False, &t)
             d.v.lab = t.sparse
             return d
-        if y.ndim != 2 or y.shape != (N, self.n_out) or y.dtype.kind not in "fiub":
+        if y.ndim != 2 or y.shape != (N, n_out) or y.dtype.kind not in "fiub":
             return None
         d.targets = np.ascontiguousarray(y, dtype=np.float32)
         d.v.targets = <const float*>cnp.PyArray_DATA(<cnp.ndarray>d.targets)
@@ -321,8 +364,9 @@ cdef class TrainingPlan:
     def step(self, Data data, Py_ssize_t start, Py_ssize_t n, bint training, optimizer,
              precision, loss, accuracy, batch_X):
         """Rows [start, start + n) of data (from prepare): forward (training: with dropout),
-        the loss and the accuracy count; with training also backward and the update of ``optimizer``
-        (after its pre_update_params; its post_update_params is called here). Adds to loss's
+        the loss and the accuracy count; with training also backward and the update of
+        ``optimizer`` (after its pre_update_params; its post_update_params is called here, last).
+        Adds to loss's
         and accuracy's accumulated totals, sets the book's attributes (batch_X: the first
         layer's inputs) and returns (data_loss np.float32, accuracy np.float64), as
         Model.train's Python path computes them. Raises Unavailable, having changed nothing
@@ -345,13 +389,29 @@ cdef class TrainingPlan:
                loss, accuracy, batch_X):
         cdef int nt = max(1, omp_get_max_threads()), j
         cdef DenseOps* ops = _dense_ops()
-        self._read_parameters(training)
         cdef double prec = 0
-        if self.accuracy == REGRESSION:
-            prec = self._precision(precision)
-        cdef _Buffers buf = self._buffers(n, training)
-        if training:
-            self._read_optimizer(optimizer)
+        cdef float zero = 0
+        cdef _Buffers buf
+        try:
+            self._read_parameters(training)
+            if self.accuracy == REGRESSION:
+                prec = self._precision(precision)
+            buf = self._buffers(n, training)
+            if training:
+                self._read_optimizer(optimizer)
+                optimizer.iterations + 1       # what post_update_params adds, after the run
+            # the totals the step adds to after the run (the Python path: in its forward)
+            loss.accumulated_sum + PyArray_Scalar(&zero, FLOAT32, None)
+            loss.accumulated_count + n
+            accuracy.accumulated_sum + n
+            accuracy.accumulated_count + n
+        except _Unavailable:
+            raise
+        except Exception as exc:
+            # an attribute the Python path refuses (a deleted parameter, a rate of NaN, a
+            # hyper-parameter of the wrong type, ...): that path raises its own error at its
+            # own point of the step (after the forward's attributes and dropout draws)
+            raise _Unavailable(f"{type(exc).__name__}: {exc}") from exc
         cdef drp.RngHold rng
         lock = None
         if training and self.has_dropout:
@@ -370,8 +430,6 @@ cdef class TrainingPlan:
                 lock.release()
         if err:
             raise MemoryError("TrainingPlan.step: could not allocate packing buffers")
-        if training:
-            optimizer.post_update_params()
         self._publish(buf, batch_X, training)
         buf.handed_out()        # after _publish: its locals no longer count
         if training:
@@ -383,10 +441,12 @@ cdef class TrainingPlan:
         loss.accumulated_sum += data_loss
         loss.accumulated_count += n
         cdef float mean = total / count
-        cdef Py_ssize_t size = n * (1 if self.accuracy == CATEGORICAL else self.n_out)
+        cdef Py_ssize_t size = n * (1 if self.accuracy == CATEGORICAL else self.data.n_out)
         accuracy.accumulated_sum += correct
         accuracy.accumulated_count += n
         cdef double acc = <double>correct / <double>size
+        if training:
+            optimizer.post_update_params()      # last, as in the Python path's step
         return PyArray_Scalar(&mean, FLOAT32, None), PyArray_Scalar(&acc, FLOAT64, None)
 
     def predict(self, Data data, Py_ssize_t start, Py_ssize_t n, out, batch_X):
@@ -397,7 +457,7 @@ cdef class TrainingPlan:
         if (start < 0 or n < 1 or start + n > data.n_rows
                 or cnp.PyArray_TYPE(o) != cnp.NPY_FLOAT32
                 or not cnp.PyArray_IS_C_CONTIGUOUS(o) or cnp.PyArray_NDIM(o) != 2
-                or cnp.PyArray_DIM(o, 0) != data.n_rows or cnp.PyArray_DIM(o, 1) != self.n_out
+                or cnp.PyArray_DIM(o, 0) != data.n_rows or cnp.PyArray_DIM(o, 1) != data.v.n_out
                 or not cnp.PyArray_ISWRITEABLE(o)):
             raise ValueError(f"predict: rows [{start}, {start + n}) of {data.n_rows} into an "
                              f"array of shape {out.shape}")
@@ -410,11 +470,16 @@ cdef class TrainingPlan:
         cdef DenseOps* ops
         cdef _Buffers buf
         cdef int err
-        cdef float* dest = <float*>cnp.PyArray_DATA(o) + start * self.n_out
+        cdef float* dest = <float*>cnp.PyArray_DATA(o) + start * data.v.n_out
         try:
             ops = _dense_ops()
-            self._read_parameters(False)
-            buf = self._buffers(n, False)
+            try:
+                self._read_parameters(False)
+                buf = self._buffers(n, False)
+            except _Unavailable:
+                raise
+            except Exception as exc:    # the Python path's to raise (see _step)
+                raise _Unavailable(f"{type(exc).__name__}: {exc}") from exc
             with nogil:
                 err = self._run(ops, buf, start, n, False, nt, NULL, 0, NULL, NULL, dest)
             if err:
@@ -436,21 +501,31 @@ cdef class TrainingPlan:
 
     cdef int _read_parameters(self, bint training) except -1:
         """Fill the Params from the layers: arrays checked when they are new (identity
-        cache), regularization strengths and dropout keep probabilities read each step."""
+        cache, and the data, shape and strides recorded: an in-place ``a.shape = ...`` keeps
+        the identity), regularization strengths and dropout keep probabilities read each
+        step. Raises Unavailable when the widths do not chain (X, each Dense, the prepared
+        targets): the Python path raises its error, or trains with the new widths."""
         cdef int j, i
         cdef Param* p
+        cdef Py_ssize_t width = self.data.xv.cols
         for j in range(self.n_params):
             layer = self.dense[j]
             w, b = layer.weights, layer.biases
-            if w is not self.w_seen[j] or b is not self.b_seen[j]:
-                self._check_parameters(j, layer)
             p = &self.params[j]
+            if (w is not self.w_seen[j] or b is not self.b_seen[j]
+                    or not _unchanged(&p.w, w) or not _unchanged(&p.b, b)):
+                self._check_parameters(j, layer, width)
+            if p.w.rows != width:
+                raise _Unavailable(f"Dense {j}: weights {p.w.rows} rows, inputs {width} wide")
+            width = p.w.cols
             if training:
                 self._own_gradients(j)
             p.wl1 = layer.weight_regularizer_l1
             p.wl2 = layer.weight_regularizer_l2
             p.bl1 = layer.bias_regularizer_l1
             p.bl2 = layer.bias_regularizer_l2
+        if width != self.data.n_out:
+            raise _Unavailable(f"outputs {width} wide, prepared for {self.data.n_out}")
         if training:
             for i in range(self.n_steps):
                 if self.steps[i].kind == DROPOUT:
@@ -461,10 +536,12 @@ cdef class TrainingPlan:
                         self.keep_seen[i] = rate
         return 0
 
-    cdef int _check_parameters(self, int j, layer) except -1:
-        """Param j from the layer's weights and biases, converted as Layer_Dense._kernel
-        converts them (and assigned) when the kernels would not take them as they are; the
-        dweights/dbiases buffers of their shape."""
+    cdef int _check_parameters(self, int j, layer, Py_ssize_t width) except -1:
+        """Param j from the layer's weights (width rows: its inputs' width) and biases,
+        converted as Layer_Dense._kernel converts them (and assigned) when the kernels would
+        not take them as they are; the dweights/dbiases buffers of their shape. Raises
+        Unavailable, having assigned nothing, for parameters the Python path refuses with
+        its own message (or takes: another width)."""
         w, b = layer.weights, layer.biases
         if not (_ready(w) and _ready(b)):
             # what the Python path ends with: Layer_Dense._parameters32's conversions, then
@@ -473,12 +550,13 @@ cdef class TrainingPlan:
             w, b = np.ascontiguousarray(w), np.ascontiguousarray(b)
             if not (_ready(w) and _ready(b)):
                 raise _Unavailable("parameters not writable")
+            if cnp.PyArray_DIM(<cnp.ndarray>w, 0) != width:
+                raise _Unavailable("weights of another width")
             layer.weights, layer.biases = w, b
         cdef cnp.ndarray W = <cnp.ndarray>w, B = <cnp.ndarray>b
         cdef Py_ssize_t rows = cnp.PyArray_DIM(W, 0), cols = cnp.PyArray_DIM(W, 1)
         if cnp.PyArray_DIM(B, 0) != 1 or cnp.PyArray_DIM(B, 1) != cols:
-            raise ValueError(f"biases: expected shape (1, {cols}) to match weights "
-                             f"{(rows, cols)}, got {b.shape}")
+            raise _Unavailable("biases of another width")   # the Python path's message
         cdef Param* p = &self.params[j]
         p.w.data, p.w.rows, p.w.cols = <float*>cnp.PyArray_DATA(W), rows, cols
         p.w.rs, p.w.cs = cnp.PyArray_STRIDE(W, 0) // 4, cnp.PyArray_STRIDE(W, 1) // 4
@@ -498,11 +576,19 @@ cdef class TrainingPlan:
         outside the model kept since they were handed out (as _Buffers.need)."""
         dW, db = self.dweights[j], self.dbiases[j]
         refs_w, refs_b = self.grad_refs[j]
-        if refs_w and Py_REFCNT(dW) - 1 > refs_w:
+        layer = self.dense[j]
+        # kept: its count grew, or the attribute it was handed out to now holds something
+        # else (so a user's reference no longer shows in the count)
+        if refs_w and (Py_REFCNT(dW) - 1 > refs_w
+                       or getattr(layer, "dweights", None) is not dW):
             dW = self.dweights[j] = empty2(cnp.PyArray_DIM(<cnp.ndarray>dW, 0),
                                            cnp.PyArray_DIM(<cnp.ndarray>dW, 1))
-        if refs_b and Py_REFCNT(db) - 1 > refs_b:
+            refs_w = 0
+        if refs_b and (Py_REFCNT(db) - 1 > refs_b
+                       or getattr(layer, "dbiases", None) is not db):
             db = self.dbiases[j] = empty2(1, cnp.PyArray_DIM(<cnp.ndarray>db, 1))
+            refs_b = 0
+        self.grad_refs[j] = (refs_w, refs_b)
         cdef Param* p = &self.params[j]
         p.dW = <float*>cnp.PyArray_DATA(<cnp.ndarray>dW)
         p.db = <float*>cnp.PyArray_DATA(<cnp.ndarray>db)
@@ -547,7 +633,9 @@ cdef class TrainingPlan:
                     or layer.biases is not self.b_seen[j]:
                 state = _prepare_state(layer, optimizer)
                 if layer.weights is not self.w_seen[j] or layer.biases is not self.b_seen[j]:
-                    self._check_parameters(j, layer)
+                    # replaced since _read_parameters (another thread): the buffers were
+                    # sized for the old ones
+                    raise _Unavailable("parameters replaced during the step")
                 self._point_state(p, state)
                 self.state_seen[j] = state
             _set_scalars(&p.wa, &hyper)
@@ -579,6 +667,7 @@ cdef class TrainingPlan:
                 self.buffers.clear()
             buf = _Buffers(n, SLOTS * self.n_steps + 2)
             self.buffers[key] = buf
+        buf.still_published()
         cdef int i
         cdef Py_ssize_t width = self.data.xv.cols, in_width
         cdef Step* s
@@ -673,7 +762,7 @@ cdef class TrainingPlan:
             r.t.sparse = data.lab + start
             r.t.onehot.data = NULL
         else:
-            r.q = _view(<float*>data.targets + start * self.n_out, n, self.n_out)
+            r.q = _view(<float*>data.targets + start * data.n_out, n, data.n_out)
         r.losses = losses
         if self.loss == FUSED:
             r.out = ptr[SLOTS * (L - 1) + OUT]
@@ -800,51 +889,59 @@ cdef class TrainingPlan:
     cdef int _publish(self, _Buffers buf, batch_X, bint training) except -1:
         """Set the attributes the Python path leaves: each layer's inputs and output, and
         after a training step its dinputs (dweights, dbiases for Dense; binary_mask for
-        dropout; a fused ReLU's too)."""
+        dropout; a fused ReLU's too). Buffers are handed out through buf.publish."""
         cdef int i, L = self.n_steps
+        cdef Py_ssize_t cur = -1, d     # the slot of the array passed on (-1: batch_X)
         cdef Step* s
-        arrays = buf.arrays
-        cur = batch_X
+        if not buf.recorded:
+            buf.published = []
         for i in range(L):
             s = &self.steps[i]
             layer = self.layers[i]
-            layer.inputs = cur
+            _hand(buf, cur, batch_X, layer, "inputs")
             if s.kind == LINEAR or (s.kind == DROPOUT and not training):
-                layer.output = cur
+                _hand(buf, cur, batch_X, layer, "output")
                 continue
-            out = arrays[SLOTS * i + OUT]
-            layer.output = out
+            buf.publish(SLOTS * i + OUT, layer, "output")
             if s.kind == DENSE:
                 if s.relu:
-                    relu = self.relus[i]
-                    relu.inputs = relu.output = out
+                    buf.publish(SLOTS * i + OUT, self.relus[i], "inputs")
+                    buf.publish(SLOTS * i + OUT, self.relus[i], "output")
             elif s.kind == DROPOUT:
-                layer.binary_mask = arrays[SLOTS * i + AUX]
-            cur = out
+                buf.publish(SLOTS * i + AUX, layer, "binary_mask")
+            cur = SLOTS * i + OUT
         if training:
-            d = arrays[SLOTS * L + 1]
-            self.loss_dinputs = d
+            d = SLOTS * L + 1
+            self.loss_dinputs = buf.arrays[d]
             for i in range(L - 1, -1, -1):
                 s = &self.steps[i]
                 layer = self.layers[i]
-                if s.kind == SOFTMAX and i == L - 1 and self.loss == FUSED:
-                    layer.dinputs = d
-                    continue
-                if s.kind == LINEAR:
-                    layer.dinputs = d
+                if s.kind == LINEAR or (s.kind == SOFTMAX and i == L - 1
+                                        and self.loss == FUSED):
+                    buf.publish(d, layer, "dinputs")
                     continue
                 if s.kind == DENSE:
                     j = s.param
                     layer.dweights = self.dweights[j]
                     layer.dbiases = self.dbiases[j]
                     if s.relu:
-                        self.relus[i].dinputs = arrays[SLOTS * i + AUX]
+                        buf.publish(SLOTS * i + AUX, self.relus[i], "dinputs")
                     if not s.want_dinputs:
                         layer.dinputs = None
                         continue
-                d = arrays[SLOTS * i + DIN]
-                layer.dinputs = d
+                d = SLOTS * i + DIN
+                buf.publish(d, layer, "dinputs")
+        buf.recorded = True
         return 0
+
+
+cdef inline int _hand(_Buffers buf, Py_ssize_t slot, batch_X, obj, str name) except -1:
+    """obj.<name> = the array of slot, or batch_X when slot is -1."""
+    if slot < 0:
+        setattr(obj, name, batch_X)
+    else:
+        buf.publish(slot, obj, name)
+    return 0
 
 
 class _Unavailable(Exception):
@@ -855,6 +952,23 @@ cdef inline bint _ready(a):
     """An aligned native float32 2-D C-contiguous writable ndarray."""
     return (is_view2(a) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
             and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a))
+
+
+cdef inline bint _unchanged(const View2* v, a):
+    """Whether ``a`` (checked before, v read from it) still has v's data, shape and
+    strides and is writable: its identity alone misses ``a.shape = ...`` or
+    ``a.resize(..., refcheck=False)`` made in place."""
+    if not _ready(a):
+        return False
+    cdef cnp.ndarray x = <cnp.ndarray>a
+    return (<float*>cnp.PyArray_DATA(x) == v.data and cnp.PyArray_DIM(x, 0) == v.rows
+            and cnp.PyArray_DIM(x, 1) == v.cols)
+
+
+cdef inline Py_ssize_t _dim(a, int axis):
+    """np.shape(a)[axis] of a 2-D parameter, else -1."""
+    shape = np.shape(a)
+    return shape[axis] if len(shape) == 2 else -1
 
 
 cdef inline float* _data(a):
