@@ -494,18 +494,8 @@ class Model:
         except _plan.Unavailable:
             self.optimizer.current_learning_rate = learning_rate
             return None
-        self._plan_finish(plan, batch_X, training=True)
-        return data_loss, regularization_loss, accuracy
-
-    def _plan_finish(self, plan, batch_X, training):
-        """The attributes a step of the plan leaves outside the layers, as the Python path."""
         self.input_layer.output = batch_X
-        if not training:
-            return
-        if self.softmax_classifier_output is not None:
-            self.softmax_classifier_output.dinputs = plan.loss_dinputs
-        else:
-            self.loss.dinputs = plan.loss_dinputs
+        return data_loss, regularization_loss, accuracy
 
     def _plan_for(self, optimizer=None):
         """The compiled plan when it can run now: with this optimizer (the library's own
@@ -555,7 +545,7 @@ class Model:
                     plan.step(data, start, n, False, None,
                               getattr(self.accuracy, "precision", None), self.loss,
                               self.accuracy, batch_X)
-                    self._plan_finish(plan, batch_X, training=False)
+                    self.input_layer.output = batch_X
                     continue
                 except _plan.Unavailable:
                     data = None
@@ -914,8 +904,9 @@ def _compile(model):
                       f"{model.layers[-1]!r} is not compiled")
     steps = [(_plan.STEP_CODES[_PLAN_STEPS[type(layer)]], layer, relu,
               layer.prev is not model.input_layer) for layer, relu in model._fused_steps]
+    grad_owner = model.softmax_classifier_output if loss_code == "fused" else model.loss
     return (_plan.TrainingPlan(steps, _plan.LOSS_CODES[loss_code],
-                               _plan.ACCURACY_CODES[accuracy_code]), "compiled")
+                               _plan.ACCURACY_CODES[accuracy_code], grad_owner), "compiled")
 
 
 def _batch(X, y, step, batch_size):

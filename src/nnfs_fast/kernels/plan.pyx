@@ -254,7 +254,7 @@ cdef class TrainingPlan:
     cdef DataView data                  # the data of the running step
     cdef readonly bint has_dropout
     cdef list relus                     # per step: the fused ReLU after a Dense, or None
-    cdef public object loss_dinputs     # after a training step: the loss gradient
+    cdef object grad_owner              # its ``dinputs``: the loss gradient (softmax+CE, loss)
     cdef bint busy                      # a step is running (another thread must not enter)
 
     def __cinit__(self):
@@ -265,10 +265,13 @@ cdef class TrainingPlan:
         free(self.steps)
         free(self.params)
 
-    def __init__(self, list steps, int loss, int accuracy):
+    def __init__(self, list steps, int loss, int accuracy, grad_owner):
         """steps: [(kind, layer, relu, want_dinputs)] in order, kind a STEP_CODES value; a
         DENSE step with relu (the Activation_ReLU object after it, else None) stands for the
-        pair; loss, accuracy: LOSS_CODES, ACCURACY_CODES values."""
+        pair; loss, accuracy: LOSS_CODES, ACCURACY_CODES values; grad_owner: the object whose
+        ``dinputs`` the loss gradient is (the model's softmax + cross-entropy object, or its
+        loss), set with the other attributes."""
+        self.grad_owner = grad_owner
         cdef int i, j = 0
         self.n_steps = len(steps)
         self.steps = <Step*>malloc(self.n_steps * sizeof(Step) + 1)
@@ -912,7 +915,7 @@ cdef class TrainingPlan:
             cur = SLOTS * i + OUT
         if training:
             d = SLOTS * L + 1
-            self.loss_dinputs = buf.arrays[d]
+            buf.publish(d, self.grad_owner, "dinputs")
             for i in range(L - 1, -1, -1):
                 s = &self.steps[i]
                 layer = self.layers[i]
