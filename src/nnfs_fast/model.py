@@ -856,7 +856,8 @@ _PLAN_METHODS = {
           for loss in (*_PLAN_LOSSES, Loss_CategoricalCrossentropy)],
         *[(accuracy, ("calculate", "compare"))
           for accuracy in (Accuracy_Categorical, Accuracy_Regression)],
-        *[(optimizer, ("update_params", "_kernel_call")) for optimizer in _OPTIMIZERS]]}
+        *[(optimizer, ("update_params", "_kernel_call", "_prepare_state"))
+          for optimizer in _OPTIMIZERS]]}
 
 
 def _structure(model):

@@ -81,7 +81,7 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
             setattr(layer, name, arr)
 
 
-def prepare_state(layer, optimizer):
+def _prepare_state(layer, optimizer):
     """The optimizer state of ``layer`` for ``optimizer``'s next update, made as
     ``update_params`` makes it (float32 zeros when the layer lacks it, the book's rule; a
     user's array of another dtype or layout converted, the copy assigned; the wrong shape
@@ -128,6 +128,12 @@ class _Optimizer:
         slots, created_when_missing, kernel = _KERNELS[code]
         _update(layer, slots, created_when_missing, getattr(_optimizers, kernel), *scalars,
                 get_num_threads())
+
+    def _prepare_state(self, layer):
+        """The state of ``layer`` for this optimizer's next update, created or converted and
+        assigned as ``update_params`` would (module function ``_prepare_state``), for the
+        compiled training plan, which lives below this module and does not import it."""
+        return _prepare_state(layer, self)
 
     def _kernel_call(self):
         """(kernel code of _KERNELS, the state attribute names (weights' then biases' per

@@ -12,11 +12,13 @@
 #                SOFTMAX, LINEAR, DROPOUT; the loss (the fused softmax + categorical
 #                cross-entropy, BCE, MSE, MAE) and the accuracy (categorical, binary,
 #                regression)
-#   prepare      (once per train/evaluate call, and per epoch when shuffling) X read in place
-#                when it is float32 (converted once otherwise), labels copied and checked once
-#                (int64 class indices, or float32 targets and their values for the accuracy)
-#   step         per batch, with the GIL: the parameters, optimizer state and scalars read from
-#                the layers and checked (identity-cached: a new array is checked once); then
+#   prepare      (once per train/evaluate/predict call, and per epoch when shuffling) X read
+#                in place when it is float32 (converted once otherwise), labels copied and
+#                checked once (int64 class indices, or float32 targets and their values for
+#                the accuracy)
+#   step         per batch (predict: the forward pass alone), with the GIL: the parameters,
+#                optimizer state and scalars read from the layers and checked
+#                (identity-cached: a new array is checked once); then
 #                without the GIL: every kernel in order on the plan's buffers; then the book's
 #                attributes (layer.output, dweights, ...), the loss and accuracy totals and the
 #                optimizer's counters, as the Python path leaves them. Anything the first part
@@ -44,8 +46,6 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 import numpy as np
-
-from nnfs_fast.optimizers import prepare_state as _prepare_state
 
 from nnfs_fast.kernels cimport activations as act
 from nnfs_fast.kernels cimport dropout as drp
@@ -600,7 +600,7 @@ cdef class TrainingPlan:
 
     cdef int _read_optimizer(self, optimizer) except -1:
         """The optimizer's records of every Param: state arrays (checked when new, created
-        when missing by optimizers.prepare_state, the book's rule) and the scalars of
+        when missing by optimizer._prepare_state, the book's rule) and the scalars of
         optimizer._kernel_call()."""
         cdef int j, k
         cdef Param* p
@@ -634,7 +634,7 @@ cdef class TrainingPlan:
                         break
             if fresh or layer.weights is not self.w_seen[j] \
                     or layer.biases is not self.b_seen[j]:
-                state = _prepare_state(layer, optimizer)
+                state = optimizer._prepare_state(layer)
                 if layer.weights is not self.w_seen[j] or layer.biases is not self.b_seen[j]:
                     # replaced since _read_parameters (another thread): the buffers were
                     # sized for the old ones
@@ -648,7 +648,7 @@ cdef class TrainingPlan:
     cdef int _point_state(self, Param* p, tuple state) except -1:
         """The optimizer records of p: parameters, gradients and the state arrays (weights'
         then biases': momentums and/or cache, each C-contiguous float32 of the parameter's
-        shape: optimizers.prepare_state made sure)."""
+        shape: optimizer._prepare_state made sure)."""
         p.wa.param, p.wa.grad, p.wa.n = p.w.data, p.dW, p.w.rows * p.w.cols
         p.ba.param, p.ba.grad, p.ba.n = p.b.data, p.db, p.b.cols
         p.wa.momentums = p.wa.cache = p.ba.momentums = p.ba.cache = NULL
