@@ -374,14 +374,7 @@ cdef class TrainingPlan:
         layer's inputs) and returns (data_loss np.float32, accuracy np.float64), as
         Model.train's Python path computes them. Raises Unavailable, having changed nothing
         but conversions the Python path makes too, when this step needs that path."""
-        if start < 0 or n < 1 or start + n > data.n_rows:
-            raise ValueError(f"step: rows [{start}, {start + n}) outside the data "
-                             f"({data.n_rows} rows)")
-        if self.busy:
-            raise RuntimeError("Model.train: this model is already running a step in another "
-                               "thread; a model can train in one thread at a time")
-        self.busy = True
-        self.data = data.v
+        self._enter(data, start, n, "train" if training else "evaluate")
         try:
             return self._step(start, n, training, optimizer, precision, loss, accuracy,
                               batch_X)
@@ -457,18 +450,13 @@ cdef class TrainingPlan:
         written to rows [start, start + n) of out, a C-contiguous float32 (N, n_outputs)
         array; sets the layers' inputs and outputs as Model.forward does."""
         cdef cnp.ndarray o = <cnp.ndarray?>out
-        if (start < 0 or n < 1 or start + n > data.n_rows
-                or cnp.PyArray_TYPE(o) != cnp.NPY_FLOAT32
+        if (cnp.PyArray_TYPE(o) != cnp.NPY_FLOAT32
                 or not cnp.PyArray_IS_C_CONTIGUOUS(o) or cnp.PyArray_NDIM(o) != 2
                 or cnp.PyArray_DIM(o, 0) != data.n_rows or cnp.PyArray_DIM(o, 1) != data.v.n_out
                 or not cnp.PyArray_ISWRITEABLE(o)):
-            raise ValueError(f"predict: rows [{start}, {start + n}) of {data.n_rows} into an "
-                             f"array of shape {out.shape}")
-        if self.busy:
-            raise RuntimeError("Model.predict: this model is already running a step in "
-                               "another thread; a model runs in one thread at a time")
-        self.busy = True
-        self.data = data.v
+            raise ValueError(f"predict: expected a writable C-contiguous float32 array of shape "
+                             f"{(data.n_rows, data.v.n_out)}, got {out.shape} {out.dtype}")
+        self._enter(data, start, n, "predict")
         cdef int nt = max(1, omp_get_max_threads())
         cdef DenseOps* ops
         cdef _Buffers buf
@@ -491,6 +479,19 @@ cdef class TrainingPlan:
             buf.handed_out()
         finally:
             self.busy = False
+
+    cdef int _enter(self, Data data, Py_ssize_t start, Py_ssize_t n, str method) except -1:
+        """Begin a step of ``method`` on rows [start, start + n) of data: one step at a time
+        per plan (another thread's step would share its buffers)."""
+        if start < 0 or n < 1 or start + n > data.n_rows:
+            raise ValueError(f"{method}: rows [{start}, {start + n}) outside the data "
+                             f"({data.n_rows} rows)")
+        if self.busy:
+            raise RuntimeError(f"Model.{method}: this model is already running a step in "
+                               f"another thread; a model runs in one thread at a time")
+        self.busy = True
+        self.data = data.v
+        return 0
 
     cdef double _precision(self, precision) except? -1:
         """Accuracy_Regression's precision as the value NumPy compares with: an np.float32
