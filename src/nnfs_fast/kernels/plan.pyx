@@ -247,8 +247,7 @@ cdef class TrainingPlan:
     cdef object dense                   # the Layer_Dense objects, in order
     cdef list w_seen, b_seen            # the parameter arrays last checked, per Param
     cdef list state_seen                # the optimizer state arrays last checked, per Param
-    cdef list dweights, dbiases         # per Param
-    cdef list grad_refs                 # per Param: their reference counts when handed out
+    cdef _Buffers grads                 # slot 2j: Param j's dweights, 2j + 1: its dbiases
     cdef dict buffers                   # (n, training) -> _Buffers
     cdef object keep_seen               # per DROPOUT step: the rate object last checked
     cdef DataView data                  # the data of the running step
@@ -299,9 +298,7 @@ cdef class TrainingPlan:
         self.w_seen = [None] * self.n_params
         self.b_seen = [None] * self.n_params
         self.state_seen = [None] * self.n_params
-        self.dweights = [None] * self.n_params
-        self.dbiases = [None] * self.n_params
-        self.grad_refs = [(0, 0)] * self.n_params
+        self.grads = _Buffers(0, 2 * self.n_params)
         self.keep_seen = [None] * self.n_steps
         self.buffers = {}
 
@@ -383,7 +380,7 @@ cdef class TrainingPlan:
 
     cdef _step(self, Py_ssize_t start, Py_ssize_t n, bint training, optimizer, precision,
                loss, accuracy, batch_X):
-        cdef int nt = max(1, omp_get_max_threads()), j
+        cdef int nt = max(1, omp_get_max_threads())
         cdef DenseOps* ops = _dense_ops()
         cdef double prec = 0
         cdef float zero = 0
@@ -429,9 +426,7 @@ cdef class TrainingPlan:
         self._publish(buf, batch_X, training)
         buf.handed_out()        # after _publish: its locals no longer count
         if training:
-            for j in range(self.n_params):
-                self.grad_refs[j] = (Py_REFCNT(self.dweights[j]) - 1,
-                                     Py_REFCNT(self.dbiases[j]) - 1)
+            self.grads.handed_out()
         cdef float count = n
         data_loss = PyArray_Scalar(&total, FLOAT32, None)
         loss.accumulated_sum += data_loss
@@ -512,6 +507,8 @@ cdef class TrainingPlan:
         cdef int j, i
         cdef Param* p
         cdef Py_ssize_t width = self.data.xv.cols
+        if training:
+            self.grads.still_published()
         for j in range(self.n_params):
             layer = self.dense[j]
             w, b = layer.weights, layer.biases
@@ -522,8 +519,11 @@ cdef class TrainingPlan:
             if p.w.rows != width:
                 raise _Unavailable(f"Dense {j}: weights {p.w.rows} rows, inputs {width} wide")
             width = p.w.cols
-            if training:
-                self._own_gradients(j)
+            if training:        # dweights, dbiases: reused unless kept (as every buffer)
+                self.grads.need(2 * j, p.w.rows, p.w.cols)
+                self.grads.need(2 * j + 1, 1, p.w.cols)
+                p.dW, p.db = self.grads.ptr[2 * j], self.grads.ptr[2 * j + 1]
+                p.wa.grad, p.ba.grad = p.dW, p.db
             p.wl1 = layer.weight_regularizer_l1
             p.wl2 = layer.weight_regularizer_l2
             p.bl1 = layer.bias_regularizer_l1
@@ -543,7 +543,7 @@ cdef class TrainingPlan:
     cdef int _check_parameters(self, int j, layer, Py_ssize_t width) except -1:
         """Param j from the layer's weights (width rows: its inputs' width) and biases,
         converted as Layer_Dense._kernel converts them (and assigned) when the kernels would
-        not take them as they are; the dweights/dbiases buffers of their shape. Raises
+        not take them as they are. Raises
         Unavailable, having assigned nothing, for parameters the Python path refuses with
         its own message (or takes: another width)."""
         w, b = layer.weights, layer.biases
@@ -565,38 +565,8 @@ cdef class TrainingPlan:
         p.w.data, p.w.rows, p.w.cols = <float*>cnp.PyArray_DATA(W), rows, cols
         p.w.rs, p.w.cs = cnp.PyArray_STRIDE(W, 0) // 4, cnp.PyArray_STRIDE(W, 1) // 4
         p.b = _view(<float*>cnp.PyArray_DATA(B), 1, cols)
-        dW = self.dweights[j]
-        if dW is None or dW.shape != (rows, cols):
-            self.dweights[j] = empty2(rows, cols)
-            self.dbiases[j] = empty2(1, cols)
-            self.grad_refs[j] = (0, 0)
-        self._own_gradients(j)
         self.w_seen[j], self.b_seen[j] = w, b
         self.state_seen[j] = None           # the optimizer's records point at the parameters
-        return 0
-
-    cdef int _own_gradients(self, int j) except -1:
-        """Param j's dweights and dbiases buffers: new ones in place of any that someone
-        outside the model kept since they were handed out (as _Buffers.need)."""
-        dW, db = self.dweights[j], self.dbiases[j]
-        refs_w, refs_b = self.grad_refs[j]
-        layer = self.dense[j]
-        # kept: its count grew, or the attribute it was handed out to now holds something
-        # else (so a user's reference no longer shows in the count)
-        if refs_w and (Py_REFCNT(dW) - 1 > refs_w
-                       or getattr(layer, "dweights", None) is not dW):
-            dW = self.dweights[j] = empty2(cnp.PyArray_DIM(<cnp.ndarray>dW, 0),
-                                           cnp.PyArray_DIM(<cnp.ndarray>dW, 1))
-            refs_w = 0
-        if refs_b and (Py_REFCNT(db) - 1 > refs_b
-                       or getattr(layer, "dbiases", None) is not db):
-            db = self.dbiases[j] = empty2(1, cnp.PyArray_DIM(<cnp.ndarray>db, 1))
-            refs_b = 0
-        self.grad_refs[j] = (refs_w, refs_b)
-        cdef Param* p = &self.params[j]
-        p.dW = <float*>cnp.PyArray_DATA(<cnp.ndarray>dW)
-        p.db = <float*>cnp.PyArray_DATA(<cnp.ndarray>db)
-        p.wa.grad, p.ba.grad = p.dW, p.db
         return 0
 
     cdef int _read_optimizer(self, optimizer) except -1:
@@ -899,6 +869,8 @@ cdef class TrainingPlan:
         cdef Step* s
         if not buf.recorded:
             buf.published = []
+        if training and not self.grads.recorded:
+            self.grads.published = []
         for i in range(L):
             s = &self.steps[i]
             layer = self.layers[i]
@@ -926,8 +898,8 @@ cdef class TrainingPlan:
                     continue
                 if s.kind == DENSE:
                     j = s.param
-                    layer.dweights = self.dweights[j]
-                    layer.dbiases = self.dbiases[j]
+                    self.grads.publish(2 * j, layer, "dweights")
+                    self.grads.publish(2 * j + 1, layer, "dbiases")
                     if s.relu:
                         buf.publish(SLOTS * i + AUX, self.relus[i], "dinputs")
                     if not s.want_dinputs:
@@ -936,6 +908,8 @@ cdef class TrainingPlan:
                 d = SLOTS * i + DIN
                 buf.publish(d, layer, "dinputs")
         buf.recorded = True
+        if training:
+            self.grads.recorded = True
         return 0
 
 
