@@ -81,27 +81,6 @@ def _update(layer, slots, created_when_missing, kernel, *scalars):
             setattr(layer, name, arr)
 
 
-def _prepare_state(layer, optimizer):
-    """The optimizer state of ``layer`` for ``optimizer``'s next update, made as
-    ``update_params`` makes it (float32 zeros when the layer lacks it, the book's rule; a
-    user's array of another dtype or layout converted, the copy assigned; the wrong shape
-    refused), without reading the gradients or updating anything: for the compiled training
-    plan (kernels/plan.pyx). Returns the state arrays in the order of the names that
-    ``optimizer._kernel_call()`` gives."""
-    code, names, _ = optimizer._kernel_call()
-    _, created_when_missing, _ = _KERNELS[code]
-    create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
-    kept = {}
-    for name in names:
-        param = "weights" if name.startswith("weight") else "biases"
-        p = float32_attr(layer, param)
-        kept[name] = np.zeros_like(p) if create else float32_attr(layer, name, p.shape, param)
-    for name, arr in kept.items():
-        if arr is not getattr(layer, name, None):
-            setattr(layer, name, arr)
-    return tuple(kept[name] for name in names)
-
-
 class _Optimizer:
     """Learning-rate decay and step counting shared by the four optimizers (book, Ch10)."""
 
@@ -130,10 +109,25 @@ class _Optimizer:
                 get_num_threads())
 
     def _prepare_state(self, layer):
-        """The state of ``layer`` for this optimizer's next update, created or converted and
-        assigned as ``update_params`` would (module function ``_prepare_state``), for the
-        compiled training plan, which lives below this module and does not import it."""
-        return _prepare_state(layer, self)
+        """The optimizer state of ``layer`` for this optimizer's next update, made as
+        ``update_params`` makes it (float32 zeros when the layer lacks it, the book's rule; a
+        user's array of another dtype or layout converted, the copy assigned; the wrong shape
+        refused), without reading the gradients or updating anything: for the compiled
+        training plan (kernels/plan.pyx). Returns the state arrays in the order of the names
+        that ``_kernel_call()`` gives."""
+        code, names, _ = self._kernel_call()
+        _, created_when_missing, _ = _KERNELS[code]
+        create = bool(created_when_missing) and not hasattr(layer, created_when_missing)
+        kept = {}
+        for name in names:
+            param = "weights" if name.startswith("weight") else "biases"
+            p = float32_attr(layer, param)
+            kept[name] = (np.zeros_like(p) if create else
+                          float32_attr(layer, name, p.shape, param))
+        for name, arr in kept.items():
+            if arr is not getattr(layer, name, None):
+                setattr(layer, name, arr)
+        return tuple(kept[name] for name in names)
 
     def _kernel_call(self):
         """(kernel code of _KERNELS, the state attribute names (weights' then biases' per
