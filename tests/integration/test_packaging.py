@@ -1,7 +1,8 @@
 """Packaging: the installed nnfs_fast is what the wheels promise.
 
 * the cibuildwheel configuration builds exactly the intended wheels;
-* on x86-64 only the avx2/avx512 dense modules contain AVX instructions (objdump);
+* on x86-64 only the avx2/avx512 dense modules and the functions compiled for AVX2 by name
+  (``*_avx2``, chosen at run time: kernels/dropout_targets.h) contain AVX instructions (objdump);
 * the only run-time dependency is NumPy;
 * with NNFS_FAST_WHEEL_TEST=1 (cibuildwheel's test step, tools/check_wheel.sh): the installed
   package is a shipped wheel, so OpenMP is on and its runtime is bundled beside the package.
@@ -22,6 +23,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import nnfs_fast
+from nnfs_fast.runtime import cpu as _cpu
 from nnfs_fast.runtime import dispatch as _dispatch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,15 +65,24 @@ VMX = {"verr", "verw", "vmcall", "vmlaunch", "vmresume", "vmxon", "vmxoff", "vmr
 INSTRUCTION = re.compile(r"^\s*[0-9a-f]+:\s+([a-z][a-z0-9.]*)(.*)$", re.M)
 
 
-def _avx_usage(path):
-    """(VEX/EVEX-encoded instructions, those using ymm, those using zmm) in a binary."""
+FUNCTION = re.compile(r"^[0-9a-f]+ <([^>]+)>:$", re.M)
+AVX2_FUNCTION = "_avx2"     # in the names of functions compiled for AVX2 (dropout_targets.h)
+
+
+def _avx_usage(path, skip=lambda function: False):
+    """(VEX/EVEX-encoded instructions, those using ymm, those using zmm) in a binary, outside
+    the functions whose names ``skip`` accepts."""
     listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)],
                              capture_output=True, text=True, check=True).stdout
     avx = ymm = zmm = 0
-    for mnemonic, operands in INSTRUCTION.findall(listing):
-        avx += mnemonic.startswith("v") and mnemonic not in VMX
-        ymm += "ymm" in operands
-        zmm += "zmm" in operands
+    for block in re.split(r"(?m)^(?=[0-9a-f]+ <)", listing):
+        header = FUNCTION.match(block)
+        if header and skip(header.group(1)):
+            continue
+        for mnemonic, operands in INSTRUCTION.findall(block):
+            avx += mnemonic.startswith("v") and mnemonic not in VMX
+            ymm += "ymm" in operands
+            zmm += "zmm" in operands
     return avx, ymm, zmm
 
 
@@ -85,8 +96,20 @@ needs_x86_objdump = pytest.mark.skipif(
 @pytest.mark.parametrize("module", [str(p.relative_to(PKG_DIR)) for p in _extension_modules()
                                     if not p.name.startswith(("dense_avx2", "dense_avx512"))])
 def test_modules_outside_the_avx_levels_contain_no_avx(module):
-    """Importing nnfs_fast runs these on any x86-64 CPU: one AVX instruction would crash it."""
-    assert _avx_usage(PKG_DIR / module) == (0, 0, 0)
+    """Importing nnfs_fast runs these on any x86-64 CPU: one AVX instruction would crash it.
+    Functions compiled for AVX2 by name run only where the CPU has it (the test below)."""
+    assert _avx_usage(PKG_DIR / module, skip=lambda f: AVX2_FUNCTION in f) == (0, 0, 0)
+
+
+@needs_x86_objdump
+def test_the_dropout_loops_have_an_avx2_build():
+    """kernels/dropout_targets.h compiles its loops for AVX2 too (gcc and clang on x86-64);
+    the module runs them only where runtime/cpu.pyx finds AVX2 (kernels/dropout.pyx)."""
+    from nnfs_fast.kernels import dropout
+    path = Path(dropout.__file__)
+    avx, ymm, zmm = _avx_usage(path, skip=lambda f: AVX2_FUNCTION not in f)
+    assert avx > 0 and ymm > 0 and zmm == 0
+    assert ("avx2" in dropout.targets()) == ("avx2" in _cpu.supported_levels())
 
 
 @needs_x86_objdump

@@ -4,7 +4,8 @@ same RNG state afterwards for many seeds, keep probabilities and shapes, interle
 draws and at every position of the MT19937 block; uniforms placed on the sampler's thresholds
 and in its rare resampling branch; the binomial cache RandomState shares with multinomial;
 another bit generator; the fallbacks to NumPy's call; errors before drawing; and a consistent
-RNG for another thread drawing at the same time."""
+RNG for another thread drawing at the same time. Every test runs once per target the draws'
+loops are compiled for here (kernels/mt19937.h: baseline, and AVX2 where available)."""
 import math
 import threading
 from functools import partial
@@ -18,6 +19,15 @@ from nnfs_fast.kernels import dropout as _dropout
 KEEPS = [0.5, 0.1, 0.3, 0.49999999, 0.50000001, 0.7, 0.9, 1.0, 1e-12, 1 - 1e-12]
 SHAPES = [(1, 1), (7, 13), (1, 625), (300, 64), (3000, 256), (0, 4), (5,), (2, 3, 4)]
 MAX_U = 1 - 2.0 ** -53          # the largest uniform next_double can return
+
+
+@pytest.fixture(autouse=True, params=_dropout.targets())
+def target(request):
+    """Run the test with the draws' loops compiled for this target, then restore the default."""
+    default = _dropout.target()
+    _dropout._use_target(request.param)
+    yield request.param
+    _dropout._use_target(default)
 
 
 def native_draws(keep, shape):
@@ -213,6 +223,26 @@ def test_the_rare_resampling_branch():
         assert_same_as_numpy(p, shape, prepare)
 
 
+@pytest.mark.parametrize("where", [0, 3, 4, 9, 15])
+def test_the_rare_branch_inside_a_vector_of_uniforms(where):
+    """The rare uniform among others, at each position of a vector step (4 uniforms) and in
+    the tail: the outputs the one-pass AVX2 step wrote before finding it are all rewritten."""
+    p = 0.4316638188694884
+    uniforms = [0.875 if k % 3 else 0.125 for k in range(16)]
+    uniforms[where] = MAX_U
+
+    def prepare():
+        forget_binomial_cache()
+        np.random.seed(0)
+        np.random.multinomial(1, [p, 1 - p])
+        set_next_uniforms(*uniforms)
+
+    for shape in [(15,), (16,), (40,), (600,)]:
+        draws = assert_same_as_numpy(p, shape, prepare)
+        expected = [int(u > 0.5) for u in uniforms if u != MAX_U]   # X: qn ~ 0.57 here
+        assert draws.tolist()[:len(expected)] == expected[:shape[0]]
+
+
 def test_mt19937_runs_inline_on_this_numpy():
     """NumPy's MT19937 state layout checked out (so the tests above ran the inline MT19937;
     the one below runs the pointer path)."""
@@ -353,3 +383,19 @@ def test_another_thread_sees_a_consistent_rng():
             assert masks, f"uniform {k}: neither the thread's next call nor a mask"
             np.testing.assert_array_equal(masks.pop(0), stream[k:k + n] > 0.5)
             k += n
+
+
+def test_targets_and_the_default_choice(target):
+    """The baseline is always there; AVX2 on an AVX2 x86-64 CPU with gcc or clang; the default
+    follows the dense kernels' level (runtime/dispatch.py), so NNFS_FAST_ISA=baseline also
+    forces the baseline loops here."""
+    from nnfs_fast.runtime import cpu, dispatch
+    assert _dropout.targets()[0] == "baseline"
+    assert ("avx2" in _dropout.targets()) <= ("avx2" in cpu.supported_levels())
+    assert _dropout.target() == target
+    expected = "avx2" if dispatch.LEVEL != "baseline" and "avx2" in _dropout.targets() \
+        else "baseline"
+    assert _dropout._default_target() == expected
+    with pytest.raises(ValueError, match="expected one of"):
+        _dropout._use_target("avx1024")
+    assert _dropout.target() == target

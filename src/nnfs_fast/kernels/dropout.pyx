@@ -41,7 +41,10 @@
 #   * The uniforms: the bitgen_t's next_double through its pointer, or, when that pointer is
 #     NumPy's MT19937 next_double (whose state layout is checked once, at import), MT19937
 #     itself (numpy/random/src/mt19937/mt19937.{h,c}) run inline on that state: the words
-#     tempered a block at a time, paired as mt19937_next_double pairs them.
+#     tempered a block at a time, paired as mt19937_next_double pairs them. Those loops, and
+#     the mask made from the uniforms, are kernels/dropout_targets.h's, compiled for the
+#     baseline and for AVX2 (the one chosen at import follows the dense kernels' level; the
+#     same bits either way): the draws are serial, so their speed is these loops' speed.
 #   * The cache: NumPy reads q, qn, bound from _binomial when (n, p) match its key and fills it
 #     on a miss. It is shared with RandomState.multinomial, which fills it through the
 #     Generator's random_binomial_inversion with qn = exp(n * log1p(-p)) instead of
@@ -68,7 +71,7 @@ cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.ref cimport PyObject
 from libc.math cimport exp, log, sqrt
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp
 
 import numpy as np
@@ -89,8 +92,7 @@ cdef extern from *:
     /* numpy/random/src/legacy/legacy-distributions.h */
     typedef struct { bitgen_t *bit_generator; int has_gauss; double gauss; } nnfs_aug_bitgen_t;
 
-    /* numpy/random/src/mt19937/mt19937.h */
-    typedef struct { uint32_t key[624]; int pos; } nnfs_mt19937_state;
+    #include "dropout_targets.h"
 
     /* numpy/random/mtrand.pyx, cdef class RandomState: the C fields from _bitgen to lock */
     typedef struct {
@@ -119,6 +121,21 @@ cdef extern from *:
     ctypedef struct mt19937_state "nnfs_mt19937_state":
         uint32_t key[624]
         int pos
+
+    ctypedef struct DropoutOps "nnfs_dropout_ops":
+        const char* target
+        void (*gen)(mt19937_state* state) noexcept nogil
+        void (*temper)(const uint32_t* key, uint32_t* out, Py_ssize_t n) noexcept nogil
+        void (*doubles)(const uint32_t* words, double* u, Py_ssize_t n) noexcept nogil
+        int (*mask_words)(const uint32_t* words, Py_ssize_t n, double qn, double px1,
+                          int mirror, float scale, const float* inputs, float* binary_mask,
+                          float* out) noexcept nogil
+        void (*masked_product)(const float* values, const float* mask, float* out,
+                               Py_ssize_t n) noexcept nogil
+
+    const DropoutOps nnfs_dropout_baseline
+    const DropoutOps nnfs_dropout_avx2
+    const int NNFS_DROPOUT_HAVE_AVX2
 
     ctypedef struct LegacyFields "nnfs_legacy_fields":
         bitgen_t bitgen
@@ -161,12 +178,7 @@ cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept no
 
 cdef void backward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     cdef const Args* a = <const Args*>ctx
-    cdef const float* dvalues = a.values
-    cdef const float* binary_mask = a.mask
-    cdef float* dinputs = a.out
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        dinputs[i] = dvalues[i] * binary_mask[i]
+    _ops.masked_product(a.values + start, a.mask + start, a.out + start, end - start)
 
 
 # NumPy's legacy Binomial(1, p) sampler (see the design note) ---------------------------------
@@ -226,45 +238,49 @@ cdef Bernoulli bernoulli_setup(binomial_t* cache, double keep) noexcept nogil:
 
 
 # MT19937 (numpy/random/src/mt19937/mt19937.{h,c}), on the state of the legacy RandomState's
-# bit generator when it is NumPy's MT19937 (see _find_mt19937_next_double) --------------------
+# bit generator when it is NumPy's MT19937 (see _find_mt19937_next_double). The loops are
+# kernels/dropout_targets.h's, for the target chosen at import (_use_target) ----------------
 
 cdef enum:
     MT_N = 624
-    MT_M = 397
+
+cdef const DropoutOps* _ops = &nnfs_dropout_baseline
 
 
-cdef void mt19937_gen(mt19937_state* state) noexcept nogil:
-    cdef uint32_t y
-    cdef int i
-    for i in range(MT_N - MT_M):
-        y = (state.key[i] & 0x80000000U) | (state.key[i + 1] & 0x7fffffffU)
-        state.key[i] = state.key[i + MT_M] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
-    for i in range(MT_N - MT_M, MT_N - 1):
-        y = (state.key[i] & 0x80000000U) | (state.key[i + 1] & 0x7fffffffU)
-        state.key[i] = state.key[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
-    y = (state.key[MT_N - 1] & 0x80000000U) | (state.key[0] & 0x7fffffffU)
-    state.key[MT_N - 1] = state.key[MT_M - 1] ^ (y >> 1) ^ (-(y & 1) & 0x9908b0dfU)
-    state.pos = 0
+def _use_target(name):
+    """Run the dropout loops (kernels/dropout_targets.h) compiled for ``name``: "baseline",
+    or "avx2" where built and runnable (tests compare both with NumPy)."""
+    global _ops
+    if name == "baseline":
+        _ops = &nnfs_dropout_baseline
+    elif name == "avx2" and name in targets():
+        _ops = &nnfs_dropout_avx2
+    else:
+        raise ValueError(f"_use_target: expected one of {targets()}, got {name!r}")
+
+
+def targets():
+    """The targets the dropout loops can run as here: "baseline", and "avx2" where this
+    build has them and this CPU runs AVX2 (runtime/cpu.pyx)."""
+    from nnfs_fast.runtime import cpu
+    return ["baseline"] + (["avx2"] if NNFS_DROPOUT_HAVE_AVX2 and "avx2" in cpu.supported_levels()
+                           else [])
+
+
+def target():
+    """The target the dropout loops run as (see kernels/dropout_targets.h)."""
+    return _ops.target.decode()
 
 
 cdef void mt19937_fill(mt19937_state* state, uint32_t* out, Py_ssize_t n) noexcept nogil:
     """out[i] = the i-th of the next n mt19937_next(state) (tempered words), the state left as
     those n calls leave it."""
-    cdef Py_ssize_t i = 0, k, m
-    cdef uint32_t y
-    cdef const uint32_t* key
+    cdef Py_ssize_t i = 0, m
     while i < n:
         if state.pos == MT_N:
-            mt19937_gen(state)
+            _ops.gen(state)
         m = min(n - i, <Py_ssize_t>(MT_N - state.pos))
-        key = &state.key[state.pos]
-        for k in range(m):
-            y = key[k]
-            y ^= (y >> 11)
-            y ^= (y << 7) & 0x9d2c5680U
-            y ^= (y << 15) & 0xefc60000U
-            y ^= (y >> 18)
-            out[i + k] = y
+        _ops.temper(&state.key[state.pos], out + i, m)
         state.pos += <int>m
         i += m
 
@@ -273,27 +289,9 @@ cdef enum:
     UNIFORMS = 512      # uniforms drawn at a time (draw_forward)
 
 
-cdef void fill_uniforms(bitgen_t* bitgen, mt19937_state* mt, double* U,
-                        Py_ssize_t n) noexcept nogil:
-    """U[0:n] = the next n next_double(bitgen): through its pointer, or with mt (its state,
-    if not NULL) as mt19937_next_double does."""
-    cdef uint32_t words[2 * UNIFORMS]
-    cdef Py_ssize_t i
-    cdef int32_t a, b
-    if mt == NULL:
-        for i in range(n):
-            U[i] = bitgen.next_double(bitgen.state)
-        return
-    mt19937_fill(mt, words, 2 * n)
-    for i in range(n):
-        a = words[2 * i] >> 5
-        b = words[2 * i + 1] >> 6
-        U[i] = (a * 67108864.0 + b) / 9007199254740992.0
-
-
 cdef struct DrawArgs:
     LegacyFields* rs        # IN/OUT  the RandomState's bit generator and binomial cache
-    mt19937_state* mt       # IN/OUT  its MT19937 state, or NULL (see fill_uniforms)
+    mt19937_state* mt       # IN/OUT  its MT19937 state, or NULL (uniforms through next_double)
     double keep             # IN      Bernoulli probability, in (0, 1]
     const float* inputs     # IN
     float* binary_mask      # OUT
@@ -305,29 +303,30 @@ cdef struct DrawArgs:
 cdef void draw_forward(DrawArgs* a) noexcept nogil:
     """Elements [0, n) in sequence: draw = np.random.binomial(1, keep), then the mask and the
     output. Uniforms come UNIFORMS at a time, never more than the draws left need (each makes
-    at most one draw), so exactly NumPy's are consumed; a batch without a rare-branch uniform
-    (nearly all) is applied in one branch-free loop."""
+    at most one draw), so exactly NumPy's are consumed. With MT19937 inline, a batch without
+    a rare-branch uniform (nearly all) goes from words to outputs in one vectorised pass
+    (mask_words); otherwise its uniforms are applied one at a time."""
     cdef Bernoulli b
+    cdef uint32_t words[2 * UNIFORMS]
     cdef double U[UNIFORMS]
     cdef Py_ssize_t i = 0, j, m
-    cdef bint resample
     cdef float scale = a.scale, mk
+    cdef const DropoutOps* ops = _ops  # one target for the whole call (_use_target)
     if a.n == 0:        # NumPy makes no call: the cache stays as it is
         return
     b = bernoulli_setup(&a.rs.binomial, a.keep)
     while i < a.n:
         m = min(<Py_ssize_t>UNIFORMS, a.n - i)
-        fill_uniforms(&a.rs.bitgen, a.mt, U, m)
-        resample = False
-        for j in range(m):
-            resample |= U[j] - b.qn > b.px1
-        if not resample:
+        if a.mt != NULL:
+            mt19937_fill(a.mt, words, 2 * m)
+            if not ops.mask_words(words, m, b.qn, b.px1, b.mirror, scale,
+                                  a.inputs + i, a.binary_mask + i, a.out + i):
+                i += m
+                continue
+            ops.doubles(words, U, m)      # the outputs [i, i + m) are all rewritten below
+        else:
             for j in range(m):
-                mk = scale if (U[j] > b.qn) != b.mirror else 0
-                a.binary_mask[i + j] = mk
-                a.out[i + j] = a.inputs[i + j] * mk
-            i += m
-            continue
+                U[j] = a.rs.bitgen.next_double(a.rs.bitgen.state)
         for j in range(m):
             if U[j] - b.qn > b.px1:
                 continue
@@ -381,6 +380,16 @@ def _find_mt19937_next_double():
 
 _mt19937_next_double = NULL
 _find_mt19937_next_double()
+
+
+def _default_target():
+    """AVX2 where the dense kernels run at avx2 or above (runtime/dispatch.py: so
+    NNFS_FAST_ISA=baseline forces the baseline loops here too), else the baseline."""
+    from nnfs_fast.runtime import dispatch
+    return "avx2" if dispatch.LEVEL != "baseline" and "avx2" in targets() else "baseline"
+
+
+_use_target(_default_target())
 
 
 def mt19937_inline():
