@@ -2,7 +2,7 @@
 
 * the cibuildwheel configuration builds exactly the intended wheels;
 * on x86-64 only the avx2/avx512 dense modules and the functions compiled for AVX2 by name
-  (``*_avx2``, chosen at run time: kernels/dropout_targets.h) contain AVX instructions (objdump);
+  (``*_avx2``, chosen at run time: kernels/targets.h) contain AVX instructions (objdump);
 * the only run-time dependency is NumPy;
 * with NNFS_FAST_WHEEL_TEST=1 (cibuildwheel's test step, tools/check_wheel.sh): the installed
   package is a shipped wheel, so OpenMP is on and its runtime is bundled beside the package.
@@ -66,7 +66,7 @@ INSTRUCTION = re.compile(r"^\s*[0-9a-f]+:\s+([a-z][a-z0-9.]*)(.*)$", re.M)
 
 
 FUNCTION = re.compile(r"^[0-9a-f]+ <([^>]+)>:$", re.M)
-AVX2_FUNCTION = "_avx2"     # in the names of functions compiled for AVX2 (dropout_targets.h)
+AVX2_FUNCTION = "_avx2"     # in the names of functions compiled for AVX2 (kernels/targets.h)
 
 
 def _avx_usage(path, skip=lambda function: False):
@@ -102,14 +102,14 @@ def test_modules_outside_the_avx_levels_contain_no_avx(module):
 
 
 @needs_x86_objdump
-def test_the_dropout_loops_have_an_avx2_build():
-    """kernels/dropout_targets.h compiles its loops for AVX2 too (gcc and clang on x86-64);
-    the module runs them only where runtime/cpu.pyx finds AVX2 (kernels/dropout.pyx)."""
-    from nnfs_fast.kernels import dropout
-    path = Path(dropout.__file__)
-    avx, ymm, zmm = _avx_usage(path, skip=lambda f: AVX2_FUNCTION not in f)
+@pytest.mark.parametrize("name", ["dropout", "optimizers"])
+def test_loops_compiled_for_two_targets_have_an_avx2_build(name):
+    """kernels/targets.h compiles these modules' loops for AVX2 too (gcc and clang on x86-64);
+    the module runs them only where runtime/cpu.pyx finds AVX2 (runtime/dispatch.py)."""
+    module = importlib.import_module(f"nnfs_fast.kernels.{name}")
+    avx, ymm, zmm = _avx_usage(Path(module.__file__), skip=lambda f: AVX2_FUNCTION not in f)
     assert avx > 0 and ymm > 0 and zmm == 0
-    assert ("avx2" in dropout.targets()) == ("avx2" in _cpu.supported_levels())
+    assert ("avx2" in module.targets()) == ("avx2" in _cpu.supported_levels())
 
 
 @needs_x86_objdump

@@ -21,6 +21,9 @@ SHAPES = [(1, 1), (7, 13), (1, 625), (300, 64), (3000, 256), (0, 4), (5,), (2, 3
 MAX_U = 1 - 2.0 ** -53          # the largest uniform next_double can return
 
 
+DEFAULT_TARGET = _dropout.target()      # as the module chose it at import
+
+
 @pytest.fixture(autouse=True, params=_dropout.targets())
 def target(request):
     """Run the test with the draws' loops compiled for this target, then restore the default."""
@@ -390,12 +393,16 @@ def test_targets_and_the_default_choice(target):
     follows the dense kernels' level (runtime/dispatch.py), so NNFS_FAST_ISA=baseline also
     forces the baseline loops here."""
     from nnfs_fast.runtime import cpu, dispatch
+    assert DEFAULT_TARGET == dispatch.loop_target(True) or _dropout.targets() == ["baseline"]
     assert _dropout.targets()[0] == "baseline"
     assert ("avx2" in _dropout.targets()) <= ("avx2" in cpu.supported_levels())
     assert _dropout.target() == target
-    expected = "avx2" if dispatch.LEVEL != "baseline" and "avx2" in _dropout.targets() \
-        else "baseline"
-    assert _dropout._default_target() == expected
+    for level, have in [("baseline", True), ("avx2", True), ("avx512", True), ("avx2", False)]:
+        expected = "avx2" if have and level != "baseline" and "avx2" in cpu.supported_levels() \
+            else "baseline"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dispatch, "LEVEL", level)
+            assert dispatch.loop_target(have) == expected
     with pytest.raises(ValueError, match="expected one of"):
         _dropout._use_target("avx1024")
     assert _dropout.target() == target

@@ -1,7 +1,8 @@
 """Optimizers against the float64 oracle (nnfs_fast.reference) and the book's float32 NumPy
 expressions: N steps on copied parameters and gradients, the state the book keeps on each
 layer, the book's printed learning-rate schedules, odd shapes, thread counts, dtype conversion,
-and the argument checks."""
+and the argument checks. Every test runs once per target the update loops are compiled for
+here (kernels/optimizer_targets.h: baseline, and AVX2 where available)."""
 import platform
 
 import numpy as np
@@ -35,6 +36,29 @@ STATE = {"SGD": [], "Adagrad": ["weight_cache", "bias_cache"],
          "RMSprop": ["weight_cache", "bias_cache"],
          "Adam": ["weight_momentums", "weight_cache", "bias_momentums", "bias_cache"]}
 EPS32 = float(np.finfo(np.float32).eps)
+
+
+DEFAULT_TARGET = _optimizers.target()   # as the module chose it at import
+
+
+@pytest.fixture(autouse=True, params=_optimizers.targets())
+def target(request):
+    """Run the test with the update loops compiled for this target, then restore the default."""
+    _optimizers._use_target(request.param)
+    yield request.param
+    _optimizers._use_target(DEFAULT_TARGET)
+
+
+def test_targets(target):
+    """The baseline always; AVX2 where built and runnable, the default where the dense kernels
+    run at avx2 or above (runtime/dispatch.py); the target in use is the one asked for."""
+    from nnfs_fast.runtime import dispatch
+    assert _optimizers.targets()[0] == "baseline"
+    assert DEFAULT_TARGET == dispatch.loop_target(True) or _optimizers.targets() == ["baseline"]
+    assert _optimizers.target() == target
+    with pytest.raises(ValueError, match="expected one of"):
+        _optimizers._use_target("avx1024")
+    assert _optimizers.target() == target
 
 
 class Params:

@@ -76,6 +76,8 @@ from libc.string cimport memcmp
 
 import numpy as np
 
+from nnfs_fast.runtime import dispatch
+
 from nnfs_fast.kernels.parallel cimport PAR_ELEMS, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport Ints, as_native, contiguous, int_view, load_ints
 
@@ -135,7 +137,7 @@ cdef extern from *:
 
     const DropoutOps nnfs_dropout_baseline
     const DropoutOps nnfs_dropout_avx2
-    const int NNFS_DROPOUT_HAVE_AVX2
+    const int NNFS_HAVE_AVX2_TARGET
 
     ctypedef struct LegacyFields "nnfs_legacy_fields":
         bitgen_t bitgen
@@ -261,10 +263,8 @@ def _use_target(name):
 
 def targets():
     """The targets the dropout loops can run as here: "baseline", and "avx2" where this
-    build has them and this CPU runs AVX2 (runtime/cpu.pyx)."""
-    from nnfs_fast.runtime import cpu
-    return ["baseline"] + (["avx2"] if NNFS_DROPOUT_HAVE_AVX2 and "avx2" in cpu.supported_levels()
-                           else [])
+    build has them and this CPU runs AVX2 (kernels/targets.h)."""
+    return dispatch.loop_targets(NNFS_HAVE_AVX2_TARGET)
 
 
 def target():
@@ -382,14 +382,7 @@ _mt19937_next_double = NULL
 _find_mt19937_next_double()
 
 
-def _default_target():
-    """AVX2 where the dense kernels run at avx2 or above (runtime/dispatch.py: so
-    NNFS_FAST_ISA=baseline forces the baseline loops here too), else the baseline."""
-    from nnfs_fast.runtime import dispatch
-    return "avx2" if dispatch.LEVEL != "baseline" and "avx2" in targets() else "baseline"
-
-
-_use_target(_default_target())
+_use_target(dispatch.loop_target(NNFS_HAVE_AVX2_TARGET))
 
 
 def mt19937_inline():

@@ -1,6 +1,7 @@
-/* kernels/dropout_loops.h - the loops of kernels/dropout.h, written once and compiled once per
- * target: that header includes this file with NNFS_MT_FN(name) (the target's function names)
- * and NNFS_MT_TARGET (its function attribute) defined. No include guard on purpose.
+/* kernels/dropout_loops.h - the loops of kernels/dropout_targets.h, written once and compiled
+ * once per target (kernels/targets.h): that header includes this file with NNFS_LOOP_FN(name)
+ * (the target's function names) and NNFS_LOOP_TARGET (its function attribute) defined. No
+ * include guard on purpose.
  * Every loop is integer arithmetic, exact double arithmetic or one float32 product per
  * element, so each target gives the same bits; the compiler vectorises them for the target
  * (-O3, -ffp-contract=off). */
@@ -8,7 +9,7 @@
 /* numpy/random/src/mt19937/mt19937.c, mt19937_gen: the next block of 624 words, in place. In
  * the second loop key[i + M - N] = key[i - 227] was written 227 words earlier, far more than a
  * vector apart, so both loops vectorise. */
-NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_gen)(nnfs_mt19937_state *state)
+NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_mt_gen)(nnfs_mt19937_state *state)
 {
     uint32_t *key = state->key, y;
     int i;
@@ -26,8 +27,8 @@ NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_gen)(nnfs_mt19937_state *state)
 }
 
 /* mt19937_next's tempering: out[k] = temper(key[k]), k < n. */
-NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_temper)(const uint32_t *NNFS_MT_RESTRICT key,
-                                                      uint32_t *NNFS_MT_RESTRICT out, ptrdiff_t n)
+NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_mt_temper)(const uint32_t *NNFS_LOOP_RESTRICT key,
+                                                      uint32_t *NNFS_LOOP_RESTRICT out, ptrdiff_t n)
 {
     ptrdiff_t k;
     for (k = 0; k < n; k++) {
@@ -42,8 +43,8 @@ NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_temper)(const uint32_t *NNFS_MT_RE
 
 /* mt19937_next_double: u[i] = (a * 2^26 + b) / 2^53 with a = words[2i] >> 5, b = words[2i+1] >> 6
  * (exact: a 53-bit integer scaled by a power of two). */
-NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_doubles)(const uint32_t *NNFS_MT_RESTRICT words,
-                                                       double *NNFS_MT_RESTRICT u, ptrdiff_t n)
+NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_mt_doubles)(const uint32_t *NNFS_LOOP_RESTRICT words,
+                                                       double *NNFS_LOOP_RESTRICT u, ptrdiff_t n)
 {
     ptrdiff_t i;
     for (i = 0; i < n; i++) {
@@ -53,7 +54,7 @@ NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_doubles)(const uint32_t *NNFS_MT_R
 }
 
 /* Whether any u[i] takes the sampler's rare branch (u - qn > px1: no draw, a new uniform). */
-NNFS_MT_TARGET static int NNFS_MT_FN(nnfs_mt_any_resample)(const double *u, ptrdiff_t n,
+NNFS_LOOP_TARGET static int NNFS_LOOP_FN(nnfs_mt_any_resample)(const double *u, ptrdiff_t n,
                                                            double qn, double px1)
 {
     ptrdiff_t i;
@@ -65,11 +66,11 @@ NNFS_MT_TARGET static int NNFS_MT_FN(nnfs_mt_any_resample)(const double *u, ptrd
 
 /* One draw per uniform (no rare branch among them): draw = (u > qn) != mirror, then
  * binary_mask[i] = draw ? scale : 0 and out[i] = in[i] * binary_mask[i] (float32). */
-NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_mask)(const double *NNFS_MT_RESTRICT u, ptrdiff_t n,
+NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_mt_mask)(const double *u, ptrdiff_t n,
                                                     double qn, int mirror, float scale,
-                                                    const float *NNFS_MT_RESTRICT in,
-                                                    float *NNFS_MT_RESTRICT binary_mask,
-                                                    float *NNFS_MT_RESTRICT out)
+                                                    const float *in,
+                                                    float *binary_mask,
+                                                    float *out)
 {
     ptrdiff_t i;
     for (i = 0; i < n; i++) {
@@ -82,7 +83,7 @@ NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_mt_mask)(const double *NNFS_MT_RESTRI
 /* The draws of the uniforms made from words[0:2n] (nnfs_mt_doubles), applied as nnfs_mt_mask
  * does, unless one of them takes the rare branch: then nothing is written and 1 is returned
  * (the caller redoes these uniforms one at a time). */
-NNFS_MT_TARGET static int NNFS_MT_FN(nnfs_mt_mask_words)(const uint32_t *words, ptrdiff_t n,
+NNFS_LOOP_TARGET static int NNFS_LOOP_FN(nnfs_mt_mask_words)(const uint32_t *words, ptrdiff_t n,
                                                          double qn, double px1, int mirror,
                                                          float scale, const float *in,
                                                          float *binary_mask, float *out)
@@ -91,22 +92,22 @@ NNFS_MT_TARGET static int NNFS_MT_FN(nnfs_mt_mask_words)(const uint32_t *words, 
     ptrdiff_t i, m;
     for (i = 0; i < n; i += m) {     /* check every uniform before writing anything */
         m = n - i < NNFS_MT_UNIFORMS ? n - i : NNFS_MT_UNIFORMS;
-        NNFS_MT_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
-        if (NNFS_MT_FN(nnfs_mt_any_resample)(u, m, qn, px1))
+        NNFS_LOOP_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
+        if (NNFS_LOOP_FN(nnfs_mt_any_resample)(u, m, qn, px1))
             return 1;
     }
     for (i = 0; i < n; i += m) {
         m = n - i < NNFS_MT_UNIFORMS ? n - i : NNFS_MT_UNIFORMS;
-        NNFS_MT_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
-        NNFS_MT_FN(nnfs_mt_mask)(u, m, qn, mirror, scale, in + i, binary_mask + i, out + i);
+        NNFS_LOOP_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
+        NNFS_LOOP_FN(nnfs_mt_mask)(u, m, qn, mirror, scale, in + i, binary_mask + i, out + i);
     }
     return 0;
 }
 
 /* The dropout backward (and a given mask applied): out[i] = values[i] * binary_mask[i]. */
-NNFS_MT_TARGET static void NNFS_MT_FN(nnfs_masked_product)(const float *NNFS_MT_RESTRICT values,
-                                                           const float *NNFS_MT_RESTRICT mask,
-                                                           float *NNFS_MT_RESTRICT out,
+NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_masked_product)(const float *values,
+                                                           const float *mask,
+                                                           float *out,
                                                            ptrdiff_t n)
 {
     ptrdiff_t i;

@@ -6,35 +6,24 @@
  * -----------
  * The draws are serial (one RNG stream), so the book's dropout runs at these loops' speed: a
  * block of 624 words generated, tempered, paired into 53-bit doubles, compared with the
- * sampler's thresholds and turned into the float32 mask and output. All of it vectorises, but
- * the package's modules are compiled for the baseline (SSE2 on x86-64) and only the dense
- * kernels have one module per instruction-set level. So the loops are written once
- * (kernels/dropout_loops.h) and compiled here twice: for the baseline and, with gcc or clang
- * on x86-64, as AVX2 functions (__attribute__((target("avx2")))), which -O3 vectorises 8 words
- * at a time. One step is written with AVX2 intrinsics instead, because the compiler cannot
- * fuse it: words -> doubles -> draws -> mask and output in one pass (nnfs_mt_mask_words_avx2;
- * the loops version makes three passes over a buffer of doubles). The module picks one table
- * of functions (nnfs_dropout_ops) at import: the AVX2 one where the dense kernels' level
- * (runtime/dispatch.py) is avx2 or higher, so NNFS_FAST_ISA=baseline forces the baseline here
- * too. Integer operations, exact double arithmetic and one float32 product per element: every
- * target gives the same bits, which tests/kernels/test_binomial.py checks against NumPy on
- * each. Speeds: benchmarks/RESULTS.md, "The book's dropout draws".
+ * sampler's thresholds and turned into the float32 mask and output. The loops are written once
+ * (kernels/dropout_loops.h) and compiled for the baseline and for AVX2 as kernels/targets.h
+ * describes; kernels/dropout.pyx picks a table (nnfs_dropout_ops) at import. One step is
+ * written with AVX2 intrinsics instead, because the compiler cannot fuse it: words -> doubles
+ * -> draws -> mask and output in one pass (nnfs_mt_mask_words_fused_avx2; the loops version
+ * makes three passes over a buffer of doubles). Integer operations, exact double arithmetic
+ * and one float32 product per element: every target gives the same bits, which
+ * tests/kernels/test_binomial.py checks against NumPy on each. Speeds: benchmarks/RESULTS.md,
+ * "The book's dropout draws".
  */
 #ifndef NNFS_DROPOUT_TARGETS_H
 #define NNFS_DROPOUT_TARGETS_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "targets.h"
 
 #define NNFS_MT_N 624
 #define NNFS_MT_M 397
 #define NNFS_MT_UNIFORMS 256     /* doubles buffered at a time (nnfs_mt_mask_words) */
-
-#if defined(_MSC_VER) && !defined(__clang__)
-#define NNFS_MT_RESTRICT __restrict
-#else
-#define NNFS_MT_RESTRICT __restrict__
-#endif
 
 /* numpy/random/src/mt19937/mt19937.h's mt19937_state (its layout is checked at import) */
 typedef struct { uint32_t key[NNFS_MT_N]; int pos; } nnfs_mt19937_state;
@@ -54,21 +43,18 @@ typedef struct {
     {NAME, FN(nnfs_mt_gen), FN(nnfs_mt_temper), FN(nnfs_mt_doubles), MASK_WORDS, \
      FN(nnfs_masked_product)}
 
-#define NNFS_MT_BASELINE(name) name##_baseline
-#define NNFS_MT_TARGET
-#define NNFS_MT_FN(name) NNFS_MT_BASELINE(name)
+#define NNFS_LOOP_TARGET
+#define NNFS_LOOP_FN(name) NNFS_LOOP_BASELINE(name)
 #include "dropout_loops.h"
-#undef NNFS_MT_TARGET
-#undef NNFS_MT_FN
+#undef NNFS_LOOP_TARGET
+#undef NNFS_LOOP_FN
 static const nnfs_dropout_ops nnfs_dropout_baseline =
-    NNFS_DROPOUT_OPS("baseline", NNFS_MT_BASELINE, nnfs_mt_mask_words_baseline);
+    NNFS_DROPOUT_OPS("baseline", NNFS_LOOP_BASELINE, nnfs_mt_mask_words_baseline);
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define NNFS_DROPOUT_HAVE_AVX2 1
+#if NNFS_HAVE_AVX2_TARGET
 #include <immintrin.h>
-#define NNFS_MT_AVX2(name) name##_avx2
-#define NNFS_MT_TARGET __attribute__((target("avx2")))
-#define NNFS_MT_FN(name) NNFS_MT_AVX2(name)
+#define NNFS_LOOP_TARGET NNFS_AVX2_TARGET
+#define NNFS_LOOP_FN(name) NNFS_LOOP_AVX2(name)
 #include "dropout_loops.h"
 
 /* nnfs_mt_mask_words in one pass, 4 uniforms (8 words) a step: the even words >> 5 and the
@@ -79,7 +65,7 @@ static const nnfs_dropout_ops nnfs_dropout_baseline =
  * uniform took the rare branch) binary_mask[0:n] and out[0:n] hold values the caller must
  * rewrite, as draw_forward (kernels/dropout.pyx) does: it redoes these uniforms one at a
  * time, and the draws they and the next uniforms make cover every one of those elements. */
-NNFS_MT_TARGET static int nnfs_mt_mask_words_fused_avx2(const uint32_t *words, ptrdiff_t n,
+NNFS_LOOP_TARGET static int nnfs_mt_mask_words_fused_avx2(const uint32_t *words, ptrdiff_t n,
                                                          double qn, double px1, int mirror,
                                                          float scale, const float *in,
                                                          float *binary_mask, float *out)
@@ -106,17 +92,16 @@ NNFS_MT_TARGET static int nnfs_mt_mask_words_fused_avx2(const uint32_t *words, p
         _mm_storeu_ps(out + i, _mm_mul_ps(_mm_loadu_ps(in + i), m));
     }
     return _mm256_movemask_pd(any)
-        || NNFS_MT_FN(nnfs_mt_mask_words)(words + 2 * n4, n - n4, qn, px1, mirror, scale,
+        || NNFS_LOOP_FN(nnfs_mt_mask_words)(words + 2 * n4, n - n4, qn, px1, mirror, scale,
                                            in + n4, binary_mask + n4, out + n4);
 }
-#undef NNFS_MT_TARGET
-#undef NNFS_MT_FN
+#undef NNFS_LOOP_TARGET
+#undef NNFS_LOOP_FN
 static const nnfs_dropout_ops nnfs_dropout_avx2 =
-    NNFS_DROPOUT_OPS("avx2", NNFS_MT_AVX2, nnfs_mt_mask_words_fused_avx2);
+    NNFS_DROPOUT_OPS("avx2", NNFS_LOOP_AVX2, nnfs_mt_mask_words_fused_avx2);
 #else
-#define NNFS_DROPOUT_HAVE_AVX2 0
-static const nnfs_dropout_ops nnfs_dropout_avx2 =      /* never chosen (targets()) */
-    NNFS_DROPOUT_OPS("baseline", NNFS_MT_BASELINE, nnfs_mt_mask_words_baseline);
+static const nnfs_dropout_ops nnfs_dropout_avx2 =      /* never chosen (NNFS_HAVE_AVX2_TARGET) */
+    NNFS_DROPOUT_OPS("baseline", NNFS_LOOP_BASELINE, nnfs_mt_mask_words_baseline);
 #endif
 
 #endif /* NNFS_DROPOUT_TARGETS_H */

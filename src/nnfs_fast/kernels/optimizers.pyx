@@ -30,80 +30,78 @@
 # nothing), or split into one contiguous, cache-line-aligned block per thread from PAR_ELEMS
 # elements on. Each element is written by one thread: results do not depend on the thread
 # count.
-# The range loops vectorize; the ones with sqrtf only when compiled with -fno-math-errno
-# (otherwise sqrtf must be able to set errno for a negative argument, which gcc does with a
-# branch per element).
+# The range loops (kernels/optimizer_loops.h) are compiled for the baseline and for AVX2 and
+# chosen at import (kernels/targets.h); they vectorize, the ones with sqrtf only when compiled
+# with -fno-math-errno (otherwise sqrtf must be able to set errno for a negative argument,
+# which gcc does with a branch per element).
 
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport sqrtf
 
 from nnfs_fast.kernels.parallel cimport PAR_ELEMS, RangeFn, run_range, thresholds
 from nnfs_fast.kernels.arrays cimport View2, is_view2, view2
 
+from nnfs_fast.runtime import dispatch
+
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
 
-# The range functions copy the record into locals first: a float store through param could
-# otherwise alias the float fields of *a, which would keep the loop from being vectorized.
+# The range loops are kernels/optimizer_loops.h's, compiled for the baseline and for AVX2
+# (kernels/optimizer_targets.h, kernels/targets.h); _ops is the table chosen at import.
+
+cdef extern from "optimizer_targets.h" nogil:
+    ctypedef void (*Loop "nnfs_opt_loop")(const Args* a, Py_ssize_t start,
+                                          Py_ssize_t end) noexcept nogil
+    ctypedef struct OptimizerOps "nnfs_optimizer_ops":
+        const char* target
+        Loop sgd, sgd_momentum, cache, adam
+    const OptimizerOps nnfs_optimizer_baseline
+    const OptimizerOps nnfs_optimizer_avx2
+    const int NNFS_HAVE_AVX2_TARGET
+
+cdef const OptimizerOps* _ops = &nnfs_optimizer_baseline
+
+
+def _use_target(name):
+    """Run the update loops compiled for ``name``: "baseline", or "avx2" where built and
+    runnable (tests compare both)."""
+    global _ops
+    if name == "baseline":
+        _ops = &nnfs_optimizer_baseline
+    elif name == "avx2" and name in targets():
+        _ops = &nnfs_optimizer_avx2
+    else:
+        raise ValueError(f"_use_target: expected one of {targets()}, got {name!r}")
+
+
+def targets():
+    """The targets the update loops can run as here: "baseline", and "avx2" where this build
+    has them and this CPU runs AVX2 (kernels/targets.h)."""
+    return dispatch.loop_targets(NNFS_HAVE_AVX2_TARGET)
+
+
+def target():
+    """The target the update loops run as (kernels/optimizer_targets.h)."""
+    return _ops.target.decode()
+
 
 cdef void sgd_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const Args* a = <const Args*>ctx
-    cdef float* param = a.param
-    cdef const float* grad = a.grad
-    cdef float neg_lr = -a.lr
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        param[i] = param[i] + neg_lr * grad[i]
+    _ops.sgd(<const Args*>ctx, start, end)
 
 
 cdef void sgd_momentum_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const Args* a = <const Args*>ctx
-    cdef float* param = a.param
-    cdef const float* grad = a.grad
-    cdef float* momentums = a.momentums
-    cdef float lr = a.lr, momentum = a.momentum, u
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        u = momentum * momentums[i] - lr * grad[i]
-        momentums[i] = u
-        param[i] = param[i] + u
+    _ops.sgd_momentum(<const Args*>ctx, start, end)
 
 
 cdef void cache_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const Args* a = <const Args*>ctx
-    cdef float* param = a.param
-    cdef const float* grad = a.grad
-    cdef float* cache = a.cache
-    cdef float neg_lr = -a.lr, rho = a.rho, one_minus_rho = a.one_minus_rho
-    cdef float epsilon = a.epsilon, g, c
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        g = grad[i]
-        c = rho * cache[i] + one_minus_rho * (g * g)
-        cache[i] = c
-        param[i] = param[i] + neg_lr * g / (sqrtf(c) + epsilon)
+    _ops.cache(<const Args*>ctx, start, end)
 
 
 cdef void adam_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
-    cdef const Args* a = <const Args*>ctx
-    cdef float* param = a.param
-    cdef const float* grad = a.grad
-    cdef float* momentums = a.momentums
-    cdef float* cache = a.cache
-    cdef float neg_lr = -a.lr, beta_1 = a.beta_1, one_minus_beta_1 = a.one_minus_beta_1
-    cdef float beta_2 = a.beta_2, one_minus_beta_2 = a.one_minus_beta_2
-    cdef float momentum_correction = a.momentum_correction
-    cdef float cache_correction = a.cache_correction, epsilon = a.epsilon, g, m, v
-    cdef Py_ssize_t i
-    for i in range(start, end):
-        g = grad[i]
-        m = beta_1 * momentums[i] + one_minus_beta_1 * g
-        momentums[i] = m
-        v = beta_2 * cache[i] + one_minus_beta_2 * (g * g)
-        cache[i] = v
-        param[i] = param[i] + neg_lr * (m / momentum_correction) / (
-            sqrtf(v / cache_correction) + epsilon)
+    _ops.adam(<const Args*>ctx, start, end)
+
+
+_use_target(dispatch.loop_target(NNFS_HAVE_AVX2_TARGET))
 
 
 cdef float* state(object a, str name, const View2* p, bint writable) except? NULL:

@@ -1,5 +1,7 @@
 """Choose, once at import, the dense-kernel module built for the best instruction-set level
-this CPU supports. ``NNFS_FAST_ISA=baseline|avx2|avx512`` forces a level (tests, bug reports)."""
+this CPU supports. ``NNFS_FAST_ISA=baseline|avx2|avx512`` forces a level (tests, bug reports).
+The element-wise kernels that carry their loops for two targets (kernels/targets.h) follow it:
+loop_target()."""
 import importlib
 import importlib.util
 import os
@@ -40,3 +42,16 @@ def load(level=None):
 
 kernels = load(os.environ.get(ENV_VAR) or None)
 LEVEL = kernels.__name__.rsplit("_", 1)[-1]
+
+
+def loop_targets(have_avx2):
+    """The targets a module's loop tables (kernels/targets.h) can run as here: "baseline", and
+    "avx2" where the module was built with that table and this CPU runs AVX2."""
+    return ["baseline"] + (["avx2"] if have_avx2 and "avx2" in _cpu.supported_levels() else [])
+
+
+def loop_target(have_avx2):
+    """The target such a module runs its loops as: avx2 where it has them and the dense
+    kernels run at avx2 or above (so NNFS_FAST_ISA=baseline forces the baseline loops too)."""
+    return "avx2" if LEVEL in ("avx2", "avx512") and "avx2" in loop_targets(have_avx2) \
+        else "baseline"
