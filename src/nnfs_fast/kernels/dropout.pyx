@@ -253,12 +253,8 @@ def _use_target(name):
     """Run the dropout loops (kernels/dropout_targets.h) compiled for ``name``: "baseline",
     or "avx2" where built and runnable (tests compare both with NumPy)."""
     global _ops
-    if name == "baseline":
-        _ops = &nnfs_dropout_baseline
-    elif name == "avx2" and name in targets():
-        _ops = &nnfs_dropout_avx2
-    else:
-        raise ValueError(f"_use_target: expected one of {targets()}, got {name!r}")
+    name = dispatch.checked_loop_target(name, NNFS_HAVE_AVX2_TARGET)
+    _ops = &nnfs_dropout_avx2 if name == "avx2" else &nnfs_dropout_baseline
 
 
 def targets():

@@ -55,3 +55,12 @@ def loop_target(have_avx2):
     kernels run at avx2 or above (so NNFS_FAST_ISA=baseline forces the baseline loops too)."""
     return "avx2" if LEVEL in ("avx2", "avx512") and "avx2" in loop_targets(have_avx2) \
         else "baseline"
+
+
+def checked_loop_target(name, have_avx2):
+    """``name`` if such a module can run its loops as it here (loop_targets), else a
+    ValueError naming the targets it can run as (the modules' ``_use_target`` test hook)."""
+    targets = loop_targets(have_avx2)
+    if name not in targets:
+        raise ValueError(f"_use_target: expected one of {targets}, got {name!r}")
+    return name
