@@ -123,8 +123,8 @@ cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, flo
     cdef float acc[8 * ROW_BLOCK]        # the pairwise sum's running sums, then the sum
     cdef Py_ssize_t r, j, k, n8 = C - C % 8
     cdef float v
-    for r in range(R):
-        for j in range(C):
+    for j in range(C):          # column by column: a narrow row has no inner loop to run
+        for r in range(R):
             t[j * ROW_BLOCK + r] = x[r * rs + j * cs]
     for r in range(R):
         m[r] = t[r]
@@ -157,12 +157,9 @@ cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, flo
         for j in range(n8, C):
             for r in range(R):
                 acc[r] = acc[r] + t[j * ROW_BLOCK + r]
-    for j in range(C):
+    for j in range(C):          # the division, on the way back to rows
         for r in range(R):
-            t[j * ROW_BLOCK + r] = t[j * ROW_BLOCK + r] / acc[r]
-    for r in range(R):
-        for j in range(C):
-            out[r * C + j] = t[j * ROW_BLOCK + r]
+            out[r * C + j] = t[j * ROW_BLOCK + r] / acc[r]
 
 
 cdef inline void softmax_rows(const float* x, Py_ssize_t rs, Py_ssize_t cs, float* out,
