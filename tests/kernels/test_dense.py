@@ -225,6 +225,35 @@ def test_forward_any_layout(kernels, shape, x_kind, w_kind, rng):
         np.testing.assert_array_equal(a, a0, err_msg="an input was modified")
 
 
+def test_dot_path_columns_equal_columns_alone(kernels, rng):
+    """The DOT path (kernels/gemm/narrow.h) computes blocks of 4 rows by 1, 2 or 3 columns (a
+    last 3 together) and rows past the last 4 one at a time: every output must come out bit
+    for bit as in the product of its column alone (blocks of 1 column), with bias, ReLU, and
+    accumulating into C, for every width of the path (2N < NR), rows around 4 and DOT_ROWS,
+    and depths with and without a tail past the last whole vector."""
+    VL, NR, DR = kernels.VL, kernels.NR, kernels.DOT_ROWS
+    for n in range(1, (NR + 1) // 2):
+        for m in (n + 1, 5, 6, 7, DR - 1, DR, DR + 1, 2 * DR + 6):
+            if m <= n:
+                continue
+            for k in (VL, VL + 3, 2 * VL + 1):
+                assert kernels.plan(m, n, k)["path"] == "dot", (m, n, k)
+                X, W, b, C0 = random_problem(rng, m, k, n)
+                for relu in (False, True):
+                    out = kernels.dense_forward(X, W, b, relu, 1)
+                    for j in range(n):
+                        col = kernels.dense_forward(X, W[:, j:j + 1], b[:, j:j + 1], relu, 1)
+                        np.testing.assert_array_equal(out[:, j:j + 1], col,
+                                                      err_msg=f"{(m, k, n)} column {j}")
+                C = C0.copy()
+                kernels.gemm_into(X, W, C, True, 1)
+                for j in range(n):
+                    c = C0[:, j:j + 1].copy()
+                    kernels.gemm_into(X, W[:, j:j + 1], c, True, 1)
+                    np.testing.assert_array_equal(C[:, j:j + 1], c,
+                                                  err_msg=f"{(m, k, n)} column {j}, accumulate")
+
+
 def test_forward_converts_inputs_of_any_dtype_or_alignment(kernels, rng):
     """inputs (not the parameters) may be any real dtype, unaligned, or broadcast (stride 0):
     the result is that of the float32 values."""
