@@ -132,14 +132,70 @@ NNFS_ALWAYS_INLINE void nnfs_small_k_row(const int kc, ptrdiff_t n, const float 
     }
 }
 
+/* nnfs_small_k_row for two rows at once (a0 -> out0, a1 -> out1): each B value read once
+ * for both, and the loop's setup paid once per pair; every output computed as there. */
+NNFS_ALWAYS_INLINE void nnfs_small_k_row2(const int kc, ptrdiff_t n, const float *a0,
+                                          const float *a1, ptrdiff_t csa,
+                                          const double *NNFS_RESTRICT bd, ptrdiff_t ldb,
+                                          float *NNFS_RESTRICT out0, float *NNFS_RESTRICT out1,
+                                          int accumulate, const float *NNFS_RESTRICT bias,
+                                          float br0, float br1, int relu)
+{
+    double ak0[4], ak1[4];
+    ptrdiff_t j;
+    int k;
+    for (k = 0; k < kc; k++) {
+        ak0[k] = (double)a0[k * csa];
+        ak1[k] = (double)a1[k * csa];
+    }
+    for (j = 0; j < n; j++) {
+        double acc0 = ak0[0] * bd[j], acc1 = ak1[0] * bd[j];
+        float v0, v1;
+        for (k = 1; k < kc; k++) {
+            acc0 += ak0[k] * bd[k * ldb + j];
+            acc1 += ak1[k] * bd[k * ldb + j];
+        }
+        v0 = (float)acc0;
+        v1 = (float)acc1;
+        if (accumulate) {
+            v0 += out0[j];
+            v1 += out1[j];
+        }
+        if (bias) {
+            v0 += bias[j];
+            v1 += bias[j];
+        }
+        v0 += br0;
+        v1 += br1;
+        if (relu) {
+            v0 = nnfs_relu(v0);
+            v1 = nnfs_relu(v1);
+        }
+        out0[j] = v0;
+        out1[j] = v1;
+    }
+}
+
 /* C[m x n] = A[m x kc] . B (1 <= kc <= 4), B given as doubles bd (kc x n, row stride ldb, the
- * float32 values widened once by the caller); C rows contiguous (row stride ldc). */
+ * float32 values widened once by the caller); C rows contiguous (row stride ldc >= n), two
+ * rows at a time. */
 static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
                          ptrdiff_t csa, const double *bd, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     ptrdiff_t i;
-    for (i = 0; i < m; i++) {
+    for (i = 0; i + 1 < m; i += 2) {
+        const float br0 = bias_row ? bias_row[i] : 0.0f, br1 = bias_row ? bias_row[i + 1] : 0.0f;
+        const float *a0 = a + i * rsa, *a1 = a0 + rsa;
+        float *c0 = c + i * ldc, *c1 = c0 + ldc;
+        switch (kc) {
+        case 1: nnfs_small_k_row2(1, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        case 2: nnfs_small_k_row2(2, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        case 3: nnfs_small_k_row2(3, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        default: nnfs_small_k_row2(4, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu);
+        }
+    }
+    for (; i < m; i++) {
         const float br = bias_row ? bias_row[i] : 0.0f;
         const float *ai = a + i * rsa;
         float *ci = c + i * ldc;
