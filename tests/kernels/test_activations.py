@@ -32,6 +32,7 @@ from nnfs_fast.activations import (
     Activation_Softmax,
 )
 from nnfs_fast.kernels import activations as _activations
+from nnfs_fast.kernels import losses as _losses
 
 ULP = 2.0 ** -23          # float32 spacing at 1 (2 ulp of the rounding error 2**-24)
 TINY = 1e-37              # absolute floor: results below float32's normal range
@@ -111,6 +112,35 @@ def test_softmax_matches_reference(rng, shape):
     s, d = out.astype(np.float64), D.astype(np.float64)
     magnitude = s * (np.abs(d) + np.abs(np.sum(s * d, axis=1, keepdims=True)))
     assert_close(dinputs, ref_din, ULP * magnitude + TINY, "dinputs")
+
+
+def softmax_block_shapes():
+    """(rows, columns) on both sides of softmax_rows' switches (kernels/rows.pxd): rows around
+    one and two blocks of ROW_BLOCK, columns from 1 (narrow rows, the pairwise sum's single
+    running sum below 8) up to and past PW_BLOCK (the row-by-row path)."""
+    R, P = _activations.ROW_BLOCK, _activations.PW_BLOCK
+    rows = [1, 2, R - 1, R, R + 1, 2 * R + 3]
+    cols = [1, 2, 3, 4, 7, 8, 9, 17, P - 1, P, P + 1]
+    return [(n, c) for n in rows for c in cols]
+
+
+@pytest.mark.parametrize("shape", softmax_block_shapes())
+def test_softmax_rows_in_blocks_equal_rows_alone(rng, shape):
+    """softmax_block computes ROW_BLOCK rows at once with the lanes across rows: each row must
+    come out bit for bit as when computed alone, whatever the layout (a transposing loop
+    reading a wrong stride would see another row or the NaN around a sliced view), and the
+    fused softmax + cross-entropy must give the same rows."""
+    X = data(rng, shape, scale=5)
+    X[0, 0] = np.inf if shape[1] > 1 else X[0, 0]          # a NaN row
+    X[-1, -1] = -np.inf                                      # an exp of 0
+    alone = np.concatenate([_activations.softmax_forward(X[i:i + 1]) for i in range(len(X))])
+    for kind in LAYOUTS:
+        for threads in (1, 2):
+            out = _activations.softmax_forward(layout(X, kind), threads)
+            np.testing.assert_array_equal(out.view(np.uint32), alone.view(np.uint32),
+                                          err_msg=f"{kind}, {threads} threads")
+    fused = _losses.softmax_crossentropy_forward(X, np.zeros(len(X), int))[0]
+    np.testing.assert_array_equal(fused.view(np.uint32), alone.view(np.uint32))
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -225,6 +225,61 @@ def test_forward_any_layout(kernels, shape, x_kind, w_kind, rng):
         np.testing.assert_array_equal(a, a0, err_msg="an input was modified")
 
 
+def test_dot_path_columns_equal_columns_alone(kernels, rng):
+    """The DOT path (kernels/gemm/narrow.h) computes blocks of 4 rows by 1, 2 or 3 columns (a
+    last 3 together) and rows past the last 4 one at a time: every output must come out bit
+    for bit as in the product of its column alone (blocks of 1 column), with bias, ReLU, and
+    accumulating into C, for every width of the path (2N < NR), rows around 4 and DOT_ROWS,
+    and depths with and without a tail past the last whole vector."""
+    VL, NR, DR = kernels.VL, kernels.NR, kernels.DOT_ROWS
+    for n in range(1, (NR + 1) // 2):
+        for m in (n + 1, 5, 6, 7, DR - 1, DR, DR + 1, 2 * DR + 6):
+            if m <= n:
+                continue
+            for k in (VL, VL + 3, 2 * VL + 1):
+                assert kernels.plan(m, n, k)["path"] == "dot", (m, n, k)
+                X, W, b, C0 = random_problem(rng, m, k, n)
+                for relu in (False, True):
+                    out = kernels.dense_forward(X, W, b, relu, 1)
+                    for j in range(n):
+                        col = kernels.dense_forward(X, W[:, j:j + 1], b[:, j:j + 1], relu, 1)
+                        np.testing.assert_array_equal(out[:, j:j + 1].view(np.uint32),
+                                                      col.view(np.uint32),
+                                                      err_msg=f"{(m, k, n)} column {j}")
+                C = C0.copy()
+                kernels.gemm_into(X, W, C, True, 1)
+                for j in range(n):
+                    c = C0[:, j:j + 1].copy()
+                    kernels.gemm_into(X, W[:, j:j + 1], c, True, 1)
+                    np.testing.assert_array_equal(C[:, j:j + 1].view(np.uint32),
+                                                  c.view(np.uint32),
+                                                  err_msg=f"{(m, k, n)} column {j}, accumulate")
+
+
+def test_exact_path_is_the_double_sum_rounded_once(kernels, rng):
+    """The EXACT path (depth K <= EXACT_K, kernels/gemm/narrow.h) sums each output in double in
+    k order and rounds once, then adds the bias (and ReLU): bit for bit the sequential float64
+    sum below, for rows computed in pairs and a last odd row, around SMALL_K_ROWS (a task)."""
+    S = kernels.SMALL_K_ROWS
+    for k in range(1, kernels.EXACT_K + 1):
+        for m in (1, 2, 3, 4, 5, S - 1, S, S + 1, 2 * S + 3):
+            for n in (1, 3, 8, 33):
+                assert kernels.plan(m, n, k, exact=True)["path"] == "exact"
+                X, W, b, _ = random_problem(rng, m, k, n)
+                X[0, 0] = -0.0
+                acc = f64(X[:, :1]) * f64(W[:1])
+                for d in range(1, k):
+                    acc = acc + f64(X[:, d:d + 1]) * f64(W[d:d + 1])
+                ref = (acc.astype(np.float32) + b) + np.float32(0)
+                for relu in (False, True):
+                    want = np.where(ref < 0, np.float32(0), ref) if relu else ref
+                    for threads in (1, 2):
+                        out = kernels.dense_forward(X, W, b, relu, threads)
+                        np.testing.assert_array_equal(
+                            out.view(np.uint32), want.view(np.uint32),
+                            err_msg=f"{(m, k, n)}, relu={relu}, {threads} threads")
+
+
 def test_forward_converts_inputs_of_any_dtype_or_alignment(kernels, rng):
     """inputs (not the parameters) may be any real dtype, unaligned, or broadcast (stride 0):
     the result is that of the float32 values."""

@@ -33,11 +33,13 @@ cimport numpy as cnp
 
 from nnfs_fast.kernels.arrays cimport View2, empty2, float32_array, matrix
 from nnfs_fast.kernels.parallel cimport run_range, thresholds
-from nnfs_fast.kernels.rows cimport (EXP_COST, map_elements, min_per_thread, relu, relu_grad,
-                                     sigmoid, softmax_rows)
+from nnfs_fast.kernels.rows cimport (EXP_COST, PW_BLOCK, ROW_BLOCK, map_elements, min_per_thread,
+                                     relu, relu_grad, sigmoid, softmax_rows)
 
 cnp.import_array()
 globals().update(thresholds())   # PAR_WORK, PAR_ELEMS, ... for tests (kernels/parallel.pxd)
+# softmax_rows' blocks, for tests: ROW_BLOCK rows at a time when at most PW_BLOCK columns
+globals().update(ROW_BLOCK=ROW_BLOCK, PW_BLOCK=PW_BLOCK)
 
 
 cdef void relu_row(const float* x, Py_ssize_t cx, const float* unused, Py_ssize_t cu,

@@ -123,9 +123,21 @@ cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, flo
     cdef float acc[8 * ROW_BLOCK]        # the pairwise sum's running sums, then the sum
     cdef Py_ssize_t r, j, k, n8 = C - C % 8
     cdef float v
-    for r in range(R):
+    # contiguous rows of 2 or 3 columns (binary and the book's 3-class spiral): a constant
+    # stride, so the loads vectorize; any other layout column by column
+    if cs == 1 and rs == C and C == 2:
+        for r in range(R):
+            t[r] = x[2 * r]
+            t[ROW_BLOCK + r] = x[2 * r + 1]
+    elif cs == 1 and rs == C and C == 3:
+        for r in range(R):
+            t[r] = x[3 * r]
+            t[ROW_BLOCK + r] = x[3 * r + 1]
+            t[2 * ROW_BLOCK + r] = x[3 * r + 2]
+    else:
         for j in range(C):
-            t[j * ROW_BLOCK + r] = x[r * rs + j * cs]
+            for r in range(R):
+                t[j * ROW_BLOCK + r] = x[r * rs + j * cs]
     for r in range(R):
         m[r] = t[r]
     for j in range(1, C):
@@ -157,12 +169,9 @@ cdef inline void softmax_block(const float* x, Py_ssize_t rs, Py_ssize_t cs, flo
         for j in range(n8, C):
             for r in range(R):
                 acc[r] = acc[r] + t[j * ROW_BLOCK + r]
-    for j in range(C):
+    for j in range(C):          # the division, on the way back to rows
         for r in range(R):
-            t[j * ROW_BLOCK + r] = t[j * ROW_BLOCK + r] / acc[r]
-    for r in range(R):
-        for j in range(C):
-            out[r * C + j] = t[j * ROW_BLOCK + r]
+            out[r * C + j] = t[j * ROW_BLOCK + r] / acc[r]
 
 
 cdef inline void softmax_rows(const float* x, Py_ssize_t rs, Py_ssize_t cs, float* out,

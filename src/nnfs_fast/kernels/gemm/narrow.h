@@ -16,63 +16,88 @@
 
 /* Dot-product form for outputs narrower than a vector (N < NR) whose A rows are contiguous:
  * C[i, j] (+)= sum_k A[i, k] * Bt[j, k] (+ bias) (ReLU), with the vector lanes along k, so
- * neither A nor B needs a transposing pack. Blocks of ri x cj outputs (4 x 2 when they fit)
- * keep ri*cj independent accumulators in flight; each is reduced once at the end. */
+ * neither A nor B needs a transposing pack. Blocks of ri x cj outputs (4 x 2 when they fit; 4 x 3
+ * for a last 3 columns, so that N = 3 reads each A row once) keep ri*cj independent
+ * accumulators in flight; each is reduced once at the end, whatever block it is in. */
 NNFS_ALWAYS_INLINE void nnfs_dot_block(const int ri, const int cj, ptrdiff_t kc,
                                        const float *a, ptrdiff_t lda, const float *bt,
                                        ptrdiff_t ldbt, float *c, ptrdiff_t rsc, ptrdiff_t csc,
                                        int accumulate, const float *bias_col,
                                        const float *bias_row, int relu)
 {
-    nnfs_vf acc[4][2];
+    nnfs_vf acc[4][3];
+    float v[4][3];
     ptrdiff_t kv = kc - kc % NNFS_VL, k;
     int r, q;
     NNFS_UNROLL for (r = 0; r < ri; r++)
         NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_ZERO();
     for (k = 0; k < kv; k += NNFS_VL) {
-        nnfs_vf bv[2];
+        nnfs_vf bv[3];
         NNFS_UNROLL for (q = 0; q < cj; q++) bv[q] = V_LOAD(bt + q * ldbt + k);
         NNFS_UNROLL for (r = 0; r < ri; r++) {
             nnfs_vf av = V_LOAD(a + r * lda + k);
             NNFS_UNROLL for (q = 0; q < cj; q++) acc[r][q] = V_FMA(av, bv[q], acc[r][q]);
         }
     }
+    /* the epilogue a step at a time over the block (each test once per block, not per output),
+       in the same order for every output */
     NNFS_UNROLL for (r = 0; r < ri; r++) {
         NNFS_UNROLL for (q = 0; q < cj; q++) {
-            float v = V_HSUM(acc[r][q]);
-            for (k = kv; k < kc; k++) v += a[r * lda + k] * bt[q * ldbt + k];
-            if (accumulate) v += c[r * rsc + q * csc];
-            if (bias_col) v += bias_col[q];
-            if (bias_row) v += bias_row[r];
-            if (relu) v = nnfs_relu(v);
-            c[r * rsc + q * csc] = v;
+            v[r][q] = V_HSUM(acc[r][q]);
+            for (k = kv; k < kc; k++) v[r][q] += a[r * lda + k] * bt[q * ldbt + k];
         }
     }
+    if (accumulate)
+        NNFS_UNROLL for (r = 0; r < ri; r++)
+            NNFS_UNROLL for (q = 0; q < cj; q++) v[r][q] += c[r * rsc + q * csc];
+    if (bias_col)
+        NNFS_UNROLL for (r = 0; r < ri; r++)
+            NNFS_UNROLL for (q = 0; q < cj; q++) v[r][q] += bias_col[q];
+    if (bias_row)
+        NNFS_UNROLL for (r = 0; r < ri; r++)
+            NNFS_UNROLL for (q = 0; q < cj; q++) v[r][q] += bias_row[r];
+    if (relu)
+        NNFS_UNROLL for (r = 0; r < ri; r++)
+            NNFS_UNROLL for (q = 0; q < cj; q++) v[r][q] = nnfs_relu(v[r][q]);
+    NNFS_UNROLL for (r = 0; r < ri; r++)
+        NNFS_UNROLL for (q = 0; q < cj; q++) c[r * rsc + q * csc] = v[r][q];
 }
+
+/* The columns of one block: 2, or 3 when exactly 3 are left (12 accumulators and 3 B vectors
+ * still fit in 16 vector registers), or a last 1. */
+#define NNFS_DOT_COLS(left) ((left) == 3 ? 3 : (left) >= 2 ? 2 : 1)
 
 static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                           const float *bt, ptrdiff_t ldbt, float *c, ptrdiff_t rsc,
                           ptrdiff_t csc, int accumulate, const float *bias_col,
                           const float *bias_row, int relu)
 {
-    ptrdiff_t i, j;
+    ptrdiff_t i, j, cj;
     for (i = 0; i < m; i += 4) {
-        for (j = 0; j < n; j += 2) {
+        for (j = 0; j < n; j += cj) {
             const float *ai = a + i * lda, *bj = bt + j * ldbt;
             float *cij = c + i * rsc + j * csc;
             const float *bc = bias_col ? bias_col + j : NULL, *br = bias_row ? bias_row + i : NULL;
-            if (m - i >= 4 && n - j >= 2)
-                nnfs_dot_block(4, 2, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
-            else if (m - i >= 4)
-                nnfs_dot_block(4, 1, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
-            else if (n - j >= 2)
-                for (ptrdiff_t r = i; r < m; r++)
-                    nnfs_dot_block(1, 2, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
-                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
-            else
-                for (ptrdiff_t r = i; r < m; r++)
-                    nnfs_dot_block(1, 1, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc,
-                                   rsc, csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
+            cj = NNFS_DOT_COLS(n - j);
+            if (m - i >= 4) {
+                if (cj == 3)
+                    nnfs_dot_block(4, 3, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+                else if (cj == 2)
+                    nnfs_dot_block(4, 2, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+                else
+                    nnfs_dot_block(4, 1, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+                continue;
+            }
+            for (ptrdiff_t r = i; r < m; r++) {
+                const float *ar = a + r * lda, *brr = bias_row ? bias_row + r : NULL;
+                float *cr = c + r * rsc + j * csc;
+                if (cj == 3)
+                    nnfs_dot_block(1, 3, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
+                else if (cj == 2)
+                    nnfs_dot_block(1, 2, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
+                else
+                    nnfs_dot_block(1, 1, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
+            }
         }
     }
 }
@@ -107,14 +132,70 @@ NNFS_ALWAYS_INLINE void nnfs_small_k_row(const int kc, ptrdiff_t n, const float 
     }
 }
 
+/* nnfs_small_k_row for two rows at once (a0 -> out0, a1 -> out1): each B value read once
+ * for both, and the loop's setup paid once per pair; every output computed as there. */
+NNFS_ALWAYS_INLINE void nnfs_small_k_row2(const int kc, ptrdiff_t n, const float *a0,
+                                          const float *a1, ptrdiff_t csa,
+                                          const double *NNFS_RESTRICT bd, ptrdiff_t ldb,
+                                          float *NNFS_RESTRICT out0, float *NNFS_RESTRICT out1,
+                                          int accumulate, const float *NNFS_RESTRICT bias,
+                                          float br0, float br1, int relu)
+{
+    double ak0[4], ak1[4];
+    ptrdiff_t j;
+    int k;
+    for (k = 0; k < kc; k++) {
+        ak0[k] = (double)a0[k * csa];
+        ak1[k] = (double)a1[k * csa];
+    }
+    for (j = 0; j < n; j++) {
+        double acc0 = ak0[0] * bd[j], acc1 = ak1[0] * bd[j];
+        float v0, v1;
+        for (k = 1; k < kc; k++) {
+            acc0 += ak0[k] * bd[k * ldb + j];
+            acc1 += ak1[k] * bd[k * ldb + j];
+        }
+        v0 = (float)acc0;
+        v1 = (float)acc1;
+        if (accumulate) {
+            v0 += out0[j];
+            v1 += out1[j];
+        }
+        if (bias) {
+            v0 += bias[j];
+            v1 += bias[j];
+        }
+        v0 += br0;
+        v1 += br1;
+        if (relu) {
+            v0 = nnfs_relu(v0);
+            v1 = nnfs_relu(v1);
+        }
+        out0[j] = v0;
+        out1[j] = v1;
+    }
+}
+
 /* C[m x n] = A[m x kc] . B (1 <= kc <= 4), B given as doubles bd (kc x n, row stride ldb, the
- * float32 values widened once by the caller); C rows contiguous (row stride ldc). */
+ * float32 values widened once by the caller); C rows contiguous (row stride ldc >= n), two
+ * rows at a time. */
 static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t rsa,
                          ptrdiff_t csa, const double *bd, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     ptrdiff_t i;
-    for (i = 0; i < m; i++) {
+    for (i = 0; i + 1 < m; i += 2) {
+        const float br0 = bias_row ? bias_row[i] : 0.0f, br1 = bias_row ? bias_row[i + 1] : 0.0f;
+        const float *a0 = a + i * rsa, *a1 = a0 + rsa;
+        float *c0 = c + i * ldc, *c1 = c0 + ldc;
+        switch (kc) {
+        case 1: nnfs_small_k_row2(1, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        case 2: nnfs_small_k_row2(2, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        case 3: nnfs_small_k_row2(3, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
+        default: nnfs_small_k_row2(4, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu);
+        }
+    }
+    for (; i < m; i++) {
         const float br = bias_row ? bias_row[i] : 0.0f;
         const float *ai = a + i * rsa;
         float *ci = c + i * ldc;
