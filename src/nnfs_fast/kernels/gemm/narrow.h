@@ -67,6 +67,14 @@ NNFS_ALWAYS_INLINE void nnfs_dot_block(const int ri, const int cj, ptrdiff_t kc,
  * still fit in 16 vector registers), or a last 1. */
 #define NNFS_DOT_COLS(left) ((left) == 3 ? 3 : (left) >= 2 ? 2 : 1)
 
+/* nnfs_dot_block with RI rows and cj columns, both compile-time constants in each call */
+#define NNFS_DOT_BLOCK(RI, cj, ...)                                                         \
+    do {                                                                                    \
+        if ((cj) == 3) nnfs_dot_block(RI, 3, __VA_ARGS__);                                  \
+        else if ((cj) == 2) nnfs_dot_block(RI, 2, __VA_ARGS__);                             \
+        else nnfs_dot_block(RI, 1, __VA_ARGS__);                                            \
+    } while (0)
+
 static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a, ptrdiff_t lda,
                           const float *bt, ptrdiff_t ldbt, float *c, ptrdiff_t rsc,
                           ptrdiff_t csc, int accumulate, const float *bias_col,
@@ -80,24 +88,13 @@ static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a
             const float *bc = bias_col ? bias_col + j : NULL, *br = bias_row ? bias_row + i : NULL;
             cj = NNFS_DOT_COLS(n - j);
             if (m - i >= 4) {
-                if (cj == 3)
-                    nnfs_dot_block(4, 3, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
-                else if (cj == 2)
-                    nnfs_dot_block(4, 2, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
-                else
-                    nnfs_dot_block(4, 1, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br, relu);
+                NNFS_DOT_BLOCK(4, cj, kc, ai, lda, bj, ldbt, cij, rsc, csc, accumulate, bc, br,
+                               relu);
                 continue;
             }
-            for (ptrdiff_t r = i; r < m; r++) {
-                const float *ar = a + r * lda, *brr = bias_row ? bias_row + r : NULL;
-                float *cr = c + r * rsc + j * csc;
-                if (cj == 3)
-                    nnfs_dot_block(1, 3, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
-                else if (cj == 2)
-                    nnfs_dot_block(1, 2, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
-                else
-                    nnfs_dot_block(1, 1, kc, ar, lda, bj, ldbt, cr, rsc, csc, accumulate, bc, brr, relu);
-            }
+            for (ptrdiff_t r = i; r < m; r++)
+                NNFS_DOT_BLOCK(1, cj, kc, a + r * lda, lda, bj, ldbt, c + r * rsc + j * csc, rsc,
+                               csc, accumulate, bc, bias_row ? bias_row + r : NULL, relu);
         }
     }
 }
