@@ -12,6 +12,7 @@ import pytest
 import nnfs_fast
 from conftest import LEVELS, assert_within, dot_bound, f64, kernel_module, run_python
 from nnfs_fast import reference
+from nnfs_fast.kernels import dropout as _dropout
 from nnfs_fast.runtime import cpu as _cpu
 from nnfs_fast.runtime import dispatch as _dispatch
 from nnfs_fast.runtime.config import compiler_name, config
@@ -54,6 +55,9 @@ def test_env_var_selects_each_usable_level(level, tmp_path):
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert cfg["kernel_isa"] == {"baseline": "sse2"}.get(level, level)
     assert cfg["isa_override"] == f"{_dispatch.ENV_VAR}={level}"
+    # the dropout and optimizer loops follow the level (kernels/targets.h)
+    loops = "avx2" if level != "baseline" and "avx2" in _dropout.targets() else "baseline"
+    assert cfg["loops"] == f"dropout {loops}, optimizers {loops}"
 
     # the same numbers as the float64 oracle ...
     X, G, W, b = res["X"], res["G"], res["W"], res["b"]

@@ -14,6 +14,12 @@ def compiler_name(raw):
     return " ".join(raw.split())
 
 
+def _loop_targets():
+    """The build the dropout and optimizer loops run as (kernels/targets.h)."""
+    from nnfs_fast.kernels import dropout, optimizers
+    return f"dropout {dropout.target()}, optimizers {optimizers.target()}"
+
+
 def config():
     """The facts ``show_config`` prints, as a dict."""
     k = _dispatch.kernels
@@ -29,6 +35,7 @@ def config():
         "runtime": runtime(),
         "kernel_level": _dispatch.LEVEL,
         "kernel_isa": k.ISA,
+        "loops": _loop_targets(),
         "levels_built": _dispatch.built_levels(),
         "levels_usable": _dispatch.usable_levels(),
         "isa_override": f"{_dispatch.ENV_VAR}={_dispatch.os.environ.get(_dispatch.ENV_VAR, '')}",
