@@ -406,3 +406,26 @@ def test_targets_and_the_default_choice(target):
     with pytest.raises(ValueError, match="expected one of"):
         _dropout._use_target("avx1024")
     assert _dropout.target() == target
+
+
+SPECIALS = [float("nan"), -float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 1e-45, -1e-45,
+            3.4e38, -2.5]
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 9, 512, 513, 1300])
+@pytest.mark.parametrize("keep", [0.5, 0.9, 1e-30])
+def test_special_inputs_give_the_scalar_products_bits(n, keep):
+    """NaN (payloads too), +-inf, -0.0 and subnormal inputs: output = inputs * mask bit for bit
+    (NaN * 0 is NaN, -x * 0 is -0.0, inf * 0 is NaN) in the one-pass vector steps and their
+    tail, and dinputs = dvalues * mask the same, as NumPy computes them."""
+    X = np.resize(np.array(SPECIALS, np.float32), n)
+    X[2::7] = np.uint32(0x7FA00001).view(np.float32)      # a signalling NaN, quieted by *
+    X[3::11] = np.uint32(0xFFC12345).view(np.float32)     # a negative NaN with a payload
+    np.random.seed(3)
+    mask, output = _dropout.dropout_forward_rng(X, keep)
+    with np.errstate(all="ignore"):
+        expected, back = X * mask, X[::-1] * mask
+    np.testing.assert_array_equal(output.view(np.uint32), expected.view(np.uint32))
+    dinputs = _dropout.dropout_backward(X[::-1].copy(), mask)
+    np.testing.assert_array_equal(dinputs.view(np.uint32), back.view(np.uint32))
+    assert set(mask.tolist()) <= {0.0, float(np.float32(1 / keep))}

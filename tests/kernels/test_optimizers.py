@@ -322,6 +322,57 @@ def test_updates_in_place_and_keeps_aliases(rng):
     np.testing.assert_array_equal(W, before - np.float32(0.5))
 
 
+BOOK_ALIASED = {   # the book's expressions, with the gradient read as it was before the step
+    "sgd": lambda W, g: W + np.float32(-0.5) * g,
+    "adam": lambda W, g: W + np.float32(-0.001) * (
+        (np.float32(0.1) * g) / np.float32(0.1))
+        / (np.sqrt((np.float32(0.001) * (g * g)) / np.float32(0.001)) + np.float32(1e-7)),
+}
+
+
+def aliased_update(kind, param, grad, n_threads):
+    """One SGD (lr 0.5) or first Adam step (zero state) with these possibly aliased arrays."""
+    if kind == "sgd":
+        _optimizers.sgd_update((param, grad), 0.5, n_threads)
+    else:
+        zeros = [np.zeros_like(param) for _ in range(2)]
+        _optimizers.adam_update((param, grad, *zeros), 0.001, 0.9, 0.1, 0.999, 0.001, 0.1,
+                                0.001, 1e-7, n_threads)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("shift", [0, 1, -1, 7, -8])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_gradient_aliasing_the_parameter(kind, shift, n_threads):
+    """A gradient that is the parameter (layer.dweights = layer.weights) or overlaps it shifted
+    by a few elements gives the book's bits: NumPy reads the old values, so must the kernel,
+    whatever the thread count (a shifted gradient is read from a copy)."""
+    n = 2 * _optimizers.PAR_ELEMS + 5
+    values = np.random.default_rng(3).standard_normal(n + 16).astype(np.float32)
+    raw = values.copy()
+    param = raw[8:8 + n].reshape(1, n)
+    grad = raw[8 + shift:8 + shift + n].reshape(1, n)
+    expected = BOOK_ALIASED[kind](values[8:8 + n], values[8 + shift:8 + shift + n])
+    aliased_update(kind, param, grad, n_threads)
+    np.testing.assert_array_equal(param.ravel().view(np.uint32), expected.view(np.uint32))
+
+
+@pytest.mark.parametrize("shift", [0, 3, -3])
+def test_written_arrays_sharing_memory_are_refused(shift):
+    """The loops write the parameter and its state in place (the book rebinds its state to new
+    arrays), so state sharing memory with the parameter or other state is refused, unchanged."""
+    raw = np.arange(40, dtype=np.float32)
+    param, other = raw[10:30].reshape(4, 5), raw[10 + shift:30 + shift].reshape(4, 5)
+    grad, fresh = np.ones((4, 5), np.float32), np.zeros((4, 5), np.float32)
+    with pytest.raises(ValueError, match="momentums: shares memory with param"):
+        _optimizers.sgd_momentum_update((param, grad, other), 0.5, 0.9)
+    with pytest.raises(ValueError, match="cache: shares memory with momentums"):
+        _optimizers.adam_update((fresh, grad, param, other), 0.001, 0.9, 0.1, 0.999, 0.001,
+                                0.1, 0.001, 1e-7)
+    np.testing.assert_array_equal(raw, np.arange(40, dtype=np.float32))
+    np.testing.assert_array_equal(fresh, 0)
+
+
 @pytest.mark.parametrize("kind", ["float64", "F-order", "readonly", "list"])
 def test_other_parameter_layouts_are_converted_once(rng, kind):
     """Parameters that are not writable C-contiguous float32 are converted and stored back."""

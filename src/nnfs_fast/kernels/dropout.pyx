@@ -156,6 +156,7 @@ cdef struct Args:
     float* binary_mask      # OUT  binary_mask (forward)
     float* out              # OUT  output (forward) or dinputs (backward)
     float scale             # float32(1 / keep)
+    const DropoutOps* ops   # IN   the loops of the whole call (backward; _ops when it began)
 
 
 cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
@@ -180,7 +181,7 @@ cdef void forward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept no
 
 cdef void backward_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     cdef const Args* a = <const Args*>ctx
-    _ops.masked_product(a.values + start, a.mask + start, a.out + start, end - start)
+    a.ops.masked_product(a.values + start, a.mask + start, a.out + start, end - start)
 
 
 # NumPy's legacy Binomial(1, p) sampler (see the design note) ---------------------------------
@@ -268,15 +269,17 @@ def target():
     return _ops.target.decode()
 
 
-cdef void mt19937_fill(mt19937_state* state, uint32_t* out, Py_ssize_t n) noexcept nogil:
+cdef void mt19937_fill(const DropoutOps* ops, mt19937_state* state, uint32_t* out,
+                       Py_ssize_t n) noexcept nogil:
     """out[i] = the i-th of the next n mt19937_next(state) (tempered words), the state left as
-    those n calls leave it."""
+    those n calls leave it; with ops' loops (the caller's table, not _ops, which another thread
+    may switch meanwhile)."""
     cdef Py_ssize_t i = 0, m
     while i < n:
         if state.pos == MT_N:
-            _ops.gen(state)
+            ops.gen(state)
         m = min(n - i, <Py_ssize_t>(MT_N - state.pos))
-        _ops.temper(&state.key[state.pos], out + i, m)
+        ops.temper(&state.key[state.pos], out + i, m)
         state.pos += <int>m
         i += m
 
@@ -314,7 +317,7 @@ cdef void draw_forward(DrawArgs* a) noexcept nogil:
     while i < a.n:
         m = min(<Py_ssize_t>UNIFORMS, a.n - i)
         if a.mt != NULL:
-            mt19937_fill(a.mt, words, 2 * m)
+            mt19937_fill(ops, a.mt, words, 2 * m)
             if not ops.mask_words(words, m, b.qn, b.px1, b.mirror, scale,
                                   a.inputs + i, a.binary_mask + i, a.out + i):
                 i += m
@@ -509,5 +512,5 @@ def dropout_backward(dvalues, binary_mask, int n_threads=1):
 cdef void masked_product(const float* values, const float* binary_mask, float* out,
                          Py_ssize_t n, int n_threads) noexcept nogil:
     cdef Args a
-    a.values, a.mask, a.out = values, binary_mask, out
+    a.values, a.mask, a.out, a.ops = values, binary_mask, out, _ops
     run_range(backward_range, &a, n, n_threads, PAR_ELEMS // 2)

@@ -109,17 +109,56 @@ cdef float* state(object a, str name, const View2* p, bint writable) except? NUL
     return v.data
 
 
+cdef inline bint overlaps(const float* x, const float* y, Py_ssize_t n) noexcept:
+    """Whether the n floats from x and the n floats from y share an element."""
+    return n > 0 and x < y + n and y < x + n
+
+
+cdef object separate(Args* a, tuple arrays, Py_ssize_t first, bint momentums, bint cache):
+    """Refuse a parameter whose written arrays (param, momentums, cache) share memory: the loops
+    write them in place, the book rebinds its state to new arrays. Returns a C-contiguous copy of
+    the gradient (and points a.grad at it) when it overlaps a written array without being that
+    array: the loops read g[i] just before writing element i, so an exact alias (a user's
+    layer.dweights = layer.weights) gives the book's bits, but a shifted one would read elements
+    already updated (by this thread or another); NumPy computes from the old values. Else None."""
+    cdef float* written[3]
+    cdef Py_ssize_t n_written = 1, j, k
+    names = ["param"]
+    written[0] = a.param
+    if momentums:
+        written[n_written] = a.momentums
+        n_written += 1
+        names.append("momentums")
+    if cache:
+        written[n_written] = a.cache
+        n_written += 1
+        names.append("cache")
+    for j in range(n_written):
+        for k in range(j):
+            if overlaps(written[j], written[k], a.n):
+                raise ValueError(f"{names[j]}: shares memory with {names[k]}; the update writes "
+                                 f"both, so they must be separate arrays")
+    for j in range(n_written):
+        if a.grad != written[j] and overlaps(a.grad, written[j], a.n):
+            grad = cnp.PyArray_NewCopy(<cnp.ndarray>arrays[first + 1], cnp.NPY_CORDER)
+            a.grad = <const float*>cnp.PyArray_DATA(<cnp.ndarray>grad)
+            return grad
+    return None
+
+
 cdef int update(RangeFn fn, tuple arrays, bint momentums, bint cache, const Args* hyper,
                 int n_threads) except -1:
     """fn over every parameter in ``arrays`` = (param, grad[, momentums][, cache]) for each
     parameter (a layer's weights, then its biases), with the scalars of ``hyper``. Every array
-    is checked before any parameter is updated, so a refusal changes nothing."""
+    is checked before any parameter is updated, so a refusal changes nothing; a gradient that
+    partly overlaps a written array is read from a copy (separate)."""
     cdef Py_ssize_t size = 2 + momentums + cache, n_params = len(arrays) // size, i
     cdef View2 p
     if n_params * size != len(arrays):
         raise ValueError(f"arrays: expected {size} arrays (param, grad"
                          f"{', momentums' if momentums else ''}{', cache' if cache else ''}) "
                          f"per parameter, got {len(arrays)}")
+    copies = []     # gradients copied by separate(), alive until the loops have run
     cdef Args* a = <Args*>PyMem_Malloc(n_params * sizeof(Args) + 1)
     if a == NULL:
         raise MemoryError()
@@ -133,6 +172,7 @@ cdef int update(RangeFn fn, tuple arrays, bint momentums, bint cache, const Args
                 a[i].momentums = state(arrays[i * size + 2], "momentums", &p, True)
             if cache:
                 a[i].cache = state(arrays[i * size + 2 + momentums], "cache", &p, True)
+            copies.append(separate(&a[i], arrays, i * size, momentums, cache))
         with nogil:
             for i in range(n_params):
                 run_range(fn, &a[i], a[i].n, n_threads, PAR_ELEMS // 2)
