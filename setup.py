@@ -141,6 +141,9 @@ class BuildExt(build_ext):
 
 def extensions():
     levels = list(X86_LEVELS) if target_is_x86_64() else ["baseline"]
+    # every C header: an edited header rebuilds the modules (Cython tracks .pxd/.pxi itself,
+    # setuptools compares the .c's dependencies' times only with this list)
+    headers = sorted(str(h.relative_to(HERE)) for h in PKG.rglob("*.h"))
     exts = []
     for pyx in sorted(PKG.rglob("*.pyx")):
         name = ".".join(pyx.relative_to(PKG).with_suffix("").parts)
@@ -148,7 +151,8 @@ def extensions():
             continue
         exts.append(Extension(f"nnfs_fast.{name}", [str(pyx.relative_to(HERE))],
                               include_dirs=[numpy.get_include(),
-                                            str(pyx.parent.relative_to(HERE))]))
+                                            str(pyx.parent.relative_to(HERE))],
+                              depends=headers))
     return cythonize(
         exts,
         compiler_directives={

@@ -598,6 +598,25 @@ def test_changes_between_train_calls(capsys, restore_threads, name):
         evaluate(X, y), predict(X)])
 
 
+ALIASED_STATE = {
+    "weight_cache aliasing the weights":
+        lambda m: _set(m.trainable_layers[0], weight_cache=m.trainable_layers[0].weights),
+    "bias_momentums aliasing bias_cache":
+        lambda m: _set(m.trainable_layers[1], bias_momentums=m.trainable_layers[1].bias_cache),
+}
+
+
+@pytest.mark.parametrize("name", ALIASED_STATE)
+def test_optimizer_state_sharing_memory_is_refused_on_both_paths(capsys, name):
+    """The update writes a parameter and its state in place, so state sharing memory with
+    them is refused (kernels/optimizers.pyx); the plan leaves such a step to the Python path,
+    which raises the same error at the same point of the step (after the forward)."""
+    X, y = spiral()
+    assert_paths_agree(capsys, build(CLASSIFIER), [
+        train(X, y, **TRAIN), change(name, ALIASED_STATE[name]), train(X, y, **TRAIN)],
+        refusals=False)
+
+
 def test_evaluate_and_predict_between_train_calls(capsys):
     X, y = spiral()
     X_val, y_val = spiral(10, 3, seed=9)

@@ -2,7 +2,8 @@
  * baseline and for AVX2 (kernels/targets.h). An Adam step over the chapter 19 network's 118k
  * parameters is about a tenth of the step: 8 floats a vector instead of 4 (and 8 square roots
  * and divisions a vector) halve it. Every operation is an IEEE float32 +, -, *, / or sqrt,
- * never fused (-ffp-contract=off): both targets give the book's bits. kernels/optimizers.pyx
+ * never fused (-ffp-contract=off): both targets give the book's bits (NaNs aside:
+ * kernels/targets.h). kernels/optimizers.pyx
  * picks the table at import; its range functions call it.
  */
 #ifndef NNFS_OPTIMIZER_TARGETS_H

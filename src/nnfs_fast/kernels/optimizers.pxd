@@ -16,3 +16,8 @@ cdef void sgd_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
 cdef void sgd_momentum_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
 cdef void cache_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
 cdef void adam_range(void* ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
+
+
+cdef inline bint overlaps(const float* x, const float* y, Py_ssize_t n) noexcept nogil:
+    """Whether the n floats from x and the n floats from y share an element."""
+    return n > 0 and x < y + n and y < x + n

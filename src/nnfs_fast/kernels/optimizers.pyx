@@ -109,11 +109,6 @@ cdef float* state(object a, str name, const View2* p, bint writable) except? NUL
     return v.data
 
 
-cdef inline bint overlaps(const float* x, const float* y, Py_ssize_t n) noexcept:
-    """Whether the n floats from x and the n floats from y share an element."""
-    return n > 0 and x < y + n and y < x + n
-
-
 cdef object separate(Args* a, tuple arrays, Py_ssize_t first, bint momentums, bint cache):
     """Refuse a parameter whose written arrays (param, momentums, cache) share memory: the loops
     write them in place, the book rebinds its state to new arrays. Returns a C-contiguous copy of

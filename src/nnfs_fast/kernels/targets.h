@@ -15,7 +15,9 @@
  * dense kernels' level is avx2 or higher, so NNFS_FAST_ISA=baseline forces the baseline loops
  * too. Only operations that round the same way on every target go in a loop file (integer
  * and IEEE float32/float64 +, -, *, /, sqrt; setup.py's -ffp-contract=off forbids fusing them
- * into FMAs), so both targets give the same bits, and the tests run on both.
+ * into FMAs), so both targets give the same bits for every number, and the tests run on both
+ * (where two NaNs meet in one operation, which NaN comes out -- its sign and payload --
+ * depends on the compiler's operand order: NaN either way).
  * MSVC and other architectures build the baseline table only.
  */
 #ifndef NNFS_TARGETS_H
