@@ -118,19 +118,17 @@ cdef object separate(Args* a, tuple arrays, Py_ssize_t first, bint momentums, bi
     already updated (by this thread or another); NumPy computes from the old values. Else None."""
     cdef float* written[3]
     cdef Py_ssize_t n_written = 1, j, k
-    names = ["param"]
     written[0] = a.param
     if momentums:
         written[n_written] = a.momentums
         n_written += 1
-        names.append("momentums")
     if cache:
         written[n_written] = a.cache
         n_written += 1
-        names.append("cache")
     for j in range(n_written):
         for k in range(j):
             if overlaps(written[j], written[k], a.n):
+                names = ["param"] + ["momentums"] * momentums + ["cache"] * cache
                 raise ValueError(f"{names[j]}: shares memory with {names[k]}; the update writes "
                                  f"both, so they must be separate arrays")
     for j in range(n_written):
