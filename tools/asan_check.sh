@@ -18,9 +18,9 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 CC="${CC:-gcc}"
 ASAN_TESTS="${ASAN_TESTS:-tests/kernels/test_dense.py tests/kernels/test_activations.py tests/kernels/test_losses.py
-            tests/kernels/test_optimizers.py tests/kernels/test_dropout.py tests/api/test_layer_dense_api.py
-            tests/api/test_model.py tests/guarantees/test_numerics.py tests/guarantees/test_validation.py
-            tests/guarantees/test_races.py tests/api/test_plan.py}"
+            tests/kernels/test_optimizers.py tests/kernels/test_dropout.py tests/kernels/test_binomial.py
+            tests/api/test_layer_dense_api.py tests/api/test_model.py tests/guarantees/test_numerics.py
+            tests/guarantees/test_validation.py tests/guarantees/test_races.py tests/api/test_plan.py}"
 
 libasan="$("$CC" -print-file-name=libasan.so 2>/dev/null || true)"
 if [ -z "$libasan" ] || [ ! -e "$libasan" ]; then
