@@ -120,8 +120,10 @@ cdef extern from *:
     ctypedef struct aug_bitgen_t "nnfs_aug_bitgen_t":
         bitgen_t* bit_generator
 
+    enum: MT_N "NNFS_MT_N"      # words of the MT19937 state (kernels/dropout_targets.h)
+
     ctypedef struct mt19937_state "nnfs_mt19937_state":
-        uint32_t key[624]
+        uint32_t key[MT_N]
         int pos
 
     ctypedef struct DropoutOps "nnfs_dropout_ops":
@@ -243,9 +245,6 @@ cdef Bernoulli bernoulli_setup(binomial_t* cache, double keep) noexcept nogil:
 # MT19937 (numpy/random/src/mt19937/mt19937.{h,c}), on the state of the legacy RandomState's
 # bit generator when it is NumPy's MT19937 (see _find_mt19937_next_double). The loops are
 # kernels/dropout_targets.h's, for the target chosen at import (_use_target) ----------------
-
-cdef enum:
-    MT_N = 624
 
 cdef const DropoutOps* _ops = &nnfs_dropout_baseline
 

@@ -81,8 +81,10 @@ NNFS_LOOP_TARGET static void NNFS_LOOP_FN(nnfs_mt_mask)(const double *u, ptrdiff
 }
 
 /* The draws of the uniforms made from words[0:2n] (nnfs_mt_doubles), applied as nnfs_mt_mask
- * does, unless one of them takes the rare branch: then nothing is written and 1 is returned
- * (the caller redoes these uniforms one at a time). */
+ * does, NNFS_MT_UNIFORMS at a time. Returns 1 as soon as one of them takes the rare branch,
+ * having written outputs that the caller rewrites: draw_forward (kernels/dropout.pyx) redoes
+ * these uniforms one at a time, and the draws they and the next uniforms make cover every one
+ * of those elements. */
 NNFS_LOOP_TARGET static int NNFS_LOOP_FN(nnfs_mt_mask_words)(const uint32_t *words, ptrdiff_t n,
                                                          double qn, double px1, int mirror,
                                                          float scale, const float *in,
@@ -90,15 +92,11 @@ NNFS_LOOP_TARGET static int NNFS_LOOP_FN(nnfs_mt_mask_words)(const uint32_t *wor
 {
     double u[NNFS_MT_UNIFORMS];
     ptrdiff_t i, m;
-    for (i = 0; i < n; i += m) {     /* check every uniform before writing anything */
+    for (i = 0; i < n; i += m) {
         m = n - i < NNFS_MT_UNIFORMS ? n - i : NNFS_MT_UNIFORMS;
         NNFS_LOOP_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
         if (NNFS_LOOP_FN(nnfs_mt_any_resample)(u, m, qn, px1))
             return 1;
-    }
-    for (i = 0; i < n; i += m) {
-        m = n - i < NNFS_MT_UNIFORMS ? n - i : NNFS_MT_UNIFORMS;
-        NNFS_LOOP_FN(nnfs_mt_doubles)(words + 2 * i, u, m);
         NNFS_LOOP_FN(nnfs_mt_mask)(u, m, qn, mirror, scale, in + i, binary_mask + i, out + i);
     }
     return 0;

@@ -61,10 +61,8 @@ static const nnfs_dropout_ops nnfs_dropout_baseline =
  * odd words >> 6 converted to doubles, u = (a * 2^26 + b) * 2^-53 (exact, as next_double's
  * division by 2^53), the rare-branch test u - qn > px1 and the draw (u > qn) != mirror made
  * in double exactly as the loops make them, the draw's 64-bit lane mask narrowed to 32 bits
- * and ANDed with scale. Unlike the loops version it writes as it goes: when it returns 1 (a
- * uniform took the rare branch) binary_mask[0:n] and out[0:n] hold values the caller must
- * rewrite, as draw_forward (kernels/dropout.pyx) does: it redoes these uniforms one at a
- * time, and the draws they and the next uniforms make cover every one of those elements. */
+ * and ANDed with scale. It writes as it goes, as the loops version does: when it returns 1 (a
+ * uniform took the rare branch) the outputs hold values the caller rewrites. */
 NNFS_LOOP_TARGET static int nnfs_mt_mask_words_fused_avx2(const uint32_t *words, ptrdiff_t n,
                                                          double qn, double px1, int mirror,
                                                          float scale, const float *in,
