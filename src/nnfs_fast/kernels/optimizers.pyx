@@ -109,30 +109,22 @@ cdef float* state(object a, str name, const View2* p, bint writable) except? NUL
     return v.data
 
 
-cdef object separate(Args* a, tuple arrays, Py_ssize_t first, bint momentums, bint cache):
-    """Refuse a parameter whose written arrays (param, momentums, cache) share memory: the loops
-    write them in place, the book rebinds its state to new arrays. Returns a C-contiguous copy of
-    the gradient (and points a.grad at it) when it overlaps a written array without being that
-    array: the loops read g[i] just before writing element i, so an exact alias (a user's
-    layer.dweights = layer.weights) gives the book's bits, but a shifted one would read elements
-    already updated (by this thread or another); NumPy computes from the old values. Else None."""
+cdef object separate(Args* a, tuple arrays, Py_ssize_t first):
+    """Refuse a parameter whose written arrays (param, momentums, cache) share memory
+    (written_overlap). Returns a C-contiguous copy of the gradient (and points a.grad at it)
+    when it overlaps a written array without being that array: the loops read g[i] just
+    before writing element i, so an exact alias (a user's layer.dweights = layer.weights)
+    gives the book's bits, but a shifted one would read elements already updated (by this
+    thread or another); NumPy computes from the old values. Else None."""
+    cdef int j, k
     cdef float* written[3]
-    cdef Py_ssize_t n_written = 1, j, k
-    written[0] = a.param
-    if momentums:
-        written[n_written] = a.momentums
-        n_written += 1
-    if cache:
-        written[n_written] = a.cache
-        n_written += 1
-    for j in range(n_written):
-        for k in range(j):
-            if overlaps(written[j], written[k], a.n):
-                names = ["param"] + ["momentums"] * momentums + ["cache"] * cache
-                raise ValueError(f"{names[j]}: shares memory with {names[k]}; the update writes "
-                                 f"both, so they must be separate arrays")
-    for j in range(n_written):
-        if a.grad != written[j] and overlaps(a.grad, written[j], a.n):
+    if written_overlap(a, &j, &k):
+        names = ("param", "momentums", "cache")
+        raise ValueError(f"{names[j]}: shares memory with {names[k]}; the update writes "
+                         f"both, so they must be separate arrays")
+    written[0], written[1], written[2] = a.param, a.momentums, a.cache
+    for j in range(3):
+        if written[j] != NULL and a.grad != written[j] and overlaps(a.grad, written[j], a.n):
             grad = cnp.PyArray_NewCopy(<cnp.ndarray>arrays[first + 1], cnp.NPY_CORDER)
             a.grad = <const float*>cnp.PyArray_DATA(<cnp.ndarray>grad)
             return grad
@@ -160,12 +152,15 @@ cdef int update(RangeFn fn, tuple arrays, bint momentums, bint cache, const Args
             a[i] = hyper[0]
             p = view2(arrays[i * size], "param", -1, -1, True, True)
             a[i].param, a[i].n = p.data, p.rows * p.cols
+            a[i].momentums = a[i].cache = NULL
             a[i].grad = state(arrays[i * size + 1], "grad", &p, False)
             if momentums:
                 a[i].momentums = state(arrays[i * size + 2], "momentums", &p, True)
             if cache:
                 a[i].cache = state(arrays[i * size + 2 + momentums], "cache", &p, True)
-            copies.append(separate(&a[i], arrays, i * size, momentums, cache))
+            grad = separate(&a[i], arrays, i * size)
+            if grad is not None:
+                copies.append(grad)
         with nogil:
             for i in range(n_params):
                 run_range(fn, &a[i], a[i].n, n_threads, PAR_ELEMS // 2)

@@ -235,25 +235,6 @@ cdef class Data:
         return self.v.n_out
 
 
-cdef bint _written_overlap(const opt.Args* a) noexcept:
-    """Whether the arrays an update writes (param and its momentums and/or cache, a.n floats
-    each) share an element."""
-    cdef float* w[3]
-    cdef Py_ssize_t n = 1, j, k
-    w[0] = a.param
-    if a.momentums != NULL:
-        w[n] = a.momentums
-        n += 1
-    if a.cache != NULL:
-        w[n] = a.cache
-        n += 1
-    for j in range(n):
-        for k in range(j):
-            if opt.overlaps(w[j], w[k], a.n):
-                return True
-    return False
-
-
 cdef class TrainingPlan:
     """One Model's step as one native call (see the module's design note).
 
@@ -592,7 +573,7 @@ cdef class TrainingPlan:
         """The optimizer's records of every Param: state arrays (checked when new, created
         when missing by optimizer._prepare_state, the book's rule) and the scalars of
         optimizer._kernel_call()."""
-        cdef int j, k
+        cdef int j, k, pair0, pair1
         cdef Param* p
         cdef opt.Args hyper
         cdef tuple scalars, names
@@ -630,7 +611,8 @@ cdef class TrainingPlan:
                     # sized for the old ones
                     raise _Unavailable("parameters replaced during the step")
                 self._point_state(p, state)
-                if _written_overlap(&p.wa) or _written_overlap(&p.ba):
+                if (opt.written_overlap(&p.wa, &pair0, &pair1)
+                        or opt.written_overlap(&p.ba, &pair0, &pair1)):
                     # state sharing memory with its parameter or other state: the Python
                     # path refuses it (kernels/optimizers.pyx's separate), with its message
                     raise _Unavailable("optimizer state shares memory")
