@@ -103,36 +103,14 @@ static void nnfs_dot_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a
  * output summed in double and rounded once, as NumPy's float64 np.dot under nnfs.init() does,
  * so such layers reproduce the book's float32 numbers bit for bit. No packing, no tiling:
  * there is too little work per output for either to pay. */
-/* One row: out[j] = (float)(sum_k a[k*csa] * bd[k*ldb + j]) (+ out) (+ bias) (ReLU), j < n.
- * kc is a constant in each specialisation, so the k loop unrolls and the j loop vectorises
- * with the double sums in registers. */
-NNFS_ALWAYS_INLINE void nnfs_small_k_row(const int kc, ptrdiff_t n, const float *a,
-                                         ptrdiff_t csa, const double *NNFS_RESTRICT bd,
-                                         ptrdiff_t ldb, float *NNFS_RESTRICT out,
-                                         int accumulate, const float *NNFS_RESTRICT bias,
-                                         float bias_row, int relu)
-{
-    double ak[4];
-    ptrdiff_t j;
-    int k;
-    for (k = 0; k < kc; k++) ak[k] = (double)a[k * csa];
-    for (j = 0; j < n; j++) {
-        double acc = ak[0] * bd[j];
-        float v;
-        for (k = 1; k < kc; k++) acc += ak[k] * bd[k * ldb + j];
-        v = (float)acc;
-        if (accumulate) v += out[j];
-        if (bias) v += bias[j];
-        v += bias_row;
-        if (relu) v = nnfs_relu(v);
-        out[j] = v;
-    }
-}
-
-/* nnfs_small_k_row for two rows at once (a0 -> out0, a1 -> out1): each B value read once
- * for both, and the loop's setup paid once per pair; every output computed as there. */
-NNFS_ALWAYS_INLINE void nnfs_small_k_row2(const int kc, ptrdiff_t n, const float *a0,
-                                          const float *a1, ptrdiff_t csa,
+/* nr rows (1 or 2; a1, out1 NULL and br1 unused with 1): out_r[j] = (float)(sum_k a_r[k*csa] *
+ * bd[k*ldb + j]) (+ out_r[j]) (+ bias[j]) (+ br_r) (ReLU), j < n. nr and kc are constants in
+ * each specialisation, so the k loop unrolls and the j loop vectorises with the double sums
+ * in registers (the two output rows are separate restrict pointers: the compiler need not
+ * fear that they overlap); with two rows each B value is read once for both and the loop's
+ * setup is paid once per pair. */
+NNFS_ALWAYS_INLINE void nnfs_small_k_rows(const int nr, const int kc, ptrdiff_t n,
+                                          const float *a0, const float *a1, ptrdiff_t csa,
                                           const double *NNFS_RESTRICT bd, ptrdiff_t ldb,
                                           float *NNFS_RESTRICT out0, float *NNFS_RESTRICT out1,
                                           int accumulate, const float *NNFS_RESTRICT bias,
@@ -143,35 +121,42 @@ NNFS_ALWAYS_INLINE void nnfs_small_k_row2(const int kc, ptrdiff_t n, const float
     int k;
     for (k = 0; k < kc; k++) {
         ak0[k] = (double)a0[k * csa];
-        ak1[k] = (double)a1[k * csa];
+        ak1[k] = nr == 2 ? (double)a1[k * csa] : 0.0;
     }
     for (j = 0; j < n; j++) {
         double acc0 = ak0[0] * bd[j], acc1 = ak1[0] * bd[j];
         float v0, v1;
         for (k = 1; k < kc; k++) {
             acc0 += ak0[k] * bd[k * ldb + j];
-            acc1 += ak1[k] * bd[k * ldb + j];
+            if (nr == 2) acc1 += ak1[k] * bd[k * ldb + j];
         }
         v0 = (float)acc0;
-        v1 = (float)acc1;
-        if (accumulate) {
-            v0 += out0[j];
-            v1 += out1[j];
-        }
-        if (bias) {
-            v0 += bias[j];
-            v1 += bias[j];
-        }
+        if (accumulate) v0 += out0[j];
+        if (bias) v0 += bias[j];
         v0 += br0;
-        v1 += br1;
-        if (relu) {
-            v0 = nnfs_relu(v0);
-            v1 = nnfs_relu(v1);
-        }
+        if (relu) v0 = nnfs_relu(v0);
         out0[j] = v0;
-        out1[j] = v1;
+        if (nr == 2) {
+            v1 = (float)acc1;
+            if (accumulate) v1 += out1[j];
+            if (bias) v1 += bias[j];
+            v1 += br1;
+            if (relu) v1 = nnfs_relu(v1);
+            out1[j] = v1;
+        }
     }
 }
+
+/* nnfs_small_k_rows with NR rows and the depth kc, both constants in each call */
+#define NNFS_SMALL_K_ROWS(NR, ...)                                                          \
+    do {                                                                                    \
+        switch (kc) {                                                                       \
+        case 1: nnfs_small_k_rows(NR, 1, __VA_ARGS__); break;                               \
+        case 2: nnfs_small_k_rows(NR, 2, __VA_ARGS__); break;                               \
+        case 3: nnfs_small_k_rows(NR, 3, __VA_ARGS__); break;                               \
+        default: nnfs_small_k_rows(NR, 4, __VA_ARGS__);                                     \
+        }                                                                                   \
+    } while (0)
 
 /* C[m x n] = A[m x kc] . B (1 <= kc <= 4), B given as doubles bd (kc x n, row stride ldb, the
  * float32 values widened once by the caller); C rows contiguous (row stride ldc >= n), two
@@ -181,28 +166,13 @@ static void nnfs_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t kc, const float *a,
                          int accumulate, const float *bias_col, const float *bias_row, int relu)
 {
     ptrdiff_t i;
-    for (i = 0; i + 1 < m; i += 2) {
-        const float br0 = bias_row ? bias_row[i] : 0.0f, br1 = bias_row ? bias_row[i + 1] : 0.0f;
-        const float *a0 = a + i * rsa, *a1 = a0 + rsa;
-        float *c0 = c + i * ldc, *c1 = c0 + ldc;
-        switch (kc) {
-        case 1: nnfs_small_k_row2(1, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
-        case 2: nnfs_small_k_row2(2, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
-        case 3: nnfs_small_k_row2(3, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu); break;
-        default: nnfs_small_k_row2(4, n, a0, a1, csa, bd, ldb, c0, c1, accumulate, bias_col, br0, br1, relu);
-        }
-    }
-    for (; i < m; i++) {
-        const float br = bias_row ? bias_row[i] : 0.0f;
-        const float *ai = a + i * rsa;
-        float *ci = c + i * ldc;
-        switch (kc) {
-        case 1: nnfs_small_k_row(1, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
-        case 2: nnfs_small_k_row(2, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
-        case 3: nnfs_small_k_row(3, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu); break;
-        default: nnfs_small_k_row(4, n, ai, csa, bd, ldb, ci, accumulate, bias_col, br, relu);
-        }
-    }
+    for (i = 0; i + 1 < m; i += 2)
+        NNFS_SMALL_K_ROWS(2, n, a + i * rsa, a + (i + 1) * rsa, csa, bd, ldb, c + i * ldc,
+                          c + (i + 1) * ldc, accumulate, bias_col,
+                          bias_row ? bias_row[i] : 0.0f, bias_row ? bias_row[i + 1] : 0.0f, relu);
+    if (i < m)
+        NNFS_SMALL_K_ROWS(1, n, a + i * rsa, NULL, csa, bd, ldb, c + i * ldc, NULL, accumulate,
+                          bias_col, bias_row ? bias_row[i] : 0.0f, 0.0f, relu);
 }
 
 #endif /* NNFS_NARROW_H */
