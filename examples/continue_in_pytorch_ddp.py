@@ -106,6 +106,8 @@ def worker(rank, world_size, folder, X, y, epochs):
             save_file(net.state_dict(), os.path.join(folder, "continued.safetensors"))
             print(f"torch DDP after {epochs} epochs on {world_size} processes: "
                   f"loss {loss:.6f}", flush=True)
+        del ddp
+        dist.barrier()                   # no process tears down while another still works
     finally:
         dist.destroy_process_group()
 

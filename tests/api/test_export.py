@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tracemalloc
+import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -720,6 +721,30 @@ def test_command_line_export_names_the_missing_extra(tmp_path):
 
 # ---------------------------------------------------------------------------- the example
 
+def torch_teardown_abort(result):
+    """True when the DDP example failed only in torch's teardown: every DDP line printed, then
+    a process died of SIGABRT with the C++ runtime's 'terminate called' message."""
+    return (result.returncode != 0
+            and "torch DDP after" in result.stdout
+            and "terminate called without an active exception" in result.stderr
+            and "terminated with signal SIGABRT" in result.stderr)
+
+
+def test_torch_teardown_abort_is_recognised_narrowly():
+    done = "nnfs_fast after 200 epochs: loss 0.481617\ntorch DDP after 100 epochs on 2 " \
+           "processes: loss 0.353233\n"
+    abort = ("terminate called without an active exception\n"
+             "torch.multiprocessing.spawn.ProcessExitedException: process 1 terminated with "
+             "signal SIGABRT\n")
+    seen_in_ci = subprocess.CompletedProcess([], 1, done, abort)
+    assert torch_teardown_abort(seen_in_ci)
+    for other in [subprocess.CompletedProcess([], 0, done, abort),           # it passed
+                  subprocess.CompletedProcess([], 1, done[:42], abort),      # died mid-work
+                  subprocess.CompletedProcess([], 1, done, "Traceback ... AssertionError"),
+                  subprocess.CompletedProcess([], 1, done, abort.replace("SIGABRT", "SIGSEGV"))]:
+        assert not torch_teardown_abort(other)
+
+
 @pytest.mark.slow
 @needs_onnx
 @needs_torch
@@ -727,8 +752,15 @@ def test_command_line_export_names_the_missing_extra(tmp_path):
 @pytest.mark.skipif(not EXAMPLES.is_dir(), reason="examples/ not in this tree")
 def test_ddp_example_continues_where_nnfs_fast_stopped():
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, str(EXAMPLES / "continue_in_pytorch_ddp.py"),
-                             "--quick"], capture_output=True, text=True, timeout=120, env=env)
+    command = [sys.executable, str(EXAMPLES / "continue_in_pytorch_ddp.py"), "--quick"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    if torch_teardown_abort(result):
+        # CI saw this once (2026-11-29): a DDP process aborted in torch's own teardown after
+        # every line of its work had printed; 38 local runs, quiet and loaded, never did.
+        # One more run, which must pass; any other failure fails at once.
+        warnings.warn("torch DDP aborted in its teardown; running the example again:\n"
+                      + result.stderr[-2000:], stacklevel=2)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     values = {}
     for line in result.stdout.splitlines():
