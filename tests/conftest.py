@@ -50,6 +50,20 @@ def kernels(request):
     return kernel_module(request.param)
 
 
+def every_loop_target(module):
+    """An autouse fixture for a test file: each test runs once per target ``module``'s loops
+    are compiled for here (kernels/targets.h: baseline, and AVX2 where available), as the
+    fixture ``target`` (its value the target's name); the module's default is restored after.
+    Use: ``target = every_loop_target(module)``."""
+    @pytest.fixture(autouse=True, params=module.targets())
+    def target(request):
+        default = module.target()
+        module._use_target(request.param)
+        yield request.param
+        module._use_target(default)
+    return target
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240601)

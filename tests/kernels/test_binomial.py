@@ -5,7 +5,7 @@ draws and at every position of the MT19937 block; uniforms placed on the sampler
 and in its rare resampling branch; the binomial cache RandomState shares with multinomial;
 another bit generator; the fallbacks to NumPy's call; errors before drawing; and a consistent
 RNG for another thread drawing at the same time. Every test runs once per target the draws'
-loops are compiled for here (kernels/mt19937.h: baseline, and AVX2 where available)."""
+loops are compiled for here (kernels/dropout_targets.h: baseline, and AVX2 where available)."""
 import math
 import threading
 from functools import partial
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from test_dropout import rng_state
 
+from conftest import every_loop_target
 from nnfs_fast.kernels import dropout as _dropout
 
 KEEPS = [0.5, 0.1, 0.3, 0.49999999, 0.50000001, 0.7, 0.9, 1.0, 1e-12, 1 - 1e-12]
@@ -24,13 +25,7 @@ MAX_U = 1 - 2.0 ** -53          # the largest uniform next_double can return
 DEFAULT_TARGET = _dropout.target()      # as the module chose it at import
 
 
-@pytest.fixture(autouse=True, params=_dropout.targets())
-def target(request):
-    """Run the test with the draws' loops compiled for this target, then restore the default."""
-    default = _dropout.target()
-    _dropout._use_target(request.param)
-    yield request.param
-    _dropout._use_target(default)
+target = every_loop_target(_dropout)      # every test on each target of the draws' loops
 
 
 def native_draws(keep, shape):

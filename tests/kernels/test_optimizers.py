@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnfs_fast
-from conftest import THREAD_COUNTS
+from conftest import THREAD_COUNTS, every_loop_target
 from nnfs_fast import reference
 from nnfs_fast.kernels import optimizers as _optimizers
 from nnfs_fast.layers import Layer_Dense
@@ -41,12 +41,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 DEFAULT_TARGET = _optimizers.target()   # as the module chose it at import
 
 
-@pytest.fixture(autouse=True, params=_optimizers.targets())
-def target(request):
-    """Run the test with the update loops compiled for this target, then restore the default."""
-    _optimizers._use_target(request.param)
-    yield request.param
-    _optimizers._use_target(DEFAULT_TARGET)
+target = every_loop_target(_optimizers)  # every test on each target of the update loops
 
 
 def test_targets(target):
